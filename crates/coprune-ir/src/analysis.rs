@@ -1,0 +1,104 @@
+//! Per-node and total cost of a model: parameters, MACs, activation bytes.
+
+use crate::{infer::Inferred, numel, shape_to_string, Dim, Model, Result};
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// Cost of one node.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NodeCost {
+    pub name: String,
+    pub op: String,
+    /// Output shapes, e.g. `[1,64,112,112]`.
+    pub output_shapes: Vec<String>,
+    /// Learned parameter elements first used by this node.
+    pub params: u64,
+    /// Multiply-accumulates.
+    pub macs: u64,
+    /// Bytes of the node's outputs.
+    pub activation_bytes: u64,
+}
+
+/// Sums over the model.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Totals {
+    pub nodes: usize,
+    /// Learned parameter elements (floating-point constants of rank ≥ 1 used as weights).
+    pub params: u64,
+    /// Bytes of those parameters as stored.
+    pub param_bytes: u64,
+    pub macs: u64,
+    /// Sum of all intermediate output sizes (an upper bound on activation memory).
+    pub activation_bytes: u64,
+}
+
+/// The analysis of a model at given input shapes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Analysis {
+    pub nodes: Vec<NodeCost>,
+    pub totals: Totals,
+}
+
+/// Value of a dim for counting: symbolic parts left after substitution count as 1.
+fn count(d: &Dim) -> u64 {
+    d.substitute(&|_| Some(1)).as_known().unwrap_or(0).max(0) as u64
+}
+
+/// Computes per-node costs in topological order.
+pub fn analyze(model: &Model, inferred: &Inferred) -> Result<Analysis> {
+    let g = &model.graph;
+    let constants = g.constants();
+    let mut counted: HashSet<*const crate::Tensor> = HashSet::new();
+    let mut nodes = Vec::with_capacity(g.nodes.len());
+    let mut totals = Totals::default();
+    for &i in &inferred.order {
+        let node = &g.nodes[i];
+        let op = &inferred.ops[i];
+        let ins: Vec<Option<&crate::Fact>> = node
+            .inputs
+            .iter()
+            .map(|v| if v.is_empty() { None } else { inferred.facts.get(v) })
+            .collect();
+        let outs: Vec<crate::Fact> = node
+            .outputs
+            .iter()
+            .filter_map(|o| inferred.facts.get(o).cloned())
+            .collect();
+        let mut params = 0u64;
+        for (k, v) in node.inputs.iter().enumerate() {
+            let Some(t) = constants.get(v) else { continue };
+            if !t.dtype.is_float() || t.dims.is_empty() || !op.learned_input(k) {
+                continue;
+            }
+            // Count each tensor once, even when several nodes (or aliases) use it.
+            if counted.insert(&**t as *const crate::Tensor) {
+                params += t.numel().unwrap_or(0);
+                totals.param_bytes += t.bytes().len() as u64;
+            }
+        }
+        let cost = op
+            .cost(&ins, &outs)
+            .map_err(|e| e.at_node(node.display_name(), &node.op_type))?;
+        let activation_bytes = outs
+            .iter()
+            .map(|f| {
+                let n = numel(&f.shape).map(|d| count(&d)).unwrap_or(0);
+                f.dtype.byte_size(n).unwrap_or(0)
+            })
+            .sum();
+        let macs = count(&cost.macs);
+        totals.params += params;
+        totals.macs += macs;
+        totals.activation_bytes += activation_bytes;
+        nodes.push(NodeCost {
+            name: node.display_name().to_string(),
+            op: node.op_type.clone(),
+            output_shapes: outs.iter().map(|f| shape_to_string(&f.shape)).collect(),
+            params,
+            macs,
+            activation_bytes,
+        });
+    }
+    totals.nodes = nodes.len();
+    Ok(Analysis { nodes, totals })
+}

@@ -1,0 +1,21 @@
+//! Activation functions.
+
+pub mod celu;
+pub mod clip;
+pub mod elu;
+pub mod erf;
+pub mod gelu;
+pub mod hard_sigmoid;
+pub mod hard_swish;
+pub mod hardmax;
+pub mod leaky_relu;
+pub mod log_softmax;
+pub mod mish;
+pub mod prelu;
+pub mod relu;
+pub mod selu;
+pub mod sigmoid;
+pub mod softmax;
+pub mod softplus;
+pub mod tanh;
+pub mod thresholded_relu;

@@ -1,0 +1,26 @@
+//! `And`: logical A and B, with numpy broadcasting.
+
+use crate::DType;
+use crate::ops::util::binary;
+use crate::{Fact, Op, Result, Node};
+
+/// `And` (logical A and B).
+#[derive(Debug, Clone, PartialEq)]
+pub struct And;
+
+impl And {
+    /// Builds the op (no attributes matter for inference).
+    pub fn build(_node: &Node, _opset: i64) -> Result<Box<dyn Op>> {
+        Ok(Box::new(And))
+    }
+}
+
+impl Op for And {
+    fn name(&self) -> &'static str {
+        "And"
+    }
+
+    fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
+        binary(inputs, Some(DType::Bool), None)
+    }
+}

@@ -1,0 +1,30 @@
+//! `Max`: element-wise maximum of any number of inputs, with numpy broadcasting.
+
+use crate::ops::util::broadcast;
+use crate::{bail, Dim, Fact, Node, Op, Result};
+
+/// `Max` (element-wise maximum of any number of inputs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Max;
+
+impl Max {
+    /// Builds the op (no attributes).
+    pub fn build(_node: &Node, _opset: i64) -> Result<Box<dyn Op>> {
+        Ok(Box::new(Max))
+    }
+}
+
+impl Op for Max {
+    fn name(&self) -> &'static str {
+        "Max"
+    }
+
+    fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
+        let present: Vec<&Fact> = inputs.iter().flatten().copied().collect();
+        let Some(first) = present.first() else {
+            bail!("needs at least one input");
+        };
+        let shapes: Vec<&[Dim]> = present.iter().map(|f| f.shape.as_slice()).collect();
+        Ok(vec![Fact::new(first.dtype, broadcast(&shapes)?)])
+    }
+}

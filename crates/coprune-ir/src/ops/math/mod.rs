@@ -1,0 +1,35 @@
+//! Element-wise arithmetic, comparison and logic.
+
+pub mod abs;
+pub mod add;
+pub mod and;
+pub mod bit_shift;
+pub mod ceil;
+pub mod cos;
+pub mod div;
+pub mod equal;
+pub mod exp;
+pub mod floor;
+pub mod greater;
+pub mod greater_or_equal;
+pub mod less;
+pub mod less_or_equal;
+pub mod log;
+pub mod max;
+pub mod mean;
+pub mod min;
+pub mod mod_op;
+pub mod mul;
+pub mod neg;
+pub mod not;
+pub mod or;
+pub mod pow;
+pub mod reciprocal;
+pub mod round;
+pub mod sign;
+pub mod sin;
+pub mod sqrt;
+pub mod sub;
+pub mod sum;
+pub mod where_op;
+pub mod xor;

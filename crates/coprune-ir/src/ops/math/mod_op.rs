@@ -1,0 +1,25 @@
+//! `Mod`: A mod B, with numpy broadcasting.
+
+use crate::ops::util::binary;
+use crate::{Fact, Op, Result, Node};
+
+/// `Mod` (A mod B).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mod;
+
+impl Mod {
+    /// Builds the op (no attributes matter for inference).
+    pub fn build(_node: &Node, _opset: i64) -> Result<Box<dyn Op>> {
+        Ok(Box::new(Mod))
+    }
+}
+
+impl Op for Mod {
+    fn name(&self) -> &'static str {
+        "Mod"
+    }
+
+    fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
+        binary(inputs, None, None)
+    }
+}

@@ -1,0 +1,26 @@
+//! `Sub`: A - B, with numpy broadcasting. Tracked integer values (shape arithmetic) are combined too.
+
+use crate::Dim;
+use crate::ops::util::binary;
+use crate::{Fact, Op, Result, Node};
+
+/// `Sub` (A - B).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sub;
+
+impl Sub {
+    /// Builds the op (no attributes matter for inference).
+    pub fn build(_node: &Node, _opset: i64) -> Result<Box<dyn Op>> {
+        Ok(Box::new(Sub))
+    }
+}
+
+impl Op for Sub {
+    fn name(&self) -> &'static str {
+        "Sub"
+    }
+
+    fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
+        binary(inputs, None, Some(&|a: &Dim, b: &Dim| Some(a.sub(b))))
+    }
+}

@@ -1,0 +1,37 @@
+//! `AveragePool`: windowed mean (count_include_pad does not change the shape).
+
+use crate::ops::util::{req, Window};
+use crate::{bail, Fact, Node, Op, Result};
+
+/// `AveragePool` with its window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AveragePool {
+    pub window: Window,
+}
+
+impl AveragePool {
+    /// Reads kernel_shape (required), strides, pads, dilations, auto_pad, ceil_mode.
+    pub fn build(node: &Node, _opset: i64) -> Result<Box<dyn Op>> {
+        let window = Window::from_node(node, None)?;
+        if window.kernel.is_empty() {
+            bail!("attribute kernel_shape is required");
+        }
+        Ok(Box::new(AveragePool { window }))
+    }
+}
+
+impl Op for AveragePool {
+    fn name(&self) -> &'static str {
+        "AveragePool"
+    }
+
+    fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
+        let x = req(inputs, 0, "X")?;
+        if x.rank() < 3 {
+            bail!("X {} must be [N, C, spatial…]", crate::shape_to_string(&x.shape));
+        }
+        let mut shape = x.shape[..2].to_vec();
+        shape.extend(self.window.output(&x.shape[2..])?);
+        Ok(vec![Fact::new(x.dtype, shape)])
+    }
+}

@@ -1,0 +1,40 @@
+//! `LayerNormalization`: normalises over the trailing axes from `axis`, then scale and bias.
+//! Optional outputs Mean and InvStdDev keep the leading axes with trailing ones set to 1.
+
+use crate::ops::util::{norm_axis, req, same_as};
+use crate::{Dim, Fact, Node, Op, Result};
+
+/// `LayerNormalization(X, Scale, B)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerNormalization {
+    pub axis: i64,
+}
+
+impl LayerNormalization {
+    /// Reads axis (default -1).
+    pub fn build(node: &Node, _opset: i64) -> Result<Box<dyn Op>> {
+        Ok(Box::new(LayerNormalization {
+            axis: node.attr_int("axis", -1)?,
+        }))
+    }
+}
+
+impl Op for LayerNormalization {
+    fn name(&self) -> &'static str {
+        "LayerNormalization"
+    }
+
+    fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
+        let x = req(inputs, 0, "X")?;
+        let axis = norm_axis(self.axis, x.rank())?;
+        let mut stat = x.shape.clone();
+        for d in stat.iter_mut().skip(axis) {
+            *d = Dim::known(1);
+        }
+        Ok(vec![
+            same_as(x),
+            Fact::new(crate::DType::F32, stat.clone()),
+            Fact::new(crate::DType::F32, stat),
+        ])
+    }
+}

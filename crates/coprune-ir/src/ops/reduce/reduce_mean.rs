@@ -1,0 +1,43 @@
+//! `ReduceMean`: mean over `axes` (all axes by default; axes are an attribute before opset 18 —
+//! opset 13 for ReduceSum — and an input after), keeping reduced axes as 1 when keepdims.
+
+use crate::ops::util::{opt, reduce, req};
+use crate::{bail, Fact, Node, Op, Result};
+
+/// `ReduceMean(data, axes?)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReduceMean {
+    pub attr_axes: Option<Vec<i64>>,
+    pub keepdims: bool,
+    pub noop_with_empty_axes: bool,
+}
+
+impl ReduceMean {
+    /// Reads axes (attribute form), keepdims and noop_with_empty_axes.
+    pub fn build(node: &Node, _opset: i64) -> Result<Box<dyn Op>> {
+        Ok(Box::new(ReduceMean {
+            attr_axes: node.attr_ints("axes")?,
+            keepdims: node.attr_int("keepdims", 1)? != 0,
+            noop_with_empty_axes: node.attr_int("noop_with_empty_axes", 0)? != 0,
+        }))
+    }
+}
+
+impl Op for ReduceMean {
+    fn name(&self) -> &'static str {
+        "ReduceMean"
+    }
+
+    fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
+        let x = req(inputs, 0, "data")?;
+        let axes = match (&self.attr_axes, opt(inputs, 1)) {
+            (Some(a), _) => Some(a.clone()),
+            (None, Some(f)) => match f.known_ints() {
+                Some(a) => Some(a),
+                None => bail!("axes are computed at run time; cannot infer the output shape"),
+            },
+            (None, None) => None,
+        };
+        Ok(vec![reduce(x, axes, self.keepdims, self.noop_with_empty_axes)?])
+    }
+}

@@ -1,0 +1,54 @@
+//! `Squeeze`: removes axes of size 1 (given axes, or all size-1 axes). Axes are an attribute
+//! before opset 13 and an input from 13 on.
+
+use crate::ops::util::{norm_axis, opt, req};
+use crate::{bail, ConstValue, Dim, Fact, Node, Op, Result};
+
+/// `Squeeze(data, axes?)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Squeeze {
+    pub attr_axes: Option<Vec<i64>>,
+}
+
+impl Squeeze {
+    /// Reads the axes attribute (opset < 13).
+    pub fn build(node: &Node, _opset: i64) -> Result<Box<dyn Op>> {
+        Ok(Box::new(Squeeze {
+            attr_axes: node.attr_ints("axes")?,
+        }))
+    }
+}
+
+impl Op for Squeeze {
+    fn name(&self) -> &'static str {
+        "Squeeze"
+    }
+
+    fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
+        let x = req(inputs, 0, "data")?;
+        let axes = match (&self.attr_axes, opt(inputs, 1)) {
+            (Some(a), _) => Some(a.clone()),
+            (None, Some(f)) => match f.known_ints() {
+                Some(a) => Some(a),
+                None => bail!("axes are computed at run time; cannot infer the output rank"),
+            },
+            (None, None) => None,
+        };
+        let one = Dim::known(1);
+        let drop: Vec<usize> = match axes {
+            Some(a) => a.iter().map(|&v| norm_axis(v, x.rank())).collect::<Result<_>>()?,
+            None => (0..x.rank()).filter(|&i| x.shape[i] == one).collect(),
+        };
+        for &i in &drop {
+            if x.shape[i].as_known().is_some_and(|v| v != 1) {
+                bail!("axis {i} of {} has size {}, not 1", crate::shape_to_string(&x.shape), x.shape[i]);
+            }
+        }
+        let shape: Vec<Dim> = (0..x.rank()).filter(|i| !drop.contains(i)).map(|i| x.shape[i].clone()).collect();
+        let value = match &x.value {
+            Some(ConstValue::Ints(v)) => Some(ConstValue::Ints(v.clone())),
+            other => other.clone(),
+        };
+        Ok(vec![Fact { dtype: x.dtype, shape, value }])
+    }
+}
