@@ -79,8 +79,13 @@ pub fn analyze(model: &Model, inferred: &Inferred) -> Result<Analysis> {
         let cost = op
             .cost(&ins, &outs)
             .map_err(|e| e.at_node(node.display_name(), &node.op_type))?;
-        let activation_bytes = outs
+        // Outputs that are constants (Identity aliases of weights, Constant nodes) are parameters,
+        // not activations.
+        let activation_bytes = node
+            .outputs
             .iter()
+            .filter(|o| !o.is_empty() && !constants.contains_key(o.as_str()))
+            .filter_map(|o| inferred.facts.get(o))
             .map(|f| {
                 let n = numel(&f.shape).map(|d| count(&d)).unwrap_or(0);
                 f.dtype.byte_size(n).unwrap_or(0)

@@ -1,0 +1,5 @@
+//! One module per subcommand: its flags and how it calls the pipeline.
+
+pub mod analyze;
+pub mod convert;
+pub mod demo;

@@ -1,0 +1,50 @@
+//! The `coprune` binary: flags → configs → pipeline calls → printed results and exit codes
+//! (0 ok, 1 budget not met, 2 bad input or usage).
+
+mod cmd;
+mod fmt;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Hardware-aware neural-network pruning for ONNX models.
+#[derive(Debug, Parser)]
+#[command(name = "coprune", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Per-node output shapes, parameters, MACs and activation bytes, with totals.
+    Analyze(cmd::analyze::Args),
+    /// Re-encode a model through coprune's IR (optionally moving large tensors to external data).
+    Convert(cmd::convert::Args),
+    /// Run the bundled example end to end on the bundled LeNet-5 (MNIST) model.
+    Demo(cmd::demo::Args),
+}
+
+/// Exit code for an error: 2 when it is bad input or usage, 1 otherwise.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<coprune::Error>() {
+        Some(e) if !e.is_bad_input() => 1,
+        _ => 2,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze(a) => cmd::analyze::run(a),
+        Command::Convert(a) => cmd::convert::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}

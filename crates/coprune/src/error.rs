@@ -1,0 +1,31 @@
+//! Errors of the pipeline functions.
+
+/// A pipeline error; each stage's typed error is kept as the source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing a model failed (names the file).
+    #[error(transparent)]
+    Onnx(#[from] coprune_onnx::OnnxError),
+    /// The model's content is invalid for the requested stage (names the node/value).
+    #[error("{path}: {source}")]
+    Ir {
+        path: String,
+        #[source]
+        source: coprune_ir::IrError,
+    },
+    /// A user-supplied setting is malformed.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// Whether the error is the user's input (bad file, bad flag) rather than an unmet budget —
+    /// decides the exit code (2 for bad input).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Error::Onnx(_) | Error::Ir { .. } | Error::Usage(_))
+    }
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

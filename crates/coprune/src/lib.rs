@@ -1,0 +1,23 @@
+//! coprune: hardware-aware neural-network pruning.
+//!
+//! Place in the pipeline: this facade re-exports the stage crates and offers the pipeline
+//! functions (`analyze`, `convert`, …) with plain-data inputs and outputs; the `coprune` binary
+//! only parses flags into these configs and prints the results.
+
+pub mod analyze;
+pub mod convert;
+mod error;
+pub mod input_shape;
+
+pub use coprune_ir as ir;
+pub use coprune_onnx as onnx;
+pub use error::{Error, Result};
+
+/// The common imports.
+pub mod prelude {
+    pub use crate::analyze::{analyze_file, analyze_model, AnalyzeReport};
+    pub use crate::convert::{convert_file, ConvertConfig, ConvertReport};
+    pub use crate::input_shape::InputShape;
+    pub use crate::{Error, Result};
+    pub use coprune_ir::{DType, Dim, Graph, Model, Node, Tensor};
+}
