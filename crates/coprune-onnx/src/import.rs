@@ -32,6 +32,10 @@ pub fn load(path: &Path) -> Result<Model> {
 /// Decodes ONNX bytes; `path` names the source in errors, `base_dir` is where external data lives
 /// (`None`: external data is an error).
 pub fn decode(bytes: &[u8], path: &Path, base_dir: Option<&Path>) -> Result<Model> {
+    check_framing(bytes).map_err(|msg| OnnxError::Decode {
+        path: path.to_path_buf(),
+        msg,
+    })?;
     let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| OnnxError::Decode {
         path: path.to_path_buf(),
         msg: e.to_string(),
@@ -428,4 +432,51 @@ fn read_external(
         .and_then(|_| f.read_exact(&mut buf))
         .map_err(|e| err(format!("{}: {e}", full.display())))?;
     Ok((buf, location))
+}
+
+/// Reads one base-128 varint at `*pos`.
+fn varint(b: &[u8], pos: &mut usize) -> std::result::Result<u64, String> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*pos).ok_or("truncated (file ends inside a field)")?;
+        *pos += 1;
+        v |= ((byte & 0x7f) as u64) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err("malformed varint".into())
+}
+
+/// Walks the top-level fields of the message and checks each one ends inside the file.
+/// rust-protobuf accepts a file cut inside a length-delimited field when the cut falls on an
+/// inner field boundary; a truncated download must be reported as such, not as a smaller graph.
+fn check_framing(b: &[u8]) -> std::result::Result<(), String> {
+    let mut pos = 0usize;
+    while pos < b.len() {
+        let at = pos;
+        let tag = varint(b, &mut pos)?;
+        let skip = match tag & 7 {
+            0 => {
+                varint(b, &mut pos)?;
+                0
+            }
+            1 => 8,
+            2 => varint(b, &mut pos)?,
+            5 => 4,
+            w => return Err(format!("wire type {w} of field {} at byte {at} is invalid", tag >> 3)),
+        };
+        let end = (pos as u64).checked_add(skip).filter(|&e| e <= b.len() as u64);
+        match end {
+            Some(e) => pos = e as usize,
+            None => {
+                return Err(format!(
+                    "truncated: field {} at byte {at} needs {skip} bytes but the file ends at byte {}",
+                    tag >> 3,
+                    b.len()
+                ))
+            }
+        }
+    }
+    Ok(())
 }
