@@ -89,6 +89,8 @@ pub struct OpsetImport {
     /// Empty for the default domain.
     pub domain: String,
     pub version: i64,
+    /// Fields of the source format the IR does not model.
+    pub extra: Opaque,
 }
 
 /// A model: a graph plus the metadata around it.

@@ -141,8 +141,12 @@ fn base<M: Message>(extra: &Opaque) -> Result<M> {
     })
 }
 
-fn some_str(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
+/// Sets a string field when the IR value is non-empty; an empty one leaves what the carried
+/// remainder had (absent, or an explicit empty string).
+fn set_str(f: &mut Option<String>, s: &str) {
+    if !s.is_empty() {
+        *f = Some(s.to_string());
+    }
 }
 
 fn model_to(m: &Model, mut sink: Option<&mut Sink>) -> Result<ModelProto> {
@@ -152,14 +156,14 @@ fn model_to(m: &Model, mut sink: Option<&mut Sink>) -> Result<ModelProto> {
         .opsets
         .iter()
         .map(|o| {
-            let mut op = OperatorSetIdProto::new();
-            op.domain = Some(o.domain.clone());
+            let mut op: OperatorSetIdProto = base(&o.extra)?;
+            set_str(&mut op.domain, &o.domain);
             op.version = Some(o.version);
-            op
+            Ok(op)
         })
-        .collect();
-    p.producer_name = some_str(&m.producer_name);
-    p.producer_version = some_str(&m.producer_version);
+        .collect::<Result<_>>()?;
+    set_str(&mut p.producer_name, &m.producer_name);
+    set_str(&mut p.producer_version, &m.producer_version);
     p.metadata_props = m.metadata.iter().map(|(k, v)| kv(k, v)).collect();
     p.graph = MessageField::some(graph_to(&m.graph, sink.as_deref_mut())?);
     Ok(p)
@@ -174,7 +178,7 @@ fn kv(k: &str, v: &str) -> StringStringEntryProto {
 
 fn graph_to(g: &Graph, mut sink: Option<&mut Sink>) -> Result<GraphProto> {
     let mut p: GraphProto = base(&g.extra)?;
-    p.name = some_str(&g.name);
+    set_str(&mut p.name, &g.name);
     p.node = g.nodes.iter().map(node_to).collect::<Result<_>>()?;
     p.initializer = g
         .initializers
@@ -189,9 +193,9 @@ fn graph_to(g: &Graph, mut sink: Option<&mut Sink>) -> Result<GraphProto> {
 
 fn node_to(n: &Node) -> Result<NodeProto> {
     let mut p: NodeProto = base(&n.extra)?;
-    p.name = some_str(&n.name);
+    set_str(&mut p.name, &n.name);
     p.op_type = Some(n.op_type.clone());
-    p.domain = some_str(&n.domain);
+    set_str(&mut p.domain, &n.domain);
     p.input = n.inputs.clone();
     p.output = n.outputs.clone();
     p.attribute = n.attrs.iter().map(attr_to).collect::<Result<_>>()?;
@@ -266,7 +270,7 @@ fn value_info_to(v: &ValueInfo) -> Result<ValueInfoProto> {
                         DimValue::Param(s) => Some(tensor_shape_proto::dimension::Value::DimParam(s.clone())),
                         DimValue::Unknown => None,
                     };
-                    pd.denotation = some_str(&d.denotation);
+                    set_str(&mut pd.denotation, &d.denotation);
                     pd
                 })
                 .collect();
@@ -325,7 +329,7 @@ fn set_typed(p: &mut TensorProto, dtype: DType, b: &[u8]) -> bool {
 
 fn tensor_to(t: &Tensor, sink: Option<&mut Sink>) -> Result<TensorProto> {
     let mut p: TensorProto = base(&t.extra)?;
-    p.name = some_str(&t.name);
+    set_str(&mut p.name, &t.name);
     p.data_type = Some(dtype_code(t.dtype));
     p.dims = t.dims.iter().map(|&d| d as i64).collect();
     match &t.data {

@@ -55,6 +55,15 @@ pub fn decode(bytes: &[u8], path: &Path, base_dir: Option<&Path>) -> Result<Mode
     Ok(model)
 }
 
+/// Takes a string field, except a present-but-empty one: that stays in the remainder so the
+/// export reproduces the explicit empty value (proto2 keeps presence).
+fn take_str(f: &mut Option<String>) -> String {
+    match f {
+        Some(s) if !s.is_empty() => f.take().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
 /// The remainder of a message after the modeled fields were taken out.
 fn rest<M: Message>(m: &M) -> Opaque {
     Opaque(m.write_to_bytes().unwrap_or_default())
@@ -64,9 +73,10 @@ fn model_from(mut p: ModelProto, ctx: &Ctx) -> Result<Model> {
     let graph = graph_from(p.graph.take().unwrap_or_default(), ctx)?;
     let opsets = std::mem::take(&mut p.opset_import)
         .into_iter()
-        .map(|o| OpsetImport {
-            domain: o.domain.clone().unwrap_or_default(),
-            version: o.version.unwrap_or(0),
+        .map(|mut o| OpsetImport {
+            domain: take_str(&mut o.domain),
+            version: o.version.take().unwrap_or(0),
+            extra: rest(&o),
         })
         .collect();
     let metadata = std::mem::take(&mut p.metadata_props)
@@ -76,8 +86,8 @@ fn model_from(mut p: ModelProto, ctx: &Ctx) -> Result<Model> {
     Ok(Model {
         ir_version: p.ir_version.take().unwrap_or(0),
         opsets,
-        producer_name: p.producer_name.take().unwrap_or_default(),
-        producer_version: p.producer_version.take().unwrap_or_default(),
+        producer_name: take_str(&mut p.producer_name),
+        producer_version: take_str(&mut p.producer_version),
         metadata,
         graph,
         extra: rest(&p),
@@ -101,7 +111,7 @@ fn graph_from(mut p: GraphProto, ctx: &Ctx) -> Result<Graph> {
         v.into_iter().map(|v| value_info_from(v).map_err(ir_err)).collect()
     };
     Ok(Graph {
-        name: p.name.take().unwrap_or_default(),
+        name: take_str(&mut p.name),
         nodes,
         inputs: vis(std::mem::take(&mut p.input))?,
         outputs: vis(std::mem::take(&mut p.output))?,
@@ -112,7 +122,7 @@ fn graph_from(mut p: GraphProto, ctx: &Ctx) -> Result<Graph> {
 }
 
 fn node_from(mut p: NodeProto, ctx: &Ctx) -> Result<Node> {
-    let name = p.name.take().unwrap_or_default();
+    let name = take_str(&mut p.name);
     let op_type = p.op_type.take().unwrap_or_default();
     let label = if name.is_empty() {
         p.output.first().cloned().unwrap_or_else(|| "<unnamed>".into())
@@ -138,7 +148,7 @@ fn node_from(mut p: NodeProto, ctx: &Ctx) -> Result<Node> {
     Ok(Node {
         name,
         op_type,
-        domain: p.domain.take().unwrap_or_default(),
+        domain: take_str(&mut p.domain),
         inputs: std::mem::take(&mut p.input),
         outputs: std::mem::take(&mut p.output),
         attrs,
@@ -179,7 +189,7 @@ fn attr_kind(p: &AttributeProto) -> AttributeType {
 }
 
 fn attr_from(mut p: AttributeProto, ctx: &Ctx) -> Result<Attribute> {
-    let name = p.name.take().unwrap_or_default();
+    let name = take_str(&mut p.name);
     let kind = attr_kind(&p);
     let value = match kind {
         AttributeType::FLOAT => AttrValue::Float(p.f.take().unwrap_or(0.0)),
@@ -215,7 +225,7 @@ fn attr_from(mut p: AttributeProto, ctx: &Ctx) -> Result<Attribute> {
 }
 
 fn value_info_from(mut p: ValueInfoProto) -> Result<ValueInfo, IrError> {
-    let name = p.name.take().unwrap_or_default();
+    let name = take_str(&mut p.name);
     let mut ty = ValueType::Other;
     if let Some(mut tp) = p.type_.take() {
         if let Some(type_proto::Value::TensorType(tt)) = tp
@@ -299,7 +309,7 @@ fn has_typed(p: &TensorProto) -> bool {
 }
 
 fn tensor_from(mut p: TensorProto, ctx: &Ctx) -> Result<Tensor> {
-    let name = p.name.take().unwrap_or_default();
+    let name = take_str(&mut p.name);
     let ir_err = |msg: String| OnnxError::Ir {
         path: ctx.path.to_path_buf(),
         source: IrError::Tensor {

@@ -142,6 +142,7 @@ impl GraphBuilder {
             opsets: vec![OpsetImport {
                 domain: String::new(),
                 version: 17,
+                extra: Default::default(),
             }],
             producer_name: "coprune-testutil".into(),
             graph: self.graph,
@@ -219,4 +220,49 @@ pub fn random_cnn(seed: u64) -> Model {
     let (last, _) = live.last().cloned().expect("at least the input");
     b.output(&last);
     b.into_model()
+}
+
+/// The repository's `tests/fixtures` folder.
+pub fn fixtures_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+/// The bundled assets folder.
+pub fn assets_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets")
+}
+
+/// `../shared/models` (or `$COPRUNE_SHARED/models`) when present. Absent, tests that need it skip
+/// — unless `COPRUNE_REQUIRE_SHARED` is set (CI), where absence is a failure.
+pub fn shared_models_dir() -> Option<std::path::PathBuf> {
+    let root = match std::env::var_os("COPRUNE_SHARED") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    let models = root.join("models");
+    if models.join("resnet18.onnx").is_file() {
+        return Some(models);
+    }
+    if std::env::var_os("COPRUNE_REQUIRE_SHARED").is_some() {
+        panic!(
+            "COPRUNE_REQUIRE_SHARED is set but {} has no models",
+            models.display()
+        );
+    }
+    eprintln!("skipping: {} not present", models.display());
+    None
+}
+
+/// A fresh, empty temporary directory for one test.
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "coprune-test-{tag}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
 }
