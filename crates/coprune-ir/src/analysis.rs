@@ -57,7 +57,13 @@ pub fn analyze(model: &Model, inferred: &Inferred) -> Result<Analysis> {
         let ins: Vec<Option<&crate::Fact>> = node
             .inputs
             .iter()
-            .map(|v| if v.is_empty() { None } else { inferred.facts.get(v) })
+            .map(|v| {
+                if v.is_empty() {
+                    None
+                } else {
+                    inferred.facts.get(v)
+                }
+            })
             .collect();
         let outs: Vec<crate::Fact> = node
             .outputs

@@ -189,6 +189,9 @@ mod tests {
         let big = Dim::known(i64::MAX);
         assert!(big.checked_mul(&Dim::known(2)).is_none());
         assert!(big.mul(&Dim::known(2)).is_symbolic());
-        assert_eq!(known_numel(&[Dim::known(1 << 40), Dim::known(1 << 40)]), None);
+        assert_eq!(
+            known_numel(&[Dim::known(1 << 40), Dim::known(1 << 40)]),
+            None
+        );
     }
 }

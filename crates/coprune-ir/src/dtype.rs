@@ -84,7 +84,10 @@ impl DType {
     /// Whether this is an integer type (shape arithmetic happens in these).
     pub fn is_int(self) -> bool {
         use DType::*;
-        matches!(self, U8 | I8 | U16 | I16 | I32 | I64 | U32 | U64 | U4 | I4 | U2 | I2)
+        matches!(
+            self,
+            U8 | I8 | U16 | I16 | I32 | I64 | U32 | U64 | U4 | I4 | U2 | I2
+        )
     }
 
     /// Short lower-case name, as printed by the CLI.

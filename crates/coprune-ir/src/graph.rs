@@ -298,5 +298,7 @@ pub fn constant_node_value(n: &Node) -> Result<Cow<'_, Tensor>> {
         };
         return Ok(Cow::Owned(t));
     }
-    crate::bail!("Constant node has no supported value attribute (value, value_float(s), value_int(s))")
+    crate::bail!(
+        "Constant node has no supported value attribute (value, value_float(s), value_int(s))"
+    )
 }

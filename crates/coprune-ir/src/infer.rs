@@ -1,7 +1,7 @@
 //! Shape and type inference over a whole graph: every value gets a [`Fact`].
 
-use crate::ops::{build_op, is_default_domain, registry};
 use crate::ops::shape::constant::tensor_fact;
+use crate::ops::{build_op, is_default_domain, registry};
 use crate::{bail, Dim, DimValue, Fact, IrError, Model, Op, Result, ValueType};
 use std::collections::{BTreeSet, HashMap};
 
@@ -60,14 +60,19 @@ pub fn infer(model: &Model, input_shapes: &HashMap<String, Vec<Dim>>) -> Result<
                 for (i, (d, s)) in decl.iter().zip(shape).enumerate() {
                     if let (Some(a), Some(b)) = (d.as_known(), s.as_known()) {
                         if a != b {
-                            bail!("input `{}` axis {i} is fixed at {a} in the model, not {b}", v.name);
+                            bail!(
+                                "input `{}` axis {i} is fixed at {a} in the model, not {b}",
+                                v.name
+                            );
                         }
                     }
                 }
                 Fact::new(dt, shape.clone())
             }
             (Some(shape), None) => match &v.ty {
-                ValueType::Tensor { dtype: Some(dt), .. } => Fact::new(*dt, shape.clone()),
+                ValueType::Tensor {
+                    dtype: Some(dt), ..
+                } => Fact::new(*dt, shape.clone()),
                 _ => Fact::new(crate::DType::F32, shape.clone()),
             },
             (None, Some((dt, shape))) => {
@@ -88,7 +93,10 @@ pub fn infer(model: &Model, input_shapes: &HashMap<String, Vec<Dim>>) -> Result<
     for name in input_shapes.keys() {
         if !g.inputs.iter().any(|v| &v.name == name) {
             let names: Vec<&str> = g.inputs.iter().map(|v| v.name.as_str()).collect();
-            bail!("--input-shape names `{name}`, but the graph inputs are: {}", names.join(", "));
+            bail!(
+                "--input-shape names `{name}`, but the graph inputs are: {}",
+                names.join(", ")
+            );
         }
     }
     let order = g.topo_order()?;
@@ -101,7 +109,10 @@ pub fn infer(model: &Model, input_shapes: &HashMap<String, Vec<Dim>>) -> Result<
                 let unsupported: BTreeSet<&str> = g
                     .nodes
                     .iter()
-                    .filter(|n| !is_default_domain(&n.domain) || !registry().contains_key(n.op_type.as_str()))
+                    .filter(|n| {
+                        !is_default_domain(&n.domain)
+                            || !registry().contains_key(n.op_type.as_str())
+                    })
                     .map(|n| n.op_type.as_str())
                     .collect();
                 let list: Vec<&str> = unsupported.into_iter().collect();
@@ -139,7 +150,10 @@ pub fn infer(model: &Model, input_shapes: &HashMap<String, Vec<Dim>>) -> Result<
     }
     Ok(Inferred {
         facts,
-        ops: ops.into_iter().map(|o| o.expect("every node is in the topological order")).collect(),
+        ops: ops
+            .into_iter()
+            .map(|o| o.expect("every node is in the topological order"))
+            .collect(),
         order,
     })
 }

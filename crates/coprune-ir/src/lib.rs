@@ -22,7 +22,9 @@ pub use attr::{AttrValue, Attribute};
 pub use dim::{known_numel, numel, shape_to_string, Dim, Shape};
 pub use dtype::DType;
 pub use error::{IrError, Result};
-pub use graph::{constant_node_value, DimSpec, DimValue, Graph, Model, OpsetImport, ValueInfo, ValueType};
+pub use graph::{
+    constant_node_value, DimSpec, DimValue, Graph, Model, OpsetImport, ValueInfo, ValueType,
+};
 pub use infer::{infer, Inferred};
 pub use node::Node;
 pub use op::{ConstValue, Cost, Fact, Op, MAX_TRACKED_ELEMENTS};

@@ -59,7 +59,10 @@ impl Node {
         if !self.name.is_empty() {
             &self.name
         } else {
-            self.outputs.first().map(String::as_str).unwrap_or("<unnamed>")
+            self.outputs
+                .first()
+                .map(String::as_str)
+                .unwrap_or("<unnamed>")
         }
     }
 
@@ -91,7 +94,10 @@ impl Node {
         match self.attr(name) {
             None => Ok(None),
             Some(AttrValue::Ints(v)) => Ok(Some(v.clone())),
-            Some(other) => bail!("attribute `{name}` must be a list of ints, found {}", kind(other)),
+            Some(other) => bail!(
+                "attribute `{name}` must be a list of ints, found {}",
+                kind(other)
+            ),
         }
     }
 
@@ -100,7 +106,10 @@ impl Node {
         match self.attr(name) {
             None => Ok(None),
             Some(AttrValue::Floats(v)) => Ok(Some(v.clone())),
-            Some(other) => bail!("attribute `{name}` must be a list of floats, found {}", kind(other)),
+            Some(other) => bail!(
+                "attribute `{name}` must be a list of floats, found {}",
+                kind(other)
+            ),
         }
     }
 

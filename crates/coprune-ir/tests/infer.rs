@@ -6,8 +6,10 @@ use coprune_testutil::{small_cnn, GraphBuilder};
 use std::collections::HashMap;
 
 fn shapes(m: &Model, given: &[(&str, Vec<Dim>)]) -> HashMap<String, String> {
-    let given: HashMap<String, Vec<Dim>> =
-        given.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let given: HashMap<String, Vec<Dim>> = given
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     let inf = infer(m, &given).unwrap_or_else(|e| panic!("{e}"));
     inf.facts
         .iter()
@@ -24,14 +26,24 @@ fn cnn_shapes_stay_symbolic_in_batch() {
     let m = small_cnn(0);
     let s = shapes(&m, &[]);
     assert_eq!(s[&last_output(&m)], "[N,10]");
-    let s = shapes(&m, &[("input", vec![4.into(), 3.into(), 16.into(), 16.into()])]);
+    let s = shapes(
+        &m,
+        &[("input", vec![4.into(), 3.into(), 16.into(), 16.into()])],
+    );
     assert_eq!(s[&last_output(&m)], "[4,10]");
 }
 
 #[test]
 fn cnn_costs_by_hand() {
     let m = small_cnn(0);
-    let inf = infer(&m, &HashMap::from([("input".to_string(), vec![Dim::known(1), 3.into(), 16.into(), 16.into()])])).unwrap();
+    let inf = infer(
+        &m,
+        &HashMap::from([(
+            "input".to_string(),
+            vec![Dim::known(1), 3.into(), 16.into(), 16.into()],
+        )]),
+    )
+    .unwrap();
     let a = analyze(&m, &inf).unwrap();
     // conv1 3→8 3×3 on 16×16: 8·16·16·27; conv2 8→8: 8·16·16·72; depthwise stride 2: 8·8·8·9;
     // gemm 8→10: 80.
@@ -54,10 +66,22 @@ fn transformer_shape_chain_with_symbolic_dims() {
     let n = b.op("Gather", &[&shape, &i0], vec![]);
     let s = b.op("Gather", &[&shape, &i1], vec![]);
     let heads = b.ints("heads", &[12, 64]);
-    let target = b.op("Concat", &[&n, &s, &heads], vec![("axis", AttrValue::Int(0))]);
+    let target = b.op(
+        "Concat",
+        &[&n, &s, &heads],
+        vec![("axis", AttrValue::Int(0))],
+    );
     let r = b.op("Reshape", &[&x, &target], vec![]);
-    let t = b.op("Transpose", &[&r], vec![("perm", AttrValue::Ints(vec![0, 2, 1, 3]))]);
-    let kt = b.op("Transpose", &[&r], vec![("perm", AttrValue::Ints(vec![0, 2, 3, 1]))]);
+    let t = b.op(
+        "Transpose",
+        &[&r],
+        vec![("perm", AttrValue::Ints(vec![0, 2, 1, 3]))],
+    );
+    let kt = b.op(
+        "Transpose",
+        &[&r],
+        vec![("perm", AttrValue::Ints(vec![0, 2, 3, 1]))],
+    );
     let scores = b.op("MatMul", &[&t, &kt], vec![]);
     let sm = b.op("Softmax", &[&scores], vec![("axis", AttrValue::Int(-1))]);
     let ctx = b.op("MatMul", &[&sm, &t], vec![]);
@@ -65,7 +89,11 @@ fn transformer_shape_chain_with_symbolic_dims() {
     let flat = b.op("Reshape", &[&x, &flat_spec], vec![]);
     let scale = b.weight("ln_s", &[768]);
     let bias = b.weight("ln_b", &[768]);
-    let ln = b.op("LayerNormalization", &[&x, &scale, &bias], vec![("axis", AttrValue::Int(-1))]);
+    let ln = b.op(
+        "LayerNormalization",
+        &[&x, &scale, &bias],
+        vec![("axis", AttrValue::Int(-1))],
+    );
     let axes = b.ints("axes", &[-1]);
     let mean = b.op("ReduceMean", &[&ln, &axes], vec![]);
     let w = b.weight("ff", &[768, 3072]);
@@ -89,7 +117,11 @@ fn transformer_shape_chain_with_symbolic_dims() {
     assert_eq!(s[&e], "[N,seq,768]");
     let inf = infer(&m, &HashMap::new()).unwrap();
     let a = analyze(&m, &inf).unwrap();
-    let mm = a.nodes.iter().find(|n| n.output_shapes[0] == "[N,seq,3072]").unwrap();
+    let mm = a
+        .nodes
+        .iter()
+        .find(|n| n.output_shapes[0] == "[N,seq,3072]")
+        .unwrap();
     assert_eq!(mm.macs, 768 * 3072);
 }
 
@@ -110,7 +142,9 @@ fn split_slice_concat_pad_resize() {
     let pad = b.op("Pad", &[&cat, &pads], vec![]);
     let scales = b.weight("sc", &[4]);
     b.graph.initializers.retain(|t| t.name != scales);
-    b.graph.initializers.push(Tensor::from_f32(&scales, vec![4], &[1.0, 1.0, 2.0, 2.0]).unwrap());
+    b.graph
+        .initializers
+        .push(Tensor::from_f32(&scales, vec![4], &[1.0, 1.0, 2.0, 2.0]).unwrap());
     let rs = b.op("Resize", &[&pad, "", &scales], vec![]);
     let mp = b.op(
         "MaxPool",
@@ -154,7 +188,11 @@ fn recurrent_layers() {
     assert_eq!(s["y"], "[seq,2,N,32]");
     assert_eq!(s["yc"], "[2,N,32]");
     assert_eq!(s["gy"], "[seq,1,N,8]");
-    let inf = infer(&m, &HashMap::from([("x".to_string(), vec![Dim::known(5), 1.into(), 16.into()])])).unwrap();
+    let inf = infer(
+        &m,
+        &HashMap::from([("x".to_string(), vec![Dim::known(5), 1.into(), 16.into()])]),
+    )
+    .unwrap();
     let a = analyze(&m, &inf).unwrap();
     assert_eq!(a.nodes[0].macs, 5 * 2 * 4 * 32 * (16 + 32));
     assert_eq!(a.nodes[1].macs, 5 * 3 * 8 * (16 + 8));
@@ -167,13 +205,18 @@ fn unsupported_and_invalid_ops_are_named() {
     let y = b.op("FancyNewOp", &[&x], vec![]);
     let m = b.into_model();
     let e = infer(&m, &HashMap::new()).unwrap_err().to_string();
-    assert!(e.contains("FancyNewOp") && e.contains("no shape inference"), "{e}");
+    assert!(
+        e.contains("FancyNewOp") && e.contains("no shape inference"),
+        "{e}"
+    );
 
     let mut b = GraphBuilder::new(0);
     let x = b.input("x", DType::F32, &["1", "4"]);
     let w = b.weight("w", &[5, 3]);
     b.op("Gemm", &[&x, &w], vec![]);
-    let e = infer(&b.into_model(), &HashMap::new()).unwrap_err().to_string();
+    let e = infer(&b.into_model(), &HashMap::new())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("Gemm") && e.contains("inner dimensions"), "{e}");
     let _ = y;
 }
@@ -181,7 +224,10 @@ fn unsupported_and_invalid_ops_are_named() {
 #[test]
 fn input_shape_override_is_checked() {
     let m = small_cnn(0);
-    let bad = HashMap::from([("input".to_string(), vec![Dim::known(1), 4.into(), 16.into(), 16.into()])]);
+    let bad = HashMap::from([(
+        "input".to_string(),
+        vec![Dim::known(1), 4.into(), 16.into(), 16.into()],
+    )]);
     let e = infer(&m, &bad).unwrap_err().to_string();
     assert!(e.contains("fixed at 3"), "{e}");
     let wrong = HashMap::from([("nope".to_string(), vec![Dim::known(1)])]);

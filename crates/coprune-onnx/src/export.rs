@@ -7,8 +7,8 @@ use crate::proto::onnx::{
 };
 use crate::{dtype_code, OnnxError, Result};
 use coprune_ir::{
-    AttrValue, Attribute, DType, DimValue, Graph, Model, Node, Opaque, Storage, Tensor,
-    TensorData, ValueInfo, ValueType,
+    AttrValue, Attribute, DType, DimValue, Graph, Model, Node, Opaque, Storage, Tensor, TensorData,
+    ValueInfo, ValueType,
 };
 use protobuf::{EnumOrUnknown, Message, MessageField};
 use std::io::Write;
@@ -79,7 +79,12 @@ pub fn save(model: &Model, path: &Path, opts: &ExportOptions) -> Result<ExportSu
             path: path.to_path_buf(),
             msg: "the output path has no file name".into(),
         })?;
-    let total: u64 = model.graph.initializers.iter().map(|t| t.bytes().len() as u64).sum();
+    let total: u64 = model
+        .graph
+        .initializers
+        .iter()
+        .map(|t| t.bytes().len() as u64)
+        .sum();
     let threshold = match opts.external_data_threshold {
         None if total > AUTO_EXTERNAL_BYTES => Some(AUTO_EXTERNAL_THRESHOLD),
         t => t,
@@ -115,7 +120,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -149,7 +157,7 @@ fn set_str(f: &mut Option<String>, s: &str) {
     }
 }
 
-fn model_to(m: &Model, mut sink: Option<&mut Sink>) -> Result<ModelProto> {
+fn model_to(m: &Model, sink: Option<&mut Sink>) -> Result<ModelProto> {
     let mut p: ModelProto = base(&m.extra)?;
     p.ir_version = Some(m.ir_version);
     p.opset_import = m
@@ -165,7 +173,7 @@ fn model_to(m: &Model, mut sink: Option<&mut Sink>) -> Result<ModelProto> {
     set_str(&mut p.producer_name, &m.producer_name);
     set_str(&mut p.producer_version, &m.producer_version);
     p.metadata_props = m.metadata.iter().map(|(k, v)| kv(k, v)).collect();
-    p.graph = MessageField::some(graph_to(&m.graph, sink.as_deref_mut())?);
+    p.graph = MessageField::some(graph_to(&m.graph, sink)?);
     Ok(p)
 }
 
@@ -187,7 +195,11 @@ fn graph_to(g: &Graph, mut sink: Option<&mut Sink>) -> Result<GraphProto> {
         .collect::<Result<_>>()?;
     p.input = g.inputs.iter().map(value_info_to).collect::<Result<_>>()?;
     p.output = g.outputs.iter().map(value_info_to).collect::<Result<_>>()?;
-    p.value_info = g.value_info.iter().map(value_info_to).collect::<Result<_>>()?;
+    p.value_info = g
+        .value_info
+        .iter()
+        .map(value_info_to)
+        .collect::<Result<_>>()?;
     Ok(p)
 }
 
@@ -239,7 +251,10 @@ fn attr_to(a: &Attribute) -> Result<AttributeProto> {
             AttributeType::STRINGS
         }
         AttrValue::Tensors(v) => {
-            p.tensors = v.iter().map(|t| tensor_to(t, None)).collect::<Result<_>>()?;
+            p.tensors = v
+                .iter()
+                .map(|t| tensor_to(t, None))
+                .collect::<Result<_>>()?;
             AttributeType::TENSORS
         }
         AttrValue::Graphs(v) => {
@@ -266,8 +281,12 @@ fn value_info_to(v: &ValueInfo) -> Result<ValueInfoProto> {
                 .map(|d| {
                     let mut pd = tensor_shape_proto::Dimension::new();
                     pd.value = match &d.value {
-                        DimValue::Value(x) => Some(tensor_shape_proto::dimension::Value::DimValue(*x)),
-                        DimValue::Param(s) => Some(tensor_shape_proto::dimension::Value::DimParam(s.clone())),
+                        DimValue::Value(x) => {
+                            Some(tensor_shape_proto::dimension::Value::DimValue(*x))
+                        }
+                        DimValue::Param(s) => {
+                            Some(tensor_shape_proto::dimension::Value::DimParam(s.clone()))
+                        }
                         DimValue::Unknown => None,
                     };
                     set_str(&mut pd.denotation, &d.denotation);
@@ -287,7 +306,10 @@ fn set_typed(p: &mut TensorProto, dtype: DType, b: &[u8]) -> bool {
     use DType::*;
     match dtype {
         F32 | Complex64 => {
-            p.float_data = b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+            p.float_data = b
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
         }
         F64 | Complex128 => {
             p.double_data = b
@@ -313,15 +335,27 @@ fn set_typed(p: &mut TensorProto, dtype: DType, b: &[u8]) -> bool {
                 .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as u64)
                 .collect()
         }
-        I32 => p.int32_data = b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        I16 => p.int32_data = b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as i32).collect(),
+        I32 => {
+            p.int32_data = b
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        }
+        I16 => {
+            p.int32_data = b
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]) as i32)
+                .collect()
+        }
         U16 | F16 | BF16 => {
-            p.int32_data = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as i32).collect()
+            p.int32_data = b
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]) as i32)
+                .collect()
         }
         I8 => p.int32_data = b.iter().map(|&v| v as i8 as i32).collect(),
-        U8 | Bool | F8E4M3FN | F8E4M3FNUZ | F8E5M2 | F8E5M2FNUZ | F8E8M0 | U4 | I4 | F4E2M1 | U2 | I2 => {
-            p.int32_data = b.iter().map(|&v| v as i32).collect()
-        }
+        U8 | Bool | F8E4M3FN | F8E4M3FNUZ | F8E5M2 | F8E5M2FNUZ | F8E8M0 | U4 | I4 | F4E2M1
+        | U2 | I2 => p.int32_data = b.iter().map(|&v| v as i32).collect(),
         _ => return false,
     }
     true
@@ -336,7 +370,8 @@ fn tensor_to(t: &Tensor, sink: Option<&mut Sink>) -> Result<TensorProto> {
         TensorData::Strings(s) => p.string_data = s.clone(),
         TensorData::Bytes(b) => match sink {
             Some(sink) if sink.wants(t) => {
-                let pad = (EXTERNAL_ALIGN - sink.data.len() as u64 % EXTERNAL_ALIGN) % EXTERNAL_ALIGN;
+                let pad =
+                    (EXTERNAL_ALIGN - sink.data.len() as u64 % EXTERNAL_ALIGN) % EXTERNAL_ALIGN;
                 sink.data.extend(std::iter::repeat_n(0u8, pad as usize));
                 let offset = sink.data.len();
                 sink.data.extend_from_slice(b);
@@ -349,7 +384,8 @@ fn tensor_to(t: &Tensor, sink: Option<&mut Sink>) -> Result<TensorProto> {
                 ];
             }
             _ => {
-                let typed = t.storage == Storage::Typed && !b.is_empty() && set_typed(&mut p, t.dtype, b);
+                let typed =
+                    t.storage == Storage::Typed && !b.is_empty() && set_typed(&mut p, t.dtype, b);
                 if !typed {
                     p.raw_data = Some(b.clone());
                 }

@@ -25,7 +25,13 @@ pub fn load(path: &Path) -> Result<Model> {
         path: path.to_path_buf(),
         source,
     })?;
-    let dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
+    let dir = path.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
     decode(&bytes, path, dir)
 }
 
@@ -48,10 +54,13 @@ pub fn decode(bytes: &[u8], path: &Path, base_dir: Option<&Path>) -> Result<Mode
     }
     let ctx = Ctx { path, base_dir };
     let model = model_from(proto, &ctx)?;
-    model.graph.check_consistency().map_err(|source| OnnxError::Ir {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    model
+        .graph
+        .check_consistency()
+        .map_err(|source| OnnxError::Ir {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(model)
 }
 
@@ -108,7 +117,9 @@ fn graph_from(mut p: GraphProto, ctx: &Ctx) -> Result<Graph> {
         .map(|n| node_from(n, ctx))
         .collect::<Result<Vec<_>>>()?;
     let vis = |v: Vec<ValueInfoProto>| -> Result<Vec<ValueInfo>> {
-        v.into_iter().map(|v| value_info_from(v).map_err(ir_err)).collect()
+        v.into_iter()
+            .map(|v| value_info_from(v).map_err(ir_err))
+            .collect()
     };
     Ok(Graph {
         name: take_str(&mut p.name),
@@ -125,7 +136,10 @@ fn node_from(mut p: NodeProto, ctx: &Ctx) -> Result<Node> {
     let name = take_str(&mut p.name);
     let op_type = p.op_type.take().unwrap_or_default();
     let label = if name.is_empty() {
-        p.output.first().cloned().unwrap_or_else(|| "<unnamed>".into())
+        p.output
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "<unnamed>".into())
     } else {
         name.clone()
     };
@@ -208,9 +222,9 @@ fn attr_from(mut p: AttributeProto, ctx: &Ctx) -> Result<Attribute> {
                 .map(|t| tensor_from(t, ctx))
                 .collect::<Result<_>>()?,
         ),
-        AttributeType::GRAPHS => AttrValue::Graphs(
-            std::mem::take(&mut p.graphs).iter().map(rest).collect(),
-        ),
+        AttributeType::GRAPHS => {
+            AttrValue::Graphs(std::mem::take(&mut p.graphs).iter().map(rest).collect())
+        }
         // Sparse tensors, type protos and undefined kinds stay whole in `extra`.
         _ => AttrValue::Other,
     };
@@ -284,7 +298,11 @@ fn typed_bytes(dtype: DType, p: &TensorProto) -> std::result::Result<Vec<u8>, St
         F64 | Complex128 => p.double_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
         I64 => p.int64_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
         U64 => p.uint64_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        U32 => p.uint64_data.iter().flat_map(|&v| (v as u32).to_le_bytes()).collect(),
+        U32 => p
+            .uint64_data
+            .iter()
+            .flat_map(|&v| (v as u32).to_le_bytes())
+            .collect(),
         I32 => p.int32_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
         I16 | U16 | F16 | BF16 => p
             .int32_data
@@ -294,7 +312,11 @@ fn typed_bytes(dtype: DType, p: &TensorProto) -> std::result::Result<Vec<u8>, St
         // One element per int32 for 8-bit types; one packed byte per int32 for 4- and 2-bit ones.
         I8 | U8 | Bool | F8E4M3FN | F8E4M3FNUZ | F8E5M2 | F8E5M2FNUZ | F8E8M0 | U4 | I4
         | F4E2M1 | U2 | I2 => p.int32_data.iter().map(|&v| v as u8).collect(),
-        other => return Err(format!("typed (non-raw) data of type {other} is not supported")),
+        other => {
+            return Err(format!(
+                "typed (non-raw) data of type {other} is not supported"
+            ))
+        }
     })
 }
 
@@ -345,7 +367,10 @@ fn tensor_from(mut p: TensorProto, ctx: &Ctx) -> Result<Tensor> {
     } else if let Some(raw) = p.raw_data.take() {
         (TensorData::Bytes(raw), Storage::Raw)
     } else if dtype == DType::String {
-        (TensorData::Strings(std::mem::take(&mut p.string_data)), Storage::Typed)
+        (
+            TensorData::Strings(std::mem::take(&mut p.string_data)),
+            Storage::Typed,
+        )
     } else if has_typed(&p) {
         let bytes = typed_bytes(dtype, &p).map_err(ir_err)?;
         p.float_data.clear();
@@ -392,26 +417,39 @@ fn read_external(
         let v = kv.value.clone().unwrap_or_default();
         match kv.key.as_deref() {
             Some("location") => location = Some(v),
-            Some("offset") => offset = v.parse().map_err(|_| err(format!("offset `{v}` is not a number")))?,
-            Some("length") => length = Some(v.parse::<u64>().map_err(|_| err(format!("length `{v}` is not a number")))?),
+            Some("offset") => {
+                offset = v
+                    .parse()
+                    .map_err(|_| err(format!("offset `{v}` is not a number")))?
+            }
+            Some("length") => {
+                length = Some(
+                    v.parse::<u64>()
+                        .map_err(|_| err(format!("length `{v}` is not a number")))?,
+                )
+            }
             _ => {}
         }
     }
     let location = location.ok_or_else(|| err("no `location` entry".into()))?;
-    let base = ctx
-        .base_dir
-        .ok_or_else(|| err("the model was not read from a file, so external data cannot be resolved".into()))?;
+    let base = ctx.base_dir.ok_or_else(|| {
+        err("the model was not read from a file, so external data cannot be resolved".into())
+    })?;
     let rel = Path::new(&location);
     if location.is_empty()
         || rel.is_absolute()
-        || rel.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        || rel
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
     {
         return Err(err(format!(
             "location `{location}` must be a relative path inside the model's directory"
         )));
     }
     let full: PathBuf = base.join(rel);
-    let canon_base = base.canonicalize().map_err(|e| err(format!("{}: {e}", base.display())))?;
+    let canon_base = base
+        .canonicalize()
+        .map_err(|e| err(format!("{}: {e}", base.display())))?;
     let canon = full
         .canonicalize()
         .map_err(|e| err(format!("{}: {e}", full.display())))?;
@@ -429,7 +467,9 @@ fn read_external(
         .and_then(|n| dtype.byte_size(n))
     {
         if expected != len {
-            return Err(err(format!("{len} bytes, but the tensor's type and dims need {expected}")));
+            return Err(err(format!(
+                "{len} bytes, but the tensor's type and dims need {expected}"
+            )));
         }
     }
     if offset.checked_add(len).is_none_or(|end| end > size) {
@@ -474,17 +514,24 @@ fn check_framing(b: &[u8]) -> std::result::Result<(), String> {
             1 => 8,
             2 => varint(b, &mut pos)?,
             5 => 4,
-            w => return Err(format!("wire type {w} of field {} at byte {at} is invalid", tag >> 3)),
+            w => {
+                return Err(format!(
+                    "wire type {w} of field {} at byte {at} is invalid",
+                    tag >> 3
+                ))
+            }
         };
-        let end = (pos as u64).checked_add(skip).filter(|&e| e <= b.len() as u64);
+        let end = (pos as u64)
+            .checked_add(skip)
+            .filter(|&e| e <= b.len() as u64);
         match end {
             Some(e) => pos = e as usize,
             None => {
                 return Err(format!(
-                    "truncated: field {} at byte {at} needs {skip} bytes but the file ends at byte {}",
-                    tag >> 3,
-                    b.len()
-                ))
+                "truncated: field {} at byte {at} needs {skip} bytes but the file ends at byte {}",
+                tag >> 3,
+                b.len()
+            ))
             }
         }
     }

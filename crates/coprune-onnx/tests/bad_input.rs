@@ -8,7 +8,10 @@ use std::path::Path;
 fn decode_err(bytes: &[u8]) -> String {
     let e = decode(bytes, Path::new("bad.onnx"), None).expect_err("must fail");
     let msg = e.to_string();
-    assert!(msg.starts_with("bad.onnx: "), "error does not name the file: {msg}");
+    assert!(
+        msg.starts_with("bad.onnx: "),
+        "error does not name the file: {msg}"
+    );
     msg
 }
 
@@ -83,14 +86,27 @@ fn huge_dimension_is_rejected() {
         s[2].value = coprune_ir::DimValue::Value(1 << 40);
     }
     let msg = decode_err(&encode(&m).unwrap());
-    assert!(msg.contains("1099511627776") && msg.contains("input"), "{msg}");
+    assert!(
+        msg.contains("1099511627776") && msg.contains("input"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn cycle_names_a_node() {
     let mut m = small_cnn(0);
-    m.graph.nodes.push(Node::new("loop_a", "Relu", &["loop_b_out"], &["loop_a_out"]));
-    m.graph.nodes.push(Node::new("loop_b", "Relu", &["loop_a_out"], &["loop_b_out"]));
+    m.graph.nodes.push(Node::new(
+        "loop_a",
+        "Relu",
+        &["loop_b_out"],
+        &["loop_a_out"],
+    ));
+    m.graph.nodes.push(Node::new(
+        "loop_b",
+        "Relu",
+        &["loop_a_out"],
+        &["loop_b_out"],
+    ));
     let msg = decode_err(&encode(&m).unwrap());
     assert!(msg.contains("cycle") && msg.contains("loop_"), "{msg}");
 }
@@ -98,16 +114,23 @@ fn cycle_names_a_node() {
 #[test]
 fn dangling_input_names_node_and_value() {
     let mut m = small_cnn(0);
-    m.graph.nodes.push(Node::new("reader", "Relu", &["nobody_makes_this"], &["r"]));
+    m.graph
+        .nodes
+        .push(Node::new("reader", "Relu", &["nobody_makes_this"], &["r"]));
     let msg = decode_err(&encode(&m).unwrap());
-    assert!(msg.contains("`reader`") && msg.contains("nobody_makes_this"), "{msg}");
+    assert!(
+        msg.contains("`reader`") && msg.contains("nobody_makes_this"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn duplicate_producer_is_rejected() {
     let mut m = small_cnn(0);
     let out = m.graph.nodes[0].outputs[0].clone();
-    m.graph.nodes.push(Node::new("dup", "Relu", &["input"], &[&out]));
+    m.graph
+        .nodes
+        .push(Node::new("dup", "Relu", &["input"], &[&out]));
     let msg = decode_err(&encode(&m).unwrap());
     assert!(msg.contains("produced twice"), "{msg}");
 }
@@ -136,7 +159,11 @@ fn external_data_outside_the_model_directory_is_refused() {
     let dir = temp_dir("trav");
     let inner = dir.join("inner");
     std::fs::create_dir_all(&inner).unwrap();
-    std::fs::copy(fixtures_dir().join("external/weights.bin"), dir.join("secret.bin")).unwrap();
+    std::fs::copy(
+        fixtures_dir().join("external/weights.bin"),
+        dir.join("secret.bin"),
+    )
+    .unwrap();
     for loc in ["../sec.bin.", "/etc/passwd"] {
         let loc = format!("{loc:.<11}");
         let path = with_location(&inner, &loc[..11]);
@@ -162,6 +189,9 @@ fn external_data_outside_the_model_directory_is_refused() {
     std::fs::write(inner.join("shortfile.b"), [0u8; 10]).unwrap();
     let path = with_location(&inner, "shortfile.b");
     let err = load(&path).unwrap_err().to_string();
-    assert!(err.contains("exceeds the size") || err.contains("bytes"), "{err}");
+    assert!(
+        err.contains("exceeds the size") || err.contains("bytes"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -24,7 +24,9 @@ fn built_models_round_trip() {
 fn random_graphs_round_trip() {
     for seed in 0..300 {
         let m = random_cnn(seed);
-        m.graph.check_consistency().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        m.graph
+            .check_consistency()
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         round_trip(&m);
     }
 }
@@ -45,12 +47,21 @@ fn reference_fixture_round_trips_completely() {
     let custom = m.graph.nodes.iter().find(|n| n.op_type == "Fancy").unwrap();
     assert_eq!(custom.domain, "com.example");
     assert_eq!(custom.attr("i"), Some(&AttrValue::Int(3)));
-    assert_eq!(custom.attr("floats"), Some(&AttrValue::Floats(vec![1.0, 2.5])));
+    assert_eq!(
+        custom.attr("floats"),
+        Some(&AttrValue::Floats(vec![1.0, 2.5]))
+    );
     let iff = m.graph.nodes.iter().find(|n| n.op_type == "If").unwrap();
     assert!(matches!(iff.attr("then_branch"), Some(AttrValue::Graph(g)) if !g.is_empty()));
     assert_eq!(m.metadata.len(), 2);
-    assert!(!m.extra.is_empty(), "functions/doc/model_version are carried");
-    assert!(!m.graph.extra.is_empty(), "sparse initializer and graph doc are carried");
+    assert!(
+        !m.extra.is_empty(),
+        "functions/doc/model_version are carried"
+    );
+    assert!(
+        !m.graph.extra.is_empty(),
+        "sparse initializer and graph doc are carried"
+    );
     let typed = m.graph.initializer("w_typed").unwrap();
     assert_eq!(typed.storage, Storage::Typed);
     assert_eq!(typed.to_f32_vec().unwrap(), vec![0.5, -1.0, 2.0, 3.25]);
@@ -98,7 +109,14 @@ fn external_data_is_read_and_written() {
 
     // Threshold: only tensors of ≥ 100 bytes go out (w1 is 512 bytes, b1 64).
     let out2 = dir.join("out2.onnx");
-    let s = save(&m, &out2, &ExportOptions { external_data_threshold: Some(100) }).unwrap();
+    let s = save(
+        &m,
+        &out2,
+        &ExportOptions {
+            external_data_threshold: Some(100),
+        },
+    )
+    .unwrap();
     assert_eq!(s.external_tensors, 1);
     let back = load(&out2).unwrap();
     assert_eq!(back.graph.initializer("b1").unwrap().storage, Storage::Raw);
@@ -123,7 +141,12 @@ fn save_replaces_atomically_and_leaves_no_temp_files() {
     assert_eq!(names, vec!["m.onnx".to_string()]);
     assert_eq!(load(&out).unwrap(), small_cnn(4));
     // Writing into a missing directory fails cleanly.
-    let err = save(&small_cnn(3), &dir.join("missing/m.onnx"), &ExportOptions::default()).unwrap_err();
+    let err = save(
+        &small_cnn(3),
+        &dir.join("missing/m.onnx"),
+        &ExportOptions::default(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,9 +1,7 @@
 //! Test helpers for coprune: a small graph builder and seeded random graph generators used by the
 //! round-trip property tests. Nothing here is used by the shipped binary.
 
-use coprune_ir::{
-    AttrValue, DType, Dim, Graph, Model, Node, OpsetImport, Tensor, ValueInfo,
-};
+use coprune_ir::{AttrValue, DType, Dim, Graph, Model, Node, OpsetImport, Tensor, ValueInfo};
 
 /// SplitMix64: a tiny seeded generator so generated graphs are the same on every machine.
 #[derive(Debug, Clone)]
@@ -32,6 +30,46 @@ impl Rng {
     /// Uniform f32 in [-1, 1).
     pub fn f32(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+/// Geometry of a square convolution for [`GraphBuilder::conv`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConvSpec {
+    pub cin: u64,
+    pub cout: u64,
+    pub k: u64,
+    pub stride: i64,
+    pub pad: i64,
+    pub group: u64,
+}
+
+impl ConvSpec {
+    /// A dense conv `cin → cout` with kernel `k`, stride 1 and "same" padding.
+    pub fn same(cin: u64, cout: u64, k: u64) -> ConvSpec {
+        ConvSpec {
+            cin,
+            cout,
+            k,
+            stride: 1,
+            pad: (k / 2) as i64,
+            group: 1,
+        }
+    }
+
+    /// The same conv with another stride.
+    pub fn stride(self, stride: i64) -> ConvSpec {
+        ConvSpec { stride, ..self }
+    }
+
+    /// The same conv with `group` groups.
+    pub fn groups(self, group: u64) -> ConvSpec {
+        ConvSpec { group, ..self }
+    }
+
+    /// The same conv with another padding.
+    pub fn pad(self, pad: i64) -> ConvSpec {
+        ConvSpec { pad, ..self }
     }
 }
 
@@ -70,7 +108,9 @@ impl GraphBuilder {
                 Err(_) => Dim::sym(*d),
             })
             .collect();
-        self.graph.inputs.push(ValueInfo::tensor(name, dtype, &shape));
+        self.graph
+            .inputs
+            .push(ValueInfo::tensor(name, dtype, &shape));
         name.to_string()
     }
 
@@ -89,9 +129,9 @@ impl GraphBuilder {
     /// Adds an i64 initializer (shape vectors, axes).
     pub fn ints(&mut self, prefix: &str, vals: &[i64]) -> String {
         let name = self.fresh(prefix);
-        self.graph.initializers.push(
-            Tensor::from_i64(&name, vec![vals.len() as u64], vals).expect("sizes match"),
-        );
+        self.graph
+            .initializers
+            .push(Tensor::from_i64(&name, vec![vals.len() as u64], vals).expect("sizes match"));
         name
     }
 
@@ -108,17 +148,20 @@ impl GraphBuilder {
     }
 
     /// Conv with a random weight [cout, cin/group, k, k] and bias; `pad` on every side.
-    pub fn conv(&mut self, x: &str, cin: u64, cout: u64, k: u64, stride: i64, pad: i64, group: u64) -> String {
-        let w = self.weight("w", &[cout, cin / group, k, k]);
-        let b = self.weight("b", &[cout]);
+    pub fn conv(&mut self, x: &str, c: ConvSpec) -> String {
+        let w = self.weight("w", &[c.cout, c.cin / c.group, c.k, c.k]);
+        let b = self.weight("b", &[c.cout]);
         self.op(
             "Conv",
             &[x, &w, &b],
             vec![
-                ("kernel_shape", AttrValue::Ints(vec![k as i64, k as i64])),
-                ("strides", AttrValue::Ints(vec![stride, stride])),
-                ("pads", AttrValue::Ints(vec![pad; 4])),
-                ("group", AttrValue::Int(group as i64)),
+                (
+                    "kernel_shape",
+                    AttrValue::Ints(vec![c.k as i64, c.k as i64]),
+                ),
+                ("strides", AttrValue::Ints(vec![c.stride, c.stride])),
+                ("pads", AttrValue::Ints(vec![c.pad; 4])),
+                ("group", AttrValue::Int(c.group as i64)),
             ],
         )
     }
@@ -155,16 +198,20 @@ impl GraphBuilder {
 pub fn small_cnn(seed: u64) -> Model {
     let mut b = GraphBuilder::new(seed);
     let x = b.input("input", DType::F32, &["N", "3", "16", "16"]);
-    let c1 = b.conv(&x, 3, 8, 3, 1, 1, 1);
+    let c1 = b.conv(&x, ConvSpec::same(3, 8, 3));
     let r1 = b.op("Relu", &[&c1], vec![]);
-    let c2 = b.conv(&r1, 8, 8, 3, 1, 1, 1);
+    let c2 = b.conv(&r1, ConvSpec::same(8, 8, 3));
     let a = b.op("Add", &[&r1, &c2], vec![]);
-    let dw = b.conv(&a, 8, 8, 3, 2, 1, 8);
+    let dw = b.conv(&a, ConvSpec::same(8, 8, 3).stride(2).groups(8));
     let p = b.op("GlobalAveragePool", &[&dw], vec![]);
     let f = b.op("Flatten", &[&p], vec![("axis", AttrValue::Int(1))]);
     let w = b.weight("fc_w", &[10, 8]);
     let bias = b.weight("fc_b", &[10]);
-    let y = b.op("Gemm", &[&f, &w, &bias], vec![("transB", AttrValue::Int(1))]);
+    let y = b.op(
+        "Gemm",
+        &[&f, &w, &bias],
+        vec![("transB", AttrValue::Int(1))],
+    );
     b.output(&y);
     b.into_model()
 }
@@ -183,21 +230,31 @@ pub fn random_cnn(seed: u64) -> Model {
         let next = match rng.below(6) {
             0 => {
                 let cout = 2 + rng.below(6);
-                (b.conv(&v, c, cout, 1 + 2 * rng.below(2), 1, rng.below(2) as i64, 1), cout)
+                (
+                    b.conv(
+                        &v,
+                        ConvSpec::same(c, cout, 1 + 2 * rng.below(2)).pad(rng.below(2) as i64),
+                    ),
+                    cout,
+                )
             }
-            1 => (b.conv(&v, c, c, 3, 1, 1, c), c),
+            1 => (b.conv(&v, ConvSpec::same(c, c, 3).groups(c)), c),
             2 => {
                 let act = ["Relu", "Sigmoid", "Tanh", "HardSwish"][rng.below(4) as usize];
                 (b.op(act, &[&v], vec![]), c)
             }
             3 => {
-                let same: Vec<(String, u64)> = live.iter().filter(|(_, k)| *k == c).cloned().collect();
+                let same: Vec<(String, u64)> =
+                    live.iter().filter(|(_, k)| *k == c).cloned().collect();
                 let (o, _) = &same[rng.below(same.len() as u64) as usize];
                 (b.op("Add", &[&v, o], vec![]), c)
             }
             4 => {
                 let (o, k) = live[rng.below(live.len() as u64) as usize].clone();
-                (b.op("Concat", &[&v, &o], vec![("axis", AttrValue::Int(1))]), c + k)
+                (
+                    b.op("Concat", &[&v, &o], vec![("axis", AttrValue::Int(1))]),
+                    c + k,
+                )
             }
             _ => {
                 let c1 = 1 + rng.below(c.max(2) - 1).min(c - 1);
@@ -207,8 +264,9 @@ pub fn random_cnn(seed: u64) -> Model {
                     let split = b.ints("split", &[c1 as i64, (c - c1) as i64]);
                     let o1 = format!("{v}_s0_{}", rng.below(1 << 30));
                     let o2 = format!("{v}_s1_{}", rng.below(1 << 30));
-                    let node = Node::new(format!("Split_{o2}"), "Split", &[&v, &split], &[&o1, &o2])
-                        .with_attr("axis", AttrValue::Int(1));
+                    let node =
+                        Node::new(format!("Split_{o2}"), "Split", &[&v, &split], &[&o1, &o2])
+                            .with_attr("axis", AttrValue::Int(1));
                     b.graph.nodes.push(node);
                     live.push((o1, c1));
                     (o2, c - c1)

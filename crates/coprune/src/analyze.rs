@@ -1,6 +1,6 @@
 //! `coprune analyze`: per-node parameters, MACs and activation bytes.
 
-use crate::input_shape::{resolve_input_shapes, InputShape};
+use crate::input_shape::{resolve_input_shapes, InputShape, ResolvedShapes};
 use crate::{Error, Result};
 use coprune_ir::analysis::{analyze, NodeCost, Totals};
 use coprune_ir::Model;
@@ -23,7 +23,10 @@ pub struct AnalyzeReport {
 
 /// Analyses a loaded model; `label` names it in errors and the report.
 pub fn analyze_model(model: &Model, label: &str, shapes: &[InputShape]) -> Result<AnalyzeReport> {
-    let (resolved, notes) = resolve_input_shapes(model, shapes)?;
+    let ResolvedShapes {
+        shapes: resolved,
+        notes,
+    } = resolve_input_shapes(model, shapes)?;
     let ir = |source| Error::Ir {
         path: label.to_string(),
         source,

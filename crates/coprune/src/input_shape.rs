@@ -38,12 +38,18 @@ impl FromStr for InputShape {
     }
 }
 
+/// Concrete input shapes and the notes explaining defaults.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResolvedShapes {
+    /// Shape per graph input name.
+    pub shapes: HashMap<String, Vec<Dim>>,
+    /// One note per input whose symbolic dims were defaulted.
+    pub notes: Vec<String>,
+}
+
 /// Concrete shapes for every graph input: the given ones, and declared shapes with symbolic dims
-/// set to 1. Returns the shapes and one note per defaulted input.
-pub fn resolve_input_shapes(
-    model: &Model,
-    given: &[InputShape],
-) -> Result<(HashMap<String, Vec<Dim>>, Vec<String>)> {
+/// set to 1 (with a note each).
+pub fn resolve_input_shapes(model: &Model, given: &[InputShape]) -> Result<ResolvedShapes> {
     let mut shapes = HashMap::new();
     let mut notes = Vec::new();
     for g in given {
@@ -55,10 +61,17 @@ pub fn resolve_input_shapes(
                 names.join(", ")
             )));
         }
-        shapes.insert(g.name.clone(), g.dims.iter().map(|&d| Dim::known(d)).collect());
+        shapes.insert(
+            g.name.clone(),
+            g.dims.iter().map(|&d| Dim::known(d)).collect(),
+        );
     }
-    let initializers: std::collections::HashSet<&str> =
-        model.graph.initializers.iter().map(|t| t.name.as_str()).collect();
+    let initializers: std::collections::HashSet<&str> = model
+        .graph
+        .initializers
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
     for v in &model.graph.inputs {
         if shapes.contains_key(&v.name) || initializers.contains(v.name.as_str()) {
             continue;
@@ -83,7 +96,7 @@ pub fn resolve_input_shapes(
         ));
         shapes.insert(v.name.clone(), concrete);
     }
-    Ok((shapes, notes))
+    Ok(ResolvedShapes { shapes, notes })
 }
 
 #[cfg(test)]

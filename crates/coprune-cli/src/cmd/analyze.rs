@@ -49,7 +49,14 @@ pub fn render(r: &AnalyzeReport) -> String {
         })
         .collect();
     out.push_str(&table(
-        &["node", "op", "output shape", "params", "MACs", "activations"],
+        &[
+            "node",
+            "op",
+            "output shape",
+            "params",
+            "MACs",
+            "activations",
+        ],
         &rows,
     ));
     let t = &r.totals;

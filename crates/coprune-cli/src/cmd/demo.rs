@@ -30,7 +30,10 @@ pub fn run(args: Args) -> Result<()> {
     let summary = coprune::onnx::save(&model, &out, &Default::default())?;
     let back = coprune::onnx::load(&out)?;
     if back != model {
-        bail!("{}: the re-imported model differs from the original", out.display());
+        bail!(
+            "{}: the re-imported model differs from the original",
+            out.display()
+        );
     }
     println!(
         "wrote {} ({} bytes); re-imported: identical graph, {} initializers bit-identical",

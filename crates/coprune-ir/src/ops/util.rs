@@ -52,7 +52,10 @@ pub fn broadcast(shapes: &[&[Dim]]) -> Result<Vec<Dim>> {
                     continue;
                 }
                 let list: Vec<String> = shapes.iter().map(|s| crate::shape_to_string(s)).collect();
-                bail!("shapes {} cannot be broadcast together (axis {ax}: {d} vs {x})", list.join(" and "));
+                bail!(
+                    "shapes {} cannot be broadcast together (axis {ax}: {d} vs {x})",
+                    list.join(" and ")
+                );
             }
         }
         out.push(d);
@@ -77,13 +80,22 @@ pub fn window_out(
         if kernel == 1 && stride == 1 && pad_total == 0 {
             return Ok(input.clone());
         }
-        return Ok(Dim::sym(format!("conv({input};k{kernel}s{stride}p{pad_total}d{dilation})")));
+        return Ok(Dim::sym(format!(
+            "conv({input};k{kernel}s{stride}p{pad_total}d{dilation})"
+        )));
     };
     let span = i + pad_total - dilation * (kernel - 1) - 1;
     if span < 0 {
-        bail!("input size {i} (padding {pad_total}) is smaller than the kernel extent {}", dilation * (kernel - 1) + 1);
+        bail!(
+            "input size {i} (padding {pad_total}) is smaller than the kernel extent {}",
+            dilation * (kernel - 1) + 1
+        );
     }
-    let mut o = if ceil { (span + stride - 1) / stride } else { span / stride } + 1;
+    let mut o = if ceil {
+        (span + stride - 1) / stride
+    } else {
+        span / stride
+    } + 1;
     // ONNX/PyTorch rule: with ceil_mode the last window must start inside the (left-padded) input.
     if ceil && (o - 1) * stride >= i + pad_total / 2 {
         o -= 1;
@@ -129,7 +141,10 @@ impl Window {
     pub fn output(&self, x: &[Dim]) -> Result<Vec<Dim>> {
         let n = x.len();
         if self.kernel.len() != n {
-            bail!("kernel has {} spatial dims but the input has {n}", self.kernel.len());
+            bail!(
+                "kernel has {} spatial dims but the input has {n}",
+                self.kernel.len()
+            );
         }
         let get = |v: &Vec<i64>, i: usize, what: &str| -> Result<i64> {
             match v.get(i) {
@@ -166,12 +181,15 @@ pub fn same_as(input: &Fact) -> Fact {
     Fact::new(input.dtype, input.shape.clone())
 }
 
+/// Combines two tracked integer elements (None stops tracking).
+pub type ValueFn<'a> = &'a dyn Fn(&Dim, &Dim) -> Option<Dim>;
+
 /// Output fact of a broadcasting binary op; when both inputs carry integer values, `f` combines
 /// them element-wise so shape arithmetic (`Shape → Mul → Reshape`) stays known.
 pub fn binary(
     inputs: &[Option<&Fact>],
     out_dtype: Option<DType>,
-    f: Option<&dyn Fn(&Dim, &Dim) -> Option<Dim>>,
+    f: Option<ValueFn<'_>>,
 ) -> Result<Vec<Fact>> {
     let a = req(inputs, 0, "A")?;
     let b = req(inputs, 1, "B")?;
@@ -184,12 +202,7 @@ pub fn binary(
 }
 
 /// Element-wise combination of two tracked rank ≤ 1 int values with broadcasting.
-fn broadcast_values(
-    a: &[Dim],
-    b: &[Dim],
-    out_shape: &[Dim],
-    f: &dyn Fn(&Dim, &Dim) -> Option<Dim>,
-) -> Option<Vec<Dim>> {
+fn broadcast_values(a: &[Dim], b: &[Dim], out_shape: &[Dim], f: ValueFn<'_>) -> Option<Vec<Dim>> {
     if out_shape.len() > 1 {
         return None;
     }
@@ -209,10 +222,18 @@ pub fn tracked(shape: &[Dim], value: Option<ConstValue>) -> Option<ConstValue> {
 }
 
 /// Output fact of a reduction over `axes` (all axes when `None`).
-pub fn reduce(input: &Fact, axes: Option<Vec<i64>>, keepdims: bool, noop_with_empty: bool) -> Result<Fact> {
+pub fn reduce(
+    input: &Fact,
+    axes: Option<Vec<i64>>,
+    keepdims: bool,
+    noop_with_empty: bool,
+) -> Result<Fact> {
     let rank = input.rank();
     let axes: Vec<usize> = match axes {
-        Some(a) if !a.is_empty() => a.iter().map(|&x| norm_axis(x, rank)).collect::<Result<_>>()?,
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .map(|&x| norm_axis(x, rank))
+            .collect::<Result<_>>()?,
         _ if noop_with_empty => return Ok(same_as(input)),
         _ => (0..rank).collect(),
     };

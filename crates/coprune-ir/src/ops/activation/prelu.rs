@@ -22,6 +22,9 @@ impl Op for PRelu {
     fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
         let x = req(inputs, 0, "X")?;
         let slope = req(inputs, 1, "slope")?;
-        Ok(vec![Fact::new(x.dtype, broadcast(&[&x.shape, &slope.shape])?)])
+        Ok(vec![Fact::new(
+            x.dtype,
+            broadcast(&[&x.shape, &slope.shape])?,
+        )])
     }
 }

@@ -1,8 +1,8 @@
 //! `Add`: A + B, with numpy broadcasting. Tracked integer values (shape arithmetic) are combined too.
 
-use crate::Dim;
 use crate::ops::util::binary;
-use crate::{Fact, Op, Result, Node};
+use crate::Dim;
+use crate::{Fact, Node, Op, Result};
 
 /// `Add` (A + B).
 #[derive(Debug, Clone, PartialEq)]

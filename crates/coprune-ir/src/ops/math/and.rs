@@ -1,8 +1,8 @@
 //! `And`: logical A and B, with numpy broadcasting.
 
-use crate::DType;
 use crate::ops::util::binary;
-use crate::{Fact, Op, Result, Node};
+use crate::DType;
+use crate::{Fact, Node, Op, Result};
 
 /// `And` (logical A and B).
 #[derive(Debug, Clone, PartialEq)]

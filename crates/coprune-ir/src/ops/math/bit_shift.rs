@@ -1,7 +1,7 @@
 //! `BitShift`: A shifted by B, with numpy broadcasting.
 
 use crate::ops::util::binary;
-use crate::{Fact, Op, Result, Node};
+use crate::{Fact, Node, Op, Result};
 
 /// `BitShift` (A shifted by B).
 #[derive(Debug, Clone, PartialEq)]

@@ -1,8 +1,8 @@
 //! `Div`: A / B (integer division truncates), with numpy broadcasting. Tracked integer values (shape arithmetic) are combined too.
 
-use crate::Dim;
 use crate::ops::util::binary;
-use crate::{Fact, Op, Result, Node};
+use crate::Dim;
+use crate::{Fact, Node, Op, Result};
 
 /// `Div` (A / B (integer division truncates)).
 #[derive(Debug, Clone, PartialEq)]

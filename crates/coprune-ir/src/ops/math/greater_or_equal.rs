@@ -1,9 +1,9 @@
 //! `GreaterOrEqual`: A >= B (bool output), with numpy broadcasting. Tracked integer values (shape arithmetic) are combined too.
 
+use crate::ops::util::binary;
 use crate::DType;
 use crate::Dim;
-use crate::ops::util::binary;
-use crate::{Fact, Op, Result, Node};
+use crate::{Fact, Node, Op, Result};
 
 /// `GreaterOrEqual` (A >= B (bool output)).
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +22,11 @@ impl Op for GreaterOrEqual {
     }
 
     fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
-        binary(inputs, Some(DType::Bool), Some(&|a: &Dim, b: &Dim| cmp(a, b, |x, y| x >= y)))
+        binary(
+            inputs,
+            Some(DType::Bool),
+            Some(&|a: &Dim, b: &Dim| cmp(a, b, |x, y| x >= y)),
+        )
     }
 }
 

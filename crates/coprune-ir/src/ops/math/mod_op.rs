@@ -1,7 +1,7 @@
 //! `Mod`: A mod B, with numpy broadcasting.
 
 use crate::ops::util::binary;
-use crate::{Fact, Op, Result, Node};
+use crate::{Fact, Node, Op, Result};
 
 /// `Mod` (A mod B).
 #[derive(Debug, Clone, PartialEq)]

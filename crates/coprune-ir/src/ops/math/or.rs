@@ -1,8 +1,8 @@
 //! `Or`: logical A or B, with numpy broadcasting.
 
-use crate::DType;
 use crate::ops::util::binary;
-use crate::{Fact, Op, Result, Node};
+use crate::DType;
+use crate::{Fact, Node, Op, Result};
 
 /// `Or` (logical A or B).
 #[derive(Debug, Clone, PartialEq)]

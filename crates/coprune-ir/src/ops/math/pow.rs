@@ -1,7 +1,7 @@
 //! `Pow`: A ^ B, with numpy broadcasting.
 
 use crate::ops::util::binary;
-use crate::{Fact, Op, Result, Node};
+use crate::{Fact, Node, Op, Result};
 
 /// `Pow` (A ^ B).
 #[derive(Debug, Clone, PartialEq)]

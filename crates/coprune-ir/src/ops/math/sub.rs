@@ -1,8 +1,8 @@
 //! `Sub`: A - B, with numpy broadcasting. Tracked integer values (shape arithmetic) are combined too.
 
-use crate::Dim;
 use crate::ops::util::binary;
-use crate::{Fact, Op, Result, Node};
+use crate::Dim;
+use crate::{Fact, Node, Op, Result};
 
 /// `Sub` (A - B).
 #[derive(Debug, Clone, PartialEq)]

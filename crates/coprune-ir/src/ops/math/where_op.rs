@@ -28,11 +28,19 @@ impl Op for Where {
         let mut fact = Fact::new(x.dtype, shape);
         if let (Some(cv), Some(xv), Some(yv)) = (c.known_ints(), x.ints(), y.ints()) {
             let n = cv.len().max(xv.len()).max(yv.len());
-            let ok = [cv.len(), xv.len(), yv.len()].iter().all(|&l| l == n || l == 1);
+            let ok = [cv.len(), xv.len(), yv.len()]
+                .iter()
+                .all(|&l| l == n || l == 1);
             if fact.rank() <= 1 && ok && n > 0 {
                 let pick = |v: &[crate::Dim], i: usize| v[i.min(v.len() - 1)].clone();
                 let vals = (0..n)
-                    .map(|i| if cv[i.min(cv.len() - 1)] != 0 { pick(xv, i) } else { pick(yv, i) })
+                    .map(|i| {
+                        if cv[i.min(cv.len() - 1)] != 0 {
+                            pick(xv, i)
+                        } else {
+                            pick(yv, i)
+                        }
+                    })
                     .collect();
                 fact.value = Some(ConstValue::Ints(vals));
             }

@@ -1,8 +1,8 @@
 //! `Xor`: logical A xor B, with numpy broadcasting.
 
-use crate::DType;
 use crate::ops::util::binary;
-use crate::{Fact, Op, Result, Node};
+use crate::DType;
+use crate::{Fact, Node, Op, Result};
 
 /// `Xor` (logical A xor B).
 #[derive(Debug, Clone, PartialEq)]

@@ -31,7 +31,11 @@ impl Op for BatchNormalization {
         let mut out = vec![same_as(x)];
         if self.training_mode {
             // running_mean and running_var outputs, one value per channel.
-            let c = x.shape.get(1).cloned().unwrap_or_else(|| crate::Dim::known(1));
+            let c = x
+                .shape
+                .get(1)
+                .cloned()
+                .unwrap_or_else(|| crate::Dim::known(1));
             out.push(Fact::new(x.dtype, vec![c.clone()]));
             out.push(Fact::new(x.dtype, vec![c]));
         }

@@ -27,7 +27,10 @@ impl Conv {
     fn window_for(&self, w: &Fact) -> Window {
         let mut win = self.window.clone();
         if win.kernel.is_empty() {
-            win.kernel = w.shape[2..].iter().map(|d| d.as_known().unwrap_or(1)).collect();
+            win.kernel = w.shape[2..]
+                .iter()
+                .map(|d| d.as_known().unwrap_or(1))
+                .collect();
             let n = win.kernel.len();
             if win.strides.is_empty() {
                 win.strides = vec![1; n];

@@ -58,7 +58,10 @@ impl Op for ConvTranspose {
         }
         let kernel = match &self.kernel {
             Some(k) => k.clone(),
-            None => w.shape[2..].iter().map(|d| d.as_known().unwrap_or(1)).collect(),
+            None => w.shape[2..]
+                .iter()
+                .map(|d| d.as_known().unwrap_or(1))
+                .collect(),
         };
         let ones = vec![1; n];
         let strides = self.strides.clone().unwrap_or_else(|| ones.clone());

@@ -22,7 +22,10 @@ impl Op for GlobalMaxPool {
     fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
         let x = req(inputs, 0, "X")?;
         if x.rank() < 3 {
-            bail!("X {} must be [N, C, spatial…]", crate::shape_to_string(&x.shape));
+            bail!(
+                "X {} must be [N, C, spatial…]",
+                crate::shape_to_string(&x.shape)
+            );
         }
         let mut shape = x.shape[..2].to_vec();
         shape.extend((2..x.rank()).map(|_| Dim::known(1)));

@@ -21,8 +21,16 @@ pub fn matmul_shape(a: &[Dim], b: &[Dim]) -> Result<(Vec<Dim>, Dim)> {
         bail!("matmul operands must have rank ≥ 1");
     }
     let one = Dim::known(1);
-    let a2: Vec<Dim> = if a.len() == 1 { vec![one.clone(), a[0].clone()] } else { a.to_vec() };
-    let b2: Vec<Dim> = if b.len() == 1 { vec![b[0].clone(), one.clone()] } else { b.to_vec() };
+    let a2: Vec<Dim> = if a.len() == 1 {
+        vec![one.clone(), a[0].clone()]
+    } else {
+        a.to_vec()
+    };
+    let b2: Vec<Dim> = if b.len() == 1 {
+        vec![b[0].clone(), one.clone()]
+    } else {
+        b.to_vec()
+    };
     let (ra, rb) = (a2.len(), b2.len());
     let k = a2[ra - 1].clone();
     if let (Some(x), Some(y)) = (k.as_known(), b2[rb - 2].as_known()) {
@@ -52,7 +60,10 @@ impl Op for MatMul {
     fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
         let a = req(inputs, 0, "A")?;
         let b = req(inputs, 1, "B")?;
-        Ok(vec![Fact::new(a.dtype, matmul_shape(&a.shape, &b.shape)?.0)])
+        Ok(vec![Fact::new(
+            a.dtype,
+            matmul_shape(&a.shape, &b.shape)?.0,
+        )])
     }
 
     fn cost(&self, inputs: &[Option<&Fact>], outputs: &[Fact]) -> Result<Cost> {

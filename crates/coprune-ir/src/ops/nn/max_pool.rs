@@ -28,10 +28,16 @@ impl Op for MaxPool {
     fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
         let x = req(inputs, 0, "X")?;
         if x.rank() < 3 {
-            bail!("X {} must be [N, C, spatial…]", crate::shape_to_string(&x.shape));
+            bail!(
+                "X {} must be [N, C, spatial…]",
+                crate::shape_to_string(&x.shape)
+            );
         }
         let mut shape = x.shape[..2].to_vec();
         shape.extend(self.window.output(&x.shape[2..])?);
-        Ok(vec![Fact::new(x.dtype, shape.clone()), Fact::new(DType::I64, shape)])
+        Ok(vec![
+            Fact::new(x.dtype, shape.clone()),
+            Fact::new(DType::I64, shape),
+        ])
     }
 }

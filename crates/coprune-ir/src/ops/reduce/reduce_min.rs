@@ -38,6 +38,11 @@ impl Op for ReduceMin {
             },
             (None, None) => None,
         };
-        Ok(vec![reduce(x, axes, self.keepdims, self.noop_with_empty_axes)?])
+        Ok(vec![reduce(
+            x,
+            axes,
+            self.keepdims,
+            self.noop_with_empty_axes,
+        )?])
     }
 }

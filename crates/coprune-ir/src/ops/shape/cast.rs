@@ -66,12 +66,23 @@ impl Op for Cast {
     fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
         let x = req(inputs, 0, "input")?;
         let value = match &x.value {
-            Some(ConstValue::Ints(v)) if self.to.is_int() || self.to == DType::Bool => Some(ConstValue::Ints(v.clone())),
+            Some(ConstValue::Ints(v)) if self.to.is_int() || self.to == DType::Bool => {
+                Some(ConstValue::Ints(v.clone()))
+            }
             Some(ConstValue::Floats(v)) if self.to.is_int() => Some(ConstValue::Ints(
-                v.iter().map(|f| crate::Dim::known(f.trunc() as i64)).collect(),
+                v.iter()
+                    .map(|f| crate::Dim::known(f.trunc() as i64))
+                    .collect(),
             )),
-            _ => x.known_f64().filter(|_| self.to.is_float()).map(ConstValue::Floats),
+            _ => x
+                .known_f64()
+                .filter(|_| self.to.is_float())
+                .map(ConstValue::Floats),
         };
-        Ok(vec![Fact { dtype: self.to, shape: x.shape.clone(), value }])
+        Ok(vec![Fact {
+            dtype: self.to,
+            shape: x.shape.clone(),
+            value,
+        }])
     }
 }

@@ -16,7 +16,9 @@ impl Concat {
         if node.attr("axis").is_none() {
             bail!("attribute axis is required");
         }
-        Ok(Box::new(Concat { axis: node.attr_int("axis", 0)? }))
+        Ok(Box::new(Concat {
+            axis: node.attr_int("axis", 0)?,
+        }))
     }
 }
 
@@ -56,7 +58,11 @@ impl Op for Concat {
         }
         let mut fact = Fact::new(first.dtype, shape);
         if first.rank() == 1 {
-            let vals: Option<Vec<Dim>> = parts.iter().map(|p| p.ints().map(<[Dim]>::to_vec)).collect::<Option<Vec<_>>>().map(|v| v.concat());
+            let vals: Option<Vec<Dim>> = parts
+                .iter()
+                .map(|p| p.ints().map(<[Dim]>::to_vec))
+                .collect::<Option<Vec<_>>>()
+                .map(|v| v.concat());
             fact.value = vals.map(ConstValue::Ints);
         }
         Ok(vec![fact])

@@ -14,7 +14,9 @@ impl Constant {
     /// Reads the value attribute (value, value_float(s), value_int(s)).
     pub fn build(node: &Node, _opset: i64) -> Result<Box<dyn Op>> {
         let t = constant_node_value(node)?;
-        Ok(Box::new(Constant { fact: tensor_fact(&t) }))
+        Ok(Box::new(Constant {
+            fact: tensor_fact(&t),
+        }))
     }
 }
 
@@ -25,13 +27,19 @@ pub fn tensor_fact(t: &crate::Tensor) -> Fact {
     let value = if !small {
         None
     } else if t.dtype.is_int() || t.dtype == crate::DType::Bool {
-        t.to_i64_vec().ok().map(|v| ConstValue::Ints(v.into_iter().map(Dim::known).collect()))
+        t.to_i64_vec()
+            .ok()
+            .map(|v| ConstValue::Ints(v.into_iter().map(Dim::known).collect()))
     } else if t.dtype.is_float() {
         t.to_f64_vec().ok().map(ConstValue::Floats)
     } else {
         None
     };
-    Fact { dtype: t.dtype, value: tracked(&shape, value), shape }
+    Fact {
+        dtype: t.dtype,
+        value: tracked(&shape, value),
+        shape,
+    }
 }
 
 impl Op for Constant {

@@ -15,7 +15,10 @@ impl ConstantOfShape {
     /// Reads the fill value's type (and integer value, for tracking).
     pub fn build(node: &Node, _opset: i64) -> Result<Box<dyn Op>> {
         let (dtype, fill) = match node.attr_tensor("value")? {
-            Some(t) => (t.dtype, t.to_i64_vec().ok().and_then(|v| v.first().copied())),
+            Some(t) => (
+                t.dtype,
+                t.to_i64_vec().ok().and_then(|v| v.first().copied()),
+            ),
             None => (DType::F32, None),
         };
         Ok(Box::new(ConstantOfShape { dtype, fill }))
@@ -34,11 +37,16 @@ impl Op for ConstantOfShape {
         };
         let shape = shape.to_vec();
         let value = match (self.fill, crate::known_numel(&shape)) {
-            (Some(v), Some(n)) if self.dtype.is_int() => {
-                tracked(&shape, Some(ConstValue::Ints(vec![Dim::known(v); n as usize])))
-            }
+            (Some(v), Some(n)) if self.dtype.is_int() => tracked(
+                &shape,
+                Some(ConstValue::Ints(vec![Dim::known(v); n as usize])),
+            ),
             _ => None,
         };
-        Ok(vec![Fact { dtype: self.dtype, shape, value }])
+        Ok(vec![Fact {
+            dtype: self.dtype,
+            shape,
+            value,
+        }])
     }
 }

@@ -29,7 +29,11 @@ impl Op for Flatten {
         if self.axis < -r || self.axis > r {
             bail!("axis {} is out of range for rank {r}", self.axis);
         }
-        let axis = if self.axis < 0 { self.axis + r } else { self.axis } as usize;
+        let axis = if self.axis < 0 {
+            self.axis + r
+        } else {
+            self.axis
+        } as usize;
         let overflow = || crate::IrError::Invalid("element count overflows".into());
         let a = numel(&x.shape[..axis]).ok_or_else(overflow)?;
         let b = numel(&x.shape[axis..]).ok_or_else(overflow)?;

@@ -14,7 +14,11 @@ impl Pad {
     /// Reads the pads attribute (opset < 11).
     pub fn build(node: &Node, opset: i64) -> Result<Box<dyn Op>> {
         Ok(Box::new(Pad {
-            attr_pads: if opset < 11 { node.attr_ints("pads")? } else { None },
+            attr_pads: if opset < 11 {
+                node.attr_ints("pads")?
+            } else {
+                None
+            },
         }))
     }
 }
@@ -35,7 +39,10 @@ impl Op for Pad {
             (None, None) => bail!("pads are required"),
         };
         let axes: Vec<usize> = match opt(inputs, 3).map(|f| f.known_ints()) {
-            Some(Some(a)) => a.iter().map(|&v| norm_axis(v, x.rank())).collect::<Result<_>>()?,
+            Some(Some(a)) => a
+                .iter()
+                .map(|&v| norm_axis(v, x.rank()))
+                .collect::<Result<_>>()?,
             Some(None) => bail!("axes are computed at run time; cannot infer the output shape"),
             None => (0..x.rank()).collect(),
         };

@@ -25,9 +25,13 @@ impl Op for Range {
         let delta = req(inputs, 2, "delta")?;
         let first = |f: &Fact| f.known_f64().and_then(|v| v.first().copied());
         let len = match (first(start), first(limit), first(delta)) {
-            (Some(s), Some(l), Some(d)) if d != 0.0 => Dim::known(((l - s) / d).ceil().max(0.0) as i64),
+            (Some(s), Some(l), Some(d)) if d != 0.0 => {
+                Dim::known(((l - s) / d).ceil().max(0.0) as i64)
+            }
             _ => match (start.ints(), limit.ints()) {
-                (Some([s]), Some([l])) if s.as_known() == Some(0) && first(delta) == Some(1.0) => l.clone(),
+                (Some([s]), Some([l])) if s.as_known() == Some(0) && first(delta) == Some(1.0) => {
+                    l.clone()
+                }
                 _ => Dim::sym(format!("range({})", "?")),
             },
         };

@@ -28,7 +28,11 @@ pub fn resolve_shape(input: &[Dim], spec: &[Dim], allowzero: bool) -> Result<Vec
         match d.as_known() {
             Some(0) if !allowzero => match input.get(i) {
                 Some(x) => out.push(x.clone()),
-                None => bail!("shape {} copies axis {i} (0), which the input {} lacks", shape_to_string(spec), shape_to_string(input)),
+                None => bail!(
+                    "shape {} copies axis {i} (0), which the input {} lacks",
+                    shape_to_string(spec),
+                    shape_to_string(input)
+                ),
             },
             Some(-1) => {
                 if infer_at.replace(i).is_some() {
@@ -40,12 +44,16 @@ pub fn resolve_shape(input: &[Dim], spec: &[Dim], allowzero: bool) -> Result<Vec
             _ => out.push(d.clone()),
         }
     }
-    let total = numel(input).ok_or_else(|| crate::IrError::Invalid("element count overflows".into()))?;
+    let total =
+        numel(input).ok_or_else(|| crate::IrError::Invalid("element count overflows".into()))?;
     if let Some(i) = infer_at {
-        let rest = numel(&out).ok_or_else(|| crate::IrError::Invalid("element count overflows".into()))?;
+        let rest =
+            numel(&out).ok_or_else(|| crate::IrError::Invalid("element count overflows".into()))?;
         out[i] = match total.div_exact(&rest) {
             Some(d) => d,
-            None if total.is_symbolic() || rest.is_symbolic() => Dim::sym(format!("({total})/({rest})")),
+            None if total.is_symbolic() || rest.is_symbolic() => {
+                Dim::sym(format!("({total})/({rest})"))
+            }
             None => bail!(
                 "cannot reshape {} ({total} elements) to {}",
                 shape_to_string(input),
@@ -77,6 +85,10 @@ impl Op for Reshape {
         };
         let shape = resolve_shape(&x.shape, spec, self.allowzero)?;
         let value = tracked(&shape, x.value.clone());
-        Ok(vec![Fact { dtype: x.dtype, shape, value }])
+        Ok(vec![Fact {
+            dtype: x.dtype,
+            shape,
+            value,
+        }])
     }
 }

@@ -40,7 +40,9 @@ impl Op for Resize {
             (Some(s), _) => s.iter().map(|&v| v as f64).collect(),
             (None, Some(f)) => match f.known_f64() {
                 Some(v) => v,
-                None => bail!("scales/sizes are computed at run time; cannot infer the output shape"),
+                None => {
+                    bail!("scales/sizes are computed at run time; cannot infer the output shape")
+                }
             },
             (None, None) => bail!("neither scales nor sizes is given"),
         };

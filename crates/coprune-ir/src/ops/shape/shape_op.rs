@@ -16,7 +16,10 @@ impl Shape {
     pub fn build(node: &Node, _opset: i64) -> Result<Box<dyn Op>> {
         Ok(Box::new(Shape {
             start: node.attr_int("start", 0)?,
-            end: node.attr("end").map(|_| node.attr_int("end", 0)).transpose()?,
+            end: node
+                .attr("end")
+                .map(|_| node.attr_int("end", 0))
+                .transpose()?,
         }))
     }
 }

@@ -4,11 +4,14 @@
 use crate::ops::util::{norm_axis, opt, req, tracked};
 use crate::{bail, ConstValue, Dim, Fact, Node, Op, Result};
 
+/// Pre-opset-10 attributes: starts, ends and optional axes.
+pub type SliceAttrs = (Vec<i64>, Vec<i64>, Option<Vec<i64>>);
+
 /// `Slice(data, starts, ends, axes?, steps?)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slice {
     /// (starts, ends, axes) from attributes, opset < 10.
-    pub attrs: Option<(Vec<i64>, Vec<i64>, Option<Vec<i64>>)>,
+    pub attrs: Option<SliceAttrs>,
 }
 
 impl Slice {
@@ -67,7 +70,11 @@ impl Op for Slice {
             ),
         };
         if starts.len() != ends.len() {
-            bail!("starts ({}) and ends ({}) differ in length", starts.len(), ends.len());
+            bail!(
+                "starts ({}) and ends ({}) differ in length",
+                starts.len(),
+                ends.len()
+            );
         }
         let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
         let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
@@ -86,7 +93,9 @@ impl Op for Slice {
                     let (s, len) = slice_len(d, starts[i], ends[i], steps[i]);
                     shape[ax] = Dim::known(len);
                     if let (Some(v), 0) = (&mut value, ax) {
-                        *v = (0..len).map(|k| v[(s + k * steps[i]) as usize].clone()).collect();
+                        *v = (0..len)
+                            .map(|k| v[(s + k * steps[i]) as usize].clone())
+                            .collect();
                     }
                 }
                 None => {
@@ -94,12 +103,19 @@ impl Op for Slice {
                     shape[ax] = if starts[i] == 0 && ends[i] >= i32::MAX as i64 && steps[i] == 1 {
                         x.shape[ax].clone()
                     } else {
-                        Dim::sym(format!("slice({};{}:{}:{})", x.shape[ax], starts[i], ends[i], steps[i]))
+                        Dim::sym(format!(
+                            "slice({};{}:{}:{})",
+                            x.shape[ax], starts[i], ends[i], steps[i]
+                        ))
                     };
                 }
             }
         }
         let value = tracked(&shape, value.map(ConstValue::Ints));
-        Ok(vec![Fact { dtype: x.dtype, shape, value }])
+        Ok(vec![Fact {
+            dtype: x.dtype,
+            shape,
+            value,
+        }])
     }
 }

@@ -48,7 +48,9 @@ impl Op for Split {
                     // Opset 18: the last chunk is smaller when the size does not divide.
                     Some(t) => {
                         let chunk = (t + n - 1) / n;
-                        (0..n).map(|i| Dim::known(chunk.min(t - chunk * i).max(0))).collect()
+                        (0..n)
+                            .map(|i| Dim::known(chunk.min(t - chunk * i).max(0)))
+                            .collect()
                     }
                     None => match total.div_exact(&Dim::known(n)) {
                         Some(d) => vec![d; n as usize],
@@ -62,7 +64,10 @@ impl Op for Split {
             sizes.iter().map(Dim::as_known).sum::<Option<i64>>(),
         ) {
             if t != sum {
-                bail!("split sizes {sizes:?} do not add up to {t}", sizes = sizes.iter().map(|d| d.to_string()).collect::<Vec<_>>());
+                bail!(
+                    "split sizes {sizes:?} do not add up to {t}",
+                    sizes = sizes.iter().map(|d| d.to_string()).collect::<Vec<_>>()
+                );
             }
         }
         Ok(sizes

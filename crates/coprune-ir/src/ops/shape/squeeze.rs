@@ -36,19 +36,33 @@ impl Op for Squeeze {
         };
         let one = Dim::known(1);
         let drop: Vec<usize> = match axes {
-            Some(a) => a.iter().map(|&v| norm_axis(v, x.rank())).collect::<Result<_>>()?,
+            Some(a) => a
+                .iter()
+                .map(|&v| norm_axis(v, x.rank()))
+                .collect::<Result<_>>()?,
             None => (0..x.rank()).filter(|&i| x.shape[i] == one).collect(),
         };
         for &i in &drop {
             if x.shape[i].as_known().is_some_and(|v| v != 1) {
-                bail!("axis {i} of {} has size {}, not 1", crate::shape_to_string(&x.shape), x.shape[i]);
+                bail!(
+                    "axis {i} of {} has size {}, not 1",
+                    crate::shape_to_string(&x.shape),
+                    x.shape[i]
+                );
             }
         }
-        let shape: Vec<Dim> = (0..x.rank()).filter(|i| !drop.contains(i)).map(|i| x.shape[i].clone()).collect();
+        let shape: Vec<Dim> = (0..x.rank())
+            .filter(|i| !drop.contains(i))
+            .map(|i| x.shape[i].clone())
+            .collect();
         let value = match &x.value {
             Some(ConstValue::Ints(v)) => Some(ConstValue::Ints(v.clone())),
             other => other.clone(),
         };
-        Ok(vec![Fact { dtype: x.dtype, shape, value }])
+        Ok(vec![Fact {
+            dtype: x.dtype,
+            shape,
+            value,
+        }])
     }
 }

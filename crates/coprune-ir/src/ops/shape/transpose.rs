@@ -26,7 +26,10 @@ impl Op for Transpose {
     fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
         let x = req(inputs, 0, "data")?;
         let r = x.rank();
-        let perm: Vec<i64> = self.perm.clone().unwrap_or_else(|| (0..r as i64).rev().collect());
+        let perm: Vec<i64> = self
+            .perm
+            .clone()
+            .unwrap_or_else(|| (0..r as i64).rev().collect());
         let mut seen = vec![false; r];
         if perm.len() != r {
             bail!("perm {perm:?} does not match rank {r}");

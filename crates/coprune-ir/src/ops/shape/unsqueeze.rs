@@ -35,15 +35,28 @@ impl Op for Unsqueeze {
             (None, None) => bail!("axes are required"),
         };
         let out_rank = x.rank() + axes.len();
-        let mut axes: Vec<usize> = axes.iter().map(|&a| norm_axis(a, out_rank)).collect::<Result<_>>()?;
+        let mut axes: Vec<usize> = axes
+            .iter()
+            .map(|&a| norm_axis(a, out_rank))
+            .collect::<Result<_>>()?;
         axes.sort_unstable();
         if axes.windows(2).any(|w| w[0] == w[1]) {
             bail!("axes {axes:?} repeat");
         }
         let mut src = x.shape.iter();
         let shape = (0..out_rank)
-            .map(|i| if axes.contains(&i) { Dim::known(1) } else { src.next().cloned().unwrap_or_else(|| Dim::known(1)) })
+            .map(|i| {
+                if axes.contains(&i) {
+                    Dim::known(1)
+                } else {
+                    src.next().cloned().unwrap_or_else(|| Dim::known(1))
+                }
+            })
             .collect();
-        Ok(vec![Fact { dtype: x.dtype, shape, value: x.value.clone() }])
+        Ok(vec![Fact {
+            dtype: x.dtype,
+            shape,
+            value: x.value.clone(),
+        }])
     }
 }

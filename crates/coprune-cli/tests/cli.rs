@@ -1,0 +1,222 @@
+//! End-to-end tests of the `coprune` binary.
+
+use coprune_testutil::{assets_dir, fixtures_dir, shared_models_dir, small_cnn, temp_dir};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn coprune(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coprune"))
+        .args(args)
+        .output()
+        .expect("run coprune")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "failed: {}", stderr(o));
+    serde_json::from_slice(&o.stdout).expect("valid JSON")
+}
+
+fn lenet() -> String {
+    assets_dir().join("lenet5_mnist.onnx").display().to_string()
+}
+
+#[test]
+fn analyze_lenet_matches_independent_counts() {
+    // LeNet-5: 431,080 parameters (models/README.md); MACs by hand: conv1 20·24·24·25 = 288,000,
+    // conv2 50·8·8·500 = 1,600,000, fc1 800·500 = 400,000, fc2 500·10 = 5,000.
+    let v = json(&coprune(&["analyze", &lenet(), "--json"]));
+    assert_eq!(v["totals"]["params"], 431_080);
+    assert_eq!(v["totals"]["macs"], 2_293_000);
+    assert_eq!(v["nodes"].as_array().unwrap().len(), 10);
+    assert!(v["notes"][0].as_str().unwrap().contains("N set to 1"));
+
+    let v = json(&coprune(&[
+        "analyze",
+        &lenet(),
+        "--json",
+        "--input-shape",
+        "input=4x1x28x28",
+    ]));
+    assert_eq!(v["totals"]["macs"], 4 * 2_293_000);
+    assert_eq!(v["notes"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn analyze_prints_a_table() {
+    let o = coprune(&["analyze", &lenet()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("node") && out.contains("MACs"), "{out}");
+    assert!(
+        out.contains("/conv1/Conv") && out.contains("[1,20,24,24]"),
+        "{out}"
+    );
+    assert!(out.contains("total: 10 nodes, 431.08k params"), "{out}");
+}
+
+#[test]
+fn bad_input_exits_2_with_a_message() {
+    let dir = temp_dir("cli-bad");
+    let garbage = dir.join("garbage.onnx");
+    std::fs::write(&garbage, b"this is not a model at all").unwrap();
+    for args in [
+        vec!["analyze".to_string(), garbage.display().to_string()],
+        vec![
+            "analyze".to_string(),
+            dir.join("missing.onnx").display().to_string(),
+        ],
+        vec![
+            "analyze".to_string(),
+            lenet(),
+            "--input-shape".into(),
+            "nope=1x1x28x28".into(),
+        ],
+        vec![
+            "analyze".to_string(),
+            lenet(),
+            "--input-shape".into(),
+            "input=1x3x28x28".into(),
+        ],
+        vec![
+            "analyze".to_string(),
+            lenet(),
+            "--input-shape".into(),
+            "input".into(),
+        ],
+        vec![
+            "analyze".to_string(),
+            fixtures_dir().join("features.onnx").display().to_string(),
+        ],
+        vec!["frobnicate".to_string()],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = coprune(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.trim().is_empty());
+    }
+    let o = coprune(&["analyze", &garbage.display().to_string()]);
+    assert!(stderr(&o).contains("garbage.onnx"), "{}", stderr(&o));
+    let o = coprune(&[
+        "analyze",
+        &fixtures_dir().join("features.onnx").display().to_string(),
+    ]);
+    assert!(
+        stderr(&o).contains("Fancy") && stderr(&o).contains("custom"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn convert_round_trips_and_writes_external_data() {
+    let dir = temp_dir("cli-convert");
+    let src = dir.join("cnn.onnx");
+    coprune::onnx::save(&small_cnn(5), &src, &Default::default()).unwrap();
+    let out = dir.join("out.onnx");
+    let v = json(&coprune(&[
+        "convert",
+        &src.display().to_string(),
+        &out.display().to_string(),
+        "--external-data-threshold",
+        "64",
+        "--json",
+    ]));
+    assert!(v["external_tensors"].as_u64().unwrap() >= 4);
+    assert!(Path::new(v["external_file"].as_str().unwrap()).is_file());
+    let back = coprune::onnx::load(&out).unwrap();
+    let orig = coprune::onnx::load(&src).unwrap();
+    assert_eq!(back.graph.nodes, orig.graph.nodes);
+    for (a, b) in back.graph.initializers.iter().zip(&orig.graph.initializers) {
+        assert_eq!(a.bytes(), b.bytes());
+    }
+    // A failed write leaves nothing behind.
+    let o = coprune(&[
+        "convert",
+        &src.display().to_string(),
+        &dir.join("no/such/dir.onnx").display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!dir.join("no").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn demo_runs() {
+    let dir = temp_dir("cli-demo");
+    let out = dir.join("demo");
+    let o = coprune(&["demo", "--out", &out.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("identical graph"), "{}", stdout(&o));
+    assert!(out.join("lenet5_mnist.onnx").is_file());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn real_models_analyze_to_reference_counts() {
+    let Some(models) = shared_models_dir() else {
+        return;
+    };
+    // Weight elements from models/README.md; MACs ≈ 1.82 G and 0.30 G (issue 2).
+    for (name, params, macs_lo, macs_hi) in [
+        (
+            "resnet18.onnx",
+            11_680_872u64,
+            1_810_000_000u64,
+            1_830_000_000u64,
+        ),
+        ("mobilenet_v2.onnx", 3_475_008, 295_000_000, 305_000_000),
+        ("mlp_784_128_10_mnist.onnx", 101_770, 101_632, 101_632),
+    ] {
+        let path = models.join(name);
+        let v = json(&coprune(&[
+            "analyze",
+            &path.display().to_string(),
+            "--json",
+        ]));
+        assert_eq!(v["totals"]["params"], params, "{name}");
+        let macs = v["totals"]["macs"].as_u64().unwrap();
+        assert!((macs_lo..=macs_hi).contains(&macs), "{name}: {macs} MACs");
+    }
+}
+
+#[test]
+fn real_models_round_trip_through_the_ir() {
+    let Some(models) = shared_models_dir() else {
+        return;
+    };
+    let dir = temp_dir("cli-real");
+    let mut entries: Vec<_> = std::fs::read_dir(&models)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    let mut n = 0;
+    for path in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+    {
+        let m = coprune::onnx::load(path).unwrap_or_else(|e| panic!("{e}"));
+        let out = dir.join(path.file_name().unwrap());
+        coprune::onnx::save(&m, &out, &Default::default()).unwrap();
+        let back = coprune::onnx::load(&out).unwrap();
+        assert!(
+            back == m,
+            "{}: round trip changed the model",
+            path.display()
+        );
+        n += 1;
+    }
+    assert!(n >= 4, "expected the reference models, found {n}");
+    std::fs::remove_dir_all(&dir).ok();
+}
