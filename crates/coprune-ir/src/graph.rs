@@ -100,8 +100,6 @@ pub struct Model {
     pub opsets: Vec<OpsetImport>,
     pub producer_name: String,
     pub producer_version: String,
-    /// Key/value metadata in source order.
-    pub metadata: Vec<(String, String)>,
     pub graph: Graph,
     /// Fields of the source format the IR does not model (functions, training info, …).
     pub extra: Opaque,

@@ -1,14 +1,12 @@
 //! IR → ONNX protobuf, with external data and atomic writes.
 
 use crate::proto::onnx::{
-    attribute_proto::AttributeType, tensor_proto::DataLocation, tensor_shape_proto, type_proto,
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
-    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType, tensor_proto::DataLocation, AttributeProto, GraphProto,
+    ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto, ValueInfoProto,
 };
 use crate::{dtype_code, OnnxError, Result};
 use coprune_ir::{
-    AttrValue, Attribute, DType, DimValue, Graph, Model, Node, Opaque, Storage, Tensor, TensorData,
-    ValueInfo, ValueType,
+    AttrValue, Attribute, DType, Graph, Model, Node, Opaque, Storage, Tensor, TensorData, ValueInfo,
 };
 use protobuf::{EnumOrUnknown, Message, MessageField};
 use std::io::Write;
@@ -172,7 +170,6 @@ fn model_to(m: &Model, sink: Option<&mut Sink>) -> Result<ModelProto> {
         .collect::<Result<_>>()?;
     set_str(&mut p.producer_name, &m.producer_name);
     set_str(&mut p.producer_version, &m.producer_version);
-    p.metadata_props = m.metadata.iter().map(|(k, v)| kv(k, v)).collect();
     p.graph = MessageField::some(graph_to(&m.graph, sink)?);
     Ok(p)
 }
@@ -206,7 +203,7 @@ fn graph_to(g: &Graph, mut sink: Option<&mut Sink>) -> Result<GraphProto> {
 fn node_to(n: &Node) -> Result<NodeProto> {
     let mut p: NodeProto = base(&n.extra)?;
     set_str(&mut p.name, &n.name);
-    p.op_type = Some(n.op_type.clone());
+    set_str(&mut p.op_type, &n.op_type);
     set_str(&mut p.domain, &n.domain);
     p.input = n.inputs.clone();
     p.output = n.outputs.clone();
@@ -216,7 +213,7 @@ fn node_to(n: &Node) -> Result<NodeProto> {
 
 fn attr_to(a: &Attribute) -> Result<AttributeProto> {
     let mut p: AttributeProto = base(&a.extra)?;
-    p.name = Some(a.name.clone());
+    set_str(&mut p.name, &a.name);
     let kind = match &a.value {
         AttrValue::Float(v) => {
             p.f = Some(*v);
@@ -269,34 +266,10 @@ fn attr_to(a: &Attribute) -> Result<AttributeProto> {
 
 fn value_info_to(v: &ValueInfo) -> Result<ValueInfoProto> {
     let mut p: ValueInfoProto = base(&v.extra)?;
-    p.name = Some(v.name.clone());
-    if let ValueType::Tensor { dtype, shape } = &v.ty {
-        let mut tp: TypeProto = p.type_.take().unwrap_or_default();
-        let mut tt = type_proto::Tensor::new();
-        tt.elem_type = dtype.map(dtype_code);
-        if let Some(dims) = shape {
-            let mut s = TensorShapeProto::new();
-            s.dim = dims
-                .iter()
-                .map(|d| {
-                    let mut pd = tensor_shape_proto::Dimension::new();
-                    pd.value = match &d.value {
-                        DimValue::Value(x) => {
-                            Some(tensor_shape_proto::dimension::Value::DimValue(*x))
-                        }
-                        DimValue::Param(s) => {
-                            Some(tensor_shape_proto::dimension::Value::DimParam(s.clone()))
-                        }
-                        DimValue::Unknown => None,
-                    };
-                    set_str(&mut pd.denotation, &d.denotation);
-                    pd
-                })
-                .collect();
-            tt.shape = MessageField::some(s);
-        }
-        tp.value = Some(type_proto::Value::TensorType(tt));
-        p.type_ = MessageField::some(tp);
+    set_str(&mut p.name, &v.name);
+    let carried = crate::types::parse_type(&v.name, &p.type_).ok();
+    if carried.as_ref() != Some(&v.ty) {
+        crate::types::set_type(&mut p.type_, &v.ty);
     }
     Ok(p)
 }

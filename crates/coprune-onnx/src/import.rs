@@ -1,13 +1,13 @@
 //! ONNX protobuf → IR.
 
 use crate::proto::onnx::{
-    attribute_proto::AttributeType, tensor_proto::DataLocation, tensor_shape_proto::dimension,
-    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto,
+    attribute_proto::AttributeType, tensor_proto::DataLocation, AttributeProto, GraphProto,
+    ModelProto, NodeProto, TensorProto, ValueInfoProto,
 };
 use crate::{dtype_from_code, OnnxError, Result};
 use coprune_ir::{
-    AttrValue, Attribute, DType, DimSpec, DimValue, Graph, IrError, Model, Node, Opaque,
-    OpsetImport, Storage, Tensor, TensorData, ValueInfo, ValueType, MAX_DIM,
+    AttrValue, Attribute, DType, Graph, IrError, Model, Node, Opaque, OpsetImport, Storage, Tensor,
+    TensorData, ValueInfo, MAX_DIM,
 };
 use protobuf::Message;
 use std::io::{Read, Seek, SeekFrom};
@@ -88,16 +88,11 @@ fn model_from(mut p: ModelProto, ctx: &Ctx) -> Result<Model> {
             extra: rest(&o),
         })
         .collect();
-    let metadata = std::mem::take(&mut p.metadata_props)
-        .into_iter()
-        .map(|kv| (kv.key.unwrap_or_default(), kv.value.unwrap_or_default()))
-        .collect();
     Ok(Model {
         ir_version: p.ir_version.take().unwrap_or(0),
         opsets,
         producer_name: take_str(&mut p.producer_name),
         producer_version: take_str(&mut p.producer_version),
-        metadata,
         graph,
         extra: rest(&p),
     })
@@ -134,7 +129,7 @@ fn graph_from(mut p: GraphProto, ctx: &Ctx) -> Result<Graph> {
 
 fn node_from(mut p: NodeProto, ctx: &Ctx) -> Result<Node> {
     let name = take_str(&mut p.name);
-    let op_type = p.op_type.take().unwrap_or_default();
+    let op_type = take_str(&mut p.op_type);
     let label = if name.is_empty() {
         p.output
             .first()
@@ -240,49 +235,9 @@ fn attr_from(mut p: AttributeProto, ctx: &Ctx) -> Result<Attribute> {
 
 fn value_info_from(mut p: ValueInfoProto) -> Result<ValueInfo, IrError> {
     let name = take_str(&mut p.name);
-    let mut ty = ValueType::Other;
-    if let Some(mut tp) = p.type_.take() {
-        if let Some(type_proto::Value::TensorType(tt)) = tp
-            .value
-            .take_if(|v| matches!(v, type_proto::Value::TensorType(_)))
-        {
-            let dtype = tt.elem_type.map(|c| dtype_from_code(c as i64));
-            let shape = match tt.shape.into_option() {
-                None => None,
-                Some(s) => Some(
-                    s.dim
-                        .into_iter()
-                        .map(|d| {
-                            let value = match d.value {
-                                Some(dimension::Value::DimValue(v)) => {
-                                    if v < 0 || v as u64 > MAX_DIM {
-                                        return Err(IrError::Tensor {
-                                            name: name.clone(),
-                                            msg: format!(
-                                                "declared dimension {v} is outside 0..={MAX_DIM}"
-                                            ),
-                                        });
-                                    }
-                                    DimValue::Value(v)
-                                }
-                                Some(dimension::Value::DimParam(s)) => DimValue::Param(s),
-                                _ => DimValue::Unknown,
-                            };
-                            Ok(DimSpec {
-                                value,
-                                denotation: d.denotation.unwrap_or_default(),
-                            })
-                        })
-                        .collect::<Result<Vec<_>, IrError>>()?,
-                ),
-            };
-            ty = ValueType::Tensor { dtype, shape };
-        }
-        // Sequence/map/optional/sparse types were not taken: they stay whole in `extra`.
-        if tp.compute_size() > 0 {
-            p.type_ = protobuf::MessageField::some(tp);
-        }
-    }
+    // The type stays in the remainder too: export rewrites it only when the IR type changed, so
+    // everything inside it (denotations, unknown fields) survives untouched.
+    let ty = crate::types::parse_type(&name, &p.type_)?;
     Ok(ValueInfo {
         name,
         ty,

@@ -12,6 +12,7 @@ mod export;
 mod import;
 #[allow(clippy::all, missing_docs)]
 mod proto;
+mod types;
 
 pub use dtype::{dtype_code, dtype_from_code};
 pub use error::{OnnxError, Result};
