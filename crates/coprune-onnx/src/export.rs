@@ -1,14 +1,12 @@
 //! IR → ONNX protobuf, with external data and atomic writes.
 
-use crate::proto::onnx::{
-    attribute_proto::AttributeType, tensor_proto::DataLocation, AttributeProto, GraphProto,
-    ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto, ValueInfoProto,
-};
+use crate::proto::onnx::{attribute_proto::AttributeType, tensor_proto::DataLocation, TensorProto};
+use crate::wire::{self, put_fixed32, put_len, put_varint_field};
 use crate::{dtype_code, OnnxError, Result};
 use coprune_ir::{
-    AttrValue, Attribute, DType, Graph, Model, Node, Opaque, Storage, Tensor, TensorData, ValueInfo,
+    AttrValue, Attribute, DType, Graph, Model, Node, Storage, Tensor, TensorData, ValueInfo,
 };
-use protobuf::{EnumOrUnknown, Message, MessageField};
+use protobuf::Message;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -60,11 +58,7 @@ impl Sink {
 
 /// Encodes a model with every tensor inline.
 pub fn encode(model: &Model) -> Result<Vec<u8>> {
-    let proto = model_to(model, None)?;
-    proto.write_to_bytes().map_err(|e| OnnxError::Encode {
-        path: PathBuf::from("<memory>"),
-        msg: e.to_string(),
-    })
+    model_bytes(model, None)
 }
 
 /// Writes a model to `path` (and `<path>.data` when tensors go external). Both files are written
@@ -93,11 +87,7 @@ pub fn save(model: &Model, path: &Path, opts: &ExportOptions) -> Result<ExportSu
         data: Vec::new(),
         count: 0,
     };
-    let proto = model_to(model, Some(&mut sink))?;
-    let bytes = proto.write_to_bytes().map_err(|e| OnnxError::Encode {
-        path: path.to_path_buf(),
-        msg: e.to_string(),
-    })?;
+    let bytes = model_bytes(model, Some(&mut sink))?;
     let mut external = None;
     if sink.count > 0 {
         let data_path = path.with_file_name(&sink.location);
@@ -136,142 +126,156 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Starts from the carried remainder of a message, or an empty one.
-fn base<M: Message>(extra: &Opaque) -> Result<M> {
-    if extra.is_empty() {
-        return Ok(M::new());
-    }
-    M::parse_from_bytes(&extra.0).map_err(|e| OnnxError::Encode {
-        path: PathBuf::from("<memory>"),
-        msg: format!("carried fields do not decode: {e}"),
-    })
-}
+// Every message is written as its carried remainder (verbatim) followed by the modeled fields:
+// protobuf lets fields come in any order, a later singular value wins, and the remainder never
+// holds a field the IR models, so the result means the same as the source and re-imports to the
+// identical IR.
 
-/// Sets a string field when the IR value is non-empty; an empty one leaves what the carried
-/// remainder had (absent, or an explicit empty string).
-fn set_str(f: &mut Option<String>, s: &str) {
+fn put_str(out: &mut Vec<u8>, number: u32, s: &str) {
     if !s.is_empty() {
-        *f = Some(s.to_string());
+        put_len(out, number, s.as_bytes());
     }
 }
 
-fn model_to(m: &Model, sink: Option<&mut Sink>) -> Result<ModelProto> {
-    let mut p: ModelProto = base(&m.extra)?;
-    p.ir_version = Some(m.ir_version);
-    p.opset_import = m
-        .opsets
-        .iter()
-        .map(|o| {
-            let mut op: OperatorSetIdProto = base(&o.extra)?;
-            set_str(&mut op.domain, &o.domain);
-            op.version = Some(o.version);
-            Ok(op)
-        })
-        .collect::<Result<_>>()?;
-    set_str(&mut p.producer_name, &m.producer_name);
-    set_str(&mut p.producer_version, &m.producer_version);
-    p.graph = MessageField::some(graph_to(&m.graph, sink)?);
-    Ok(p)
+fn model_bytes(m: &Model, sink: Option<&mut Sink>) -> Result<Vec<u8>> {
+    let mut out = m.extra.0.clone();
+    put_varint_field(&mut out, 1, m.ir_version as u64);
+    put_str(&mut out, 2, &m.producer_name);
+    put_str(&mut out, 3, &m.producer_version);
+    for o in &m.opsets {
+        let mut ob = o.extra.0.clone();
+        put_str(&mut ob, 1, &o.domain);
+        put_varint_field(&mut ob, 2, o.version as u64);
+        put_len(&mut out, 8, &ob);
+    }
+    let g = graph_bytes(&m.graph, sink)?;
+    put_len(&mut out, 7, &g);
+    Ok(out)
 }
 
-fn kv(k: &str, v: &str) -> StringStringEntryProto {
-    let mut e = StringStringEntryProto::new();
-    e.key = Some(k.to_string());
-    e.value = Some(v.to_string());
-    e
+fn graph_bytes(g: &Graph, mut sink: Option<&mut Sink>) -> Result<Vec<u8>> {
+    let mut out = g.extra.0.clone();
+    for n in &g.nodes {
+        put_len(&mut out, 1, &node_bytes(n)?);
+    }
+    put_str(&mut out, 2, &g.name);
+    for t in &g.initializers {
+        put_len(&mut out, 5, &tensor_bytes(t, sink.as_deref_mut())?);
+    }
+    for (number, list) in [(11, &g.inputs), (12, &g.outputs), (13, &g.value_info)] {
+        for v in list {
+            put_len(&mut out, number, &value_info_bytes(v)?);
+        }
+    }
+    Ok(out)
 }
 
-fn graph_to(g: &Graph, mut sink: Option<&mut Sink>) -> Result<GraphProto> {
-    let mut p: GraphProto = base(&g.extra)?;
-    set_str(&mut p.name, &g.name);
-    p.node = g.nodes.iter().map(node_to).collect::<Result<_>>()?;
-    p.initializer = g
-        .initializers
-        .iter()
-        .map(|t| tensor_to(t, sink.as_deref_mut()))
-        .collect::<Result<_>>()?;
-    p.input = g.inputs.iter().map(value_info_to).collect::<Result<_>>()?;
-    p.output = g.outputs.iter().map(value_info_to).collect::<Result<_>>()?;
-    p.value_info = g
-        .value_info
-        .iter()
-        .map(value_info_to)
-        .collect::<Result<_>>()?;
-    Ok(p)
+fn node_bytes(n: &Node) -> Result<Vec<u8>> {
+    let mut out = n.extra.0.clone();
+    for i in &n.inputs {
+        put_len(&mut out, 1, i.as_bytes());
+    }
+    for o in &n.outputs {
+        put_len(&mut out, 2, o.as_bytes());
+    }
+    put_str(&mut out, 3, &n.name);
+    put_str(&mut out, 4, &n.op_type);
+    for a in &n.attrs {
+        put_len(&mut out, 5, &attr_bytes(a)?);
+    }
+    put_str(&mut out, 7, &n.domain);
+    Ok(out)
 }
 
-fn node_to(n: &Node) -> Result<NodeProto> {
-    let mut p: NodeProto = base(&n.extra)?;
-    set_str(&mut p.name, &n.name);
-    set_str(&mut p.op_type, &n.op_type);
-    set_str(&mut p.domain, &n.domain);
-    p.input = n.inputs.clone();
-    p.output = n.outputs.clone();
-    p.attribute = n.attrs.iter().map(attr_to).collect::<Result<_>>()?;
-    Ok(p)
-}
-
-fn attr_to(a: &Attribute) -> Result<AttributeProto> {
-    let mut p: AttributeProto = base(&a.extra)?;
-    set_str(&mut p.name, &a.name);
+fn attr_bytes(a: &Attribute) -> Result<Vec<u8>> {
+    let mut out = a.extra.0.clone();
+    put_str(&mut out, 1, &a.name);
     let kind = match &a.value {
         AttrValue::Float(v) => {
-            p.f = Some(*v);
+            put_fixed32(&mut out, 2, v.to_bits());
             AttributeType::FLOAT
         }
         AttrValue::Int(v) => {
-            p.i = Some(*v);
+            put_varint_field(&mut out, 3, *v as u64);
             AttributeType::INT
         }
         AttrValue::String(v) => {
-            p.s = Some(v.clone());
+            put_len(&mut out, 4, v);
             AttributeType::STRING
         }
         AttrValue::Tensor(t) => {
-            p.t = MessageField::some(tensor_to(t, None)?);
+            put_len(&mut out, 5, &tensor_bytes(t, None)?);
             AttributeType::TENSOR
         }
         AttrValue::Graph(g) => {
-            p.g = MessageField::some(base(g)?);
+            put_len(&mut out, 6, &g.0);
             AttributeType::GRAPH
         }
         AttrValue::Floats(v) => {
-            p.floats = v.clone();
+            for x in v {
+                put_fixed32(&mut out, 7, x.to_bits());
+            }
             AttributeType::FLOATS
         }
         AttrValue::Ints(v) => {
-            p.ints = v.clone();
+            for x in v {
+                put_varint_field(&mut out, 8, *x as u64);
+            }
             AttributeType::INTS
         }
         AttrValue::Strings(v) => {
-            p.strings = v.clone();
+            for x in v {
+                put_len(&mut out, 9, x);
+            }
             AttributeType::STRINGS
         }
         AttrValue::Tensors(v) => {
-            p.tensors = v
-                .iter()
-                .map(|t| tensor_to(t, None))
-                .collect::<Result<_>>()?;
+            for t in v {
+                put_len(&mut out, 10, &tensor_bytes(t, None)?);
+            }
             AttributeType::TENSORS
         }
         AttrValue::Graphs(v) => {
-            p.graphs = v.iter().map(base).collect::<Result<_>>()?;
+            for g in v {
+                put_len(&mut out, 11, &g.0);
+            }
             AttributeType::GRAPHS
         }
-        AttrValue::Other => return Ok(p),
+        AttrValue::Other => return Ok(out),
     };
-    p.type_ = Some(EnumOrUnknown::new(kind));
-    Ok(p)
+    put_varint_field(&mut out, 20, kind as u64);
+    Ok(out)
 }
 
-fn value_info_to(v: &ValueInfo) -> Result<ValueInfoProto> {
-    let mut p: ValueInfoProto = base(&v.extra)?;
-    set_str(&mut p.name, &v.name);
-    let carried = crate::types::parse_type(&v.name, &p.type_).ok();
-    if carried.as_ref() != Some(&v.ty) {
-        crate::types::set_type(&mut p.type_, &v.ty);
+fn value_info_bytes(v: &ValueInfo) -> Result<Vec<u8>> {
+    let carried = crate::types::parse_type_bytes(&v.name, &v.extra.0).ok();
+    let mut out;
+    if carried.as_ref() == Some(&v.ty) {
+        out = v.extra.0.clone();
+        put_str(&mut out, 1, &v.name);
+    } else {
+        // The IR changed the type (e.g. pruned channels): drop the carried type, write the new.
+        out = Vec::with_capacity(v.extra.0.len());
+        let fields =
+            wire::fields(&v.extra.0, "ValueInfoProto").map_err(|msg| OnnxError::Encode {
+                path: PathBuf::from("<memory>"),
+                msg,
+            })?;
+        for f in fields.iter().filter(|f| f.number != 2) {
+            out.extend_from_slice(f.raw);
+        }
+        put_str(&mut out, 1, &v.name);
+        let mut field = protobuf::MessageField::none();
+        crate::types::set_type(&mut field, &v.ty);
+        if let Some(tp) = field.as_ref() {
+            let b = tp.write_to_bytes().map_err(|e| OnnxError::Encode {
+                path: PathBuf::from("<memory>"),
+                msg: e.to_string(),
+            })?;
+            put_len(&mut out, 2, &b);
+        }
     }
-    Ok(p)
+    Ok(out)
 }
 
 /// Packed little-endian bytes → the typed repeated field for `dtype`.
@@ -334,13 +338,19 @@ fn set_typed(p: &mut TensorProto, dtype: DType, b: &[u8]) -> bool {
     true
 }
 
-fn tensor_to(t: &Tensor, sink: Option<&mut Sink>) -> Result<TensorProto> {
-    let mut p: TensorProto = base(&t.extra)?;
-    set_str(&mut p.name, &t.name);
-    p.data_type = Some(dtype_code(t.dtype));
-    p.dims = t.dims.iter().map(|&d| d as i64).collect();
+fn tensor_bytes(t: &Tensor, sink: Option<&mut Sink>) -> Result<Vec<u8>> {
+    let mut out = t.extra.0.clone();
+    for &d in &t.dims {
+        put_varint_field(&mut out, 1, d);
+    }
+    put_varint_field(&mut out, 2, dtype_code(t.dtype) as u64);
+    put_str(&mut out, 8, &t.name);
     match &t.data {
-        TensorData::Strings(s) => p.string_data = s.clone(),
+        TensorData::Strings(s) => {
+            for x in s {
+                put_len(&mut out, 6, x);
+            }
+        }
         TensorData::Bytes(b) => match sink {
             Some(sink) if sink.wants(t) => {
                 let pad =
@@ -349,21 +359,33 @@ fn tensor_to(t: &Tensor, sink: Option<&mut Sink>) -> Result<TensorProto> {
                 let offset = sink.data.len();
                 sink.data.extend_from_slice(b);
                 sink.count += 1;
-                p.data_location = Some(EnumOrUnknown::new(DataLocation::EXTERNAL));
-                p.external_data = vec![
-                    kv("location", &sink.location),
-                    kv("offset", &offset.to_string()),
-                    kv("length", &b.len().to_string()),
-                ];
+                for (k, v) in [
+                    ("location", sink.location.clone()),
+                    ("offset", offset.to_string()),
+                    ("length", b.len().to_string()),
+                ] {
+                    let mut e = Vec::new();
+                    put_len(&mut e, 1, k.as_bytes());
+                    put_len(&mut e, 2, v.as_bytes());
+                    put_len(&mut out, 13, &e);
+                }
+                put_varint_field(&mut out, 14, DataLocation::EXTERNAL as u64);
             }
             _ => {
+                let mut p = TensorProto::new();
                 let typed =
                     t.storage == Storage::Typed && !b.is_empty() && set_typed(&mut p, t.dtype, b);
-                if !typed {
-                    p.raw_data = Some(b.clone());
+                if typed {
+                    let bytes = p.write_to_bytes().map_err(|e| OnnxError::Encode {
+                        path: PathBuf::from("<memory>"),
+                        msg: e.to_string(),
+                    })?;
+                    out.extend_from_slice(&bytes);
+                } else {
+                    put_len(&mut out, 9, b);
                 }
             }
         },
     }
-    Ok(p)
+    Ok(out)
 }

@@ -2,8 +2,9 @@
 
 use crate::proto::onnx::{
     attribute_proto::AttributeType, tensor_proto::DataLocation, AttributeProto, GraphProto,
-    ModelProto, NodeProto, TensorProto, ValueInfoProto,
+    ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
 };
+use crate::wire::{self, Field};
 use crate::{dtype_from_code, OnnxError, Result};
 use coprune_ir::{
     AttrValue, Attribute, DType, Graph, IrError, Model, Node, Opaque, OpsetImport, Storage, Tensor,
@@ -38,114 +39,224 @@ pub fn load(path: &Path) -> Result<Model> {
 /// Decodes ONNX bytes; `path` names the source in errors, `base_dir` is where external data lives
 /// (`None`: external data is an error).
 pub fn decode(bytes: &[u8], path: &Path, base_dir: Option<&Path>) -> Result<Model> {
-    check_framing(bytes).map_err(|msg| OnnxError::Decode {
-        path: path.to_path_buf(),
-        msg,
-    })?;
-    let proto = ModelProto::parse_from_bytes(bytes).map_err(|e| OnnxError::Decode {
-        path: path.to_path_buf(),
-        msg: e.to_string(),
-    })?;
-    if proto.graph.is_none() {
-        return Err(OnnxError::Decode {
-            path: path.to_path_buf(),
-            msg: "the model has no graph (is this an ONNX file?)".into(),
-        });
-    }
     let ctx = Ctx { path, base_dir };
-    let model = model_from(proto, &ctx)?;
+    let model = model_from(bytes, &ctx)?;
     model
         .graph
         .check_consistency()
-        .map_err(|source| OnnxError::Ir {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| ctx.ir_err(source))?;
     Ok(model)
 }
 
-/// Takes a string field, except a present-but-empty one: that stays in the remainder so the
-/// export reproduces the explicit empty value (proto2 keeps presence).
-fn take_str(f: &mut Option<String>) -> String {
-    match f {
-        Some(s) if !s.is_empty() => f.take().unwrap_or_default(),
-        _ => String::new(),
+/// Checks that carried bytes decode as the message they came from (wrong wire types of known
+/// fields, bad UTF-8, truncated nested messages are errors, as the reference decoder makes them).
+fn validate<M: Message>(rest: &Opaque, what: &str, ctx: &Ctx) -> Result<()> {
+    M::parse_from_bytes(&rest.0)
+        .map(|_| ())
+        .map_err(|e| ctx.decode_err(format!("{what}: {e}")))
+}
+
+/// Splits a message into the fields `modeled` selects and the verbatim bytes of the others.
+fn split<'a>(
+    b: &'a [u8],
+    what: &str,
+    modeled: impl Fn(&Field<'a>) -> bool,
+) -> std::result::Result<(Vec<Field<'a>>, Opaque), String> {
+    let all = wire::fields(b, what)?;
+    let mut rest = Vec::new();
+    let mut taken = Vec::new();
+    for f in all {
+        if modeled(&f) {
+            taken.push(f);
+        } else {
+            rest.extend_from_slice(f.raw);
+        }
+    }
+    Ok((taken, Opaque(rest)))
+}
+
+/// The last occurrence of field `n` (protobuf: the last value of a singular field wins).
+fn last<'a, 'b>(fields: &'b [Field<'a>], n: u32) -> Option<&'b Field<'a>> {
+    fields.iter().rev().find(|f| f.number == n)
+}
+
+/// Whether field `f` is a singular string field whose final value is non-empty: those are
+/// modeled; an explicit empty string stays in the remainder so it is reproduced.
+fn nonempty_last(all: &[Field], f: &Field) -> bool {
+    match all
+        .iter()
+        .rev()
+        .find(|x| x.number == f.number)
+        .map(|x| x.value)
+    {
+        Some(wire::Value::Len(b)) => !b.is_empty(),
+        _ => true,
     }
 }
 
-/// The remainder of a message after the modeled fields were taken out.
-fn rest<M: Message>(m: &M) -> Opaque {
-    Opaque(m.write_to_bytes().unwrap_or_default())
+/// A modeled string field's value ("" when absent).
+fn str_field(fields: &[Field], n: u32, what: &str) -> std::result::Result<String, String> {
+    last(fields, n)
+        .map(|f| f.string(what))
+        .transpose()
+        .map(Option::unwrap_or_default)
 }
 
-fn model_from(mut p: ModelProto, ctx: &Ctx) -> Result<Model> {
-    let graph = graph_from(p.graph.take().unwrap_or_default(), ctx)?;
-    let opsets = std::mem::take(&mut p.opset_import)
-        .into_iter()
-        .map(|mut o| OpsetImport {
-            domain: take_str(&mut o.domain),
-            version: o.version.take().unwrap_or(0),
-            extra: rest(&o),
-        })
-        .collect();
+/// Concatenated payloads of a singular message field that occurs several times (protobuf merges
+/// them, and parsing the concatenation is exactly that merge).
+fn merged<'a>(
+    fields: &[Field<'a>],
+    n: u32,
+    what: &str,
+) -> std::result::Result<std::borrow::Cow<'a, [u8]>, String> {
+    let mut parts = fields.iter().filter(|f| f.number == n);
+    let (Some(first), None) = (parts.next(), parts.next()) else {
+        // Several occurrences (or none): concatenate.
+        let mut out = Vec::new();
+        for f in fields.iter().filter(|f| f.number == n) {
+            out.extend_from_slice(f.bytes(what)?);
+        }
+        return Ok(std::borrow::Cow::Owned(out));
+    };
+    first.bytes(what).map(std::borrow::Cow::Borrowed)
+}
+
+impl Ctx<'_> {
+    /// Maps a wire-level error message to a decode error naming the file.
+    fn d<T>(&self, r: std::result::Result<T, String>) -> Result<T> {
+        r.map_err(|m| self.decode_err(m))
+    }
+
+    fn decode_err(&self, msg: String) -> OnnxError {
+        OnnxError::Decode {
+            path: self.path.to_path_buf(),
+            msg,
+        }
+    }
+
+    fn ir_err(&self, source: IrError) -> OnnxError {
+        OnnxError::Ir {
+            path: self.path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+fn model_from(b: &[u8], ctx: &Ctx) -> Result<Model> {
+    let what = "ModelProto";
+    let all = ctx.d(wire::fields(b, what))?;
+    let (f, extra) = ctx.d(split(b, what, |f| match f.number {
+        1 | 7 | 8 => true,
+        2 | 3 => nonempty_last(&all, f),
+        _ => false,
+    }))?;
+    if !f.iter().any(|x| x.number == 7) {
+        return Err(ctx.decode_err("the model has no graph (is this an ONNX file?)".into()));
+    }
+    validate::<ModelProto>(&extra, what, ctx)?;
+    let graph = graph_from(&ctx.d(merged(&f, 7, what))?, ctx)?;
+    let mut opsets = Vec::new();
+    for o in f.iter().filter(|x| x.number == 8) {
+        opsets.push(opset_from(ctx.d(o.bytes(what))?, ctx)?);
+    }
     Ok(Model {
-        ir_version: p.ir_version.take().unwrap_or(0),
+        ir_version: ctx
+            .d(last(&f, 1).map(|x| x.varint(what)).transpose())?
+            .unwrap_or(0) as i64,
         opsets,
-        producer_name: take_str(&mut p.producer_name),
-        producer_version: take_str(&mut p.producer_version),
+        producer_name: ctx.d(str_field(&f, 2, what))?,
+        producer_version: ctx.d(str_field(&f, 3, what))?,
         graph,
-        extra: rest(&p),
+        extra,
     })
 }
 
-fn graph_from(mut p: GraphProto, ctx: &Ctx) -> Result<Graph> {
-    let ir_err = |source: IrError| OnnxError::Ir {
-        path: ctx.path.to_path_buf(),
-        source,
-    };
-    let initializers = std::mem::take(&mut p.initializer)
-        .into_iter()
-        .map(|t| tensor_from(t, ctx))
-        .collect::<Result<Vec<_>>>()?;
-    let nodes = std::mem::take(&mut p.node)
-        .into_iter()
-        .map(|n| node_from(n, ctx))
-        .collect::<Result<Vec<_>>>()?;
-    let vis = |v: Vec<ValueInfoProto>| -> Result<Vec<ValueInfo>> {
-        v.into_iter()
-            .map(|v| value_info_from(v).map_err(ir_err))
-            .collect()
-    };
-    Ok(Graph {
-        name: take_str(&mut p.name),
-        nodes,
-        inputs: vis(std::mem::take(&mut p.input))?,
-        outputs: vis(std::mem::take(&mut p.output))?,
-        value_info: vis(std::mem::take(&mut p.value_info))?,
-        initializers,
-        extra: rest(&p),
+fn opset_from(b: &[u8], ctx: &Ctx) -> Result<OpsetImport> {
+    let what = "OperatorSetIdProto";
+    let all = ctx.d(wire::fields(b, what))?;
+    let (f, extra) = ctx.d(split(b, what, |f| match f.number {
+        1 => nonempty_last(&all, f),
+        2 => true,
+        _ => false,
+    }))?;
+    validate::<OperatorSetIdProto>(&extra, what, ctx)?;
+    Ok(OpsetImport {
+        domain: ctx.d(str_field(&f, 1, what))?,
+        version: ctx
+            .d(last(&f, 2).map(|x| x.varint(what)).transpose())?
+            .unwrap_or(0) as i64,
+        extra,
     })
 }
 
-fn node_from(mut p: NodeProto, ctx: &Ctx) -> Result<Node> {
-    let name = take_str(&mut p.name);
-    let op_type = take_str(&mut p.op_type);
-    let label = if name.is_empty() {
-        p.output
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "<unnamed>".into())
-    } else {
-        name.clone()
+fn graph_from(b: &[u8], ctx: &Ctx) -> Result<Graph> {
+    let what = "GraphProto";
+    let all = ctx.d(wire::fields(b, what))?;
+    let (f, extra) = ctx.d(split(b, what, |f| match f.number {
+        1 | 5 | 11 | 12 | 13 => true,
+        2 => nonempty_last(&all, f),
+        _ => false,
+    }))?;
+    validate::<GraphProto>(&extra, what, ctx)?;
+    let mut g = Graph {
+        name: ctx.d(str_field(&f, 2, what))?,
+        extra,
+        ..Graph::default()
     };
-    let attrs = std::mem::take(&mut p.attribute)
-        .into_iter()
-        .map(|a| attr_from(a, ctx))
-        .collect::<Result<Vec<_>>>()
-        .map_err(|e| match e {
+    for x in &f {
+        match x.number {
+            1 => g.nodes.push(node_from(ctx.d(x.bytes(what))?, ctx)?),
+            5 => g
+                .initializers
+                .push(tensor_from(ctx.d(x.bytes(what))?, ctx)?),
+            11 => g.inputs.push(value_info_from(ctx.d(x.bytes(what))?, ctx)?),
+            12 => g.outputs.push(value_info_from(ctx.d(x.bytes(what))?, ctx)?),
+            13 => g
+                .value_info
+                .push(value_info_from(ctx.d(x.bytes(what))?, ctx)?),
+            _ => {}
+        }
+    }
+    Ok(g)
+}
+
+fn node_from(b: &[u8], ctx: &Ctx) -> Result<Node> {
+    let what = "NodeProto";
+    let all = ctx.d(wire::fields(b, what))?;
+    let (f, extra) = ctx.d(split(b, what, |f| match f.number {
+        1 | 2 | 5 => true,
+        3 | 4 | 7 => nonempty_last(&all, f),
+        _ => false,
+    }))?;
+    validate::<NodeProto>(&extra, what, ctx)?;
+    let name = ctx.d(str_field(&f, 3, what))?;
+    let op_type = ctx.d(str_field(&f, 4, what))?;
+    let mut node = Node {
+        name,
+        op_type,
+        domain: ctx.d(str_field(&f, 7, what))?,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        attrs: Vec::new(),
+        extra,
+    };
+    for x in &f {
+        match x.number {
+            1 => node.inputs.push(ctx.d(x.string(what))?),
+            2 => node.outputs.push(ctx.d(x.string(what))?),
+            _ => {}
+        }
+    }
+    let label = node.display_name().to_string();
+    for x in f.iter().filter(|x| x.number == 5) {
+        let attr = attr_from(ctx.d(x.bytes(what))?, ctx).map_err(|e| match e {
             OnnxError::Ir { path, source } => OnnxError::Ir {
                 path,
-                source: source.at_node(&label, &op_type),
+                source: source.at_node(&label, &node.op_type),
+            },
+            OnnxError::Decode { path, msg } => OnnxError::Decode {
+                path,
+                msg: format!("node `{label}`: {msg}"),
             },
             OnnxError::ExternalData { path, tensor, msg } => OnnxError::ExternalData {
                 path,
@@ -154,15 +265,9 @@ fn node_from(mut p: NodeProto, ctx: &Ctx) -> Result<Node> {
             },
             other => other,
         })?;
-    Ok(Node {
-        name,
-        op_type,
-        domain: take_str(&mut p.domain),
-        inputs: std::mem::take(&mut p.input),
-        outputs: std::mem::take(&mut p.output),
-        attrs,
-        extra: rest(&p),
-    })
+        node.attrs.push(attr);
+    }
+    Ok(node)
 }
 
 /// The attribute's kind: its declared type, or (old files without `type`) the field that is set.
@@ -197,58 +302,88 @@ fn attr_kind(p: &AttributeProto) -> AttributeType {
     }
 }
 
-fn attr_from(mut p: AttributeProto, ctx: &Ctx) -> Result<Attribute> {
-    let name = take_str(&mut p.name);
+fn attr_from(b: &[u8], ctx: &Ctx) -> Result<Attribute> {
+    let what = "AttributeProto";
+    // rust-protobuf decodes the scalar and list values (packed or not); tensors and graphs are
+    // taken from the raw fields so their own remainders stay verbatim.
+    let p =
+        AttributeProto::parse_from_bytes(b).map_err(|e| ctx.decode_err(format!("{what}: {e}")))?;
     let kind = attr_kind(&p);
+    let value_field = match kind {
+        AttributeType::FLOAT => Some(2),
+        AttributeType::INT => Some(3),
+        AttributeType::STRING => Some(4),
+        AttributeType::TENSOR => Some(5),
+        AttributeType::GRAPH => Some(6),
+        AttributeType::FLOATS => Some(7),
+        AttributeType::INTS => Some(8),
+        AttributeType::STRINGS => Some(9),
+        AttributeType::TENSORS => Some(10),
+        AttributeType::GRAPHS => Some(11),
+        _ => None,
+    };
+    let all = ctx.d(wire::fields(b, what))?;
+    let (f, extra) = ctx.d(split(b, what, |x| match x.number {
+        1 => nonempty_last(&all, x),
+        20 => value_field.is_some(),
+        n => Some(n) == value_field,
+    }))?;
     let value = match kind {
-        AttributeType::FLOAT => AttrValue::Float(p.f.take().unwrap_or(0.0)),
-        AttributeType::INT => AttrValue::Int(p.i.take().unwrap_or(0)),
-        AttributeType::STRING => AttrValue::String(p.s.take().unwrap_or_default()),
-        AttributeType::TENSOR => {
-            AttrValue::Tensor(tensor_from(p.t.take().unwrap_or_default(), ctx)?)
-        }
-        AttributeType::GRAPH => AttrValue::Graph(rest(&p.g.take().unwrap_or_default())),
-        AttributeType::FLOATS => AttrValue::Floats(std::mem::take(&mut p.floats)),
-        AttributeType::INTS => AttrValue::Ints(std::mem::take(&mut p.ints)),
-        AttributeType::STRINGS => AttrValue::Strings(std::mem::take(&mut p.strings)),
+        AttributeType::FLOAT => AttrValue::Float(p.f.unwrap_or(0.0)),
+        AttributeType::INT => AttrValue::Int(p.i.unwrap_or(0)),
+        AttributeType::STRING => AttrValue::String(p.s.clone().unwrap_or_default()),
+        AttributeType::TENSOR => AttrValue::Tensor(tensor_from(&ctx.d(merged(&f, 5, what))?, ctx)?),
+        AttributeType::GRAPH => AttrValue::Graph(Opaque(ctx.d(merged(&f, 6, what))?.into_owned())),
+        AttributeType::FLOATS => AttrValue::Floats(p.floats.clone()),
+        AttributeType::INTS => AttrValue::Ints(p.ints.clone()),
+        AttributeType::STRINGS => AttrValue::Strings(p.strings.clone()),
         AttributeType::TENSORS => AttrValue::Tensors(
-            std::mem::take(&mut p.tensors)
-                .into_iter()
-                .map(|t| tensor_from(t, ctx))
+            f.iter()
+                .filter(|x| x.number == 10)
+                .map(|x| tensor_from(ctx.d(x.bytes(what))?, ctx))
                 .collect::<Result<_>>()?,
         ),
-        AttributeType::GRAPHS => {
-            AttrValue::Graphs(std::mem::take(&mut p.graphs).iter().map(rest).collect())
-        }
+        AttributeType::GRAPHS => AttrValue::Graphs(
+            f.iter()
+                .filter(|x| x.number == 11)
+                .map(|x| ctx.d(x.bytes(what)).map(|g| Opaque(g.to_vec())))
+                .collect::<Result<_>>()?,
+        ),
         // Sparse tensors, type protos and undefined kinds stay whole in `extra`.
         _ => AttrValue::Other,
     };
-    if !matches!(value, AttrValue::Other) {
-        p.type_ = None;
-    }
     Ok(Attribute {
-        name,
+        name: ctx.d(str_field(&f, 1, what))?,
         value,
-        extra: rest(&p),
+        extra,
     })
 }
 
-fn value_info_from(mut p: ValueInfoProto) -> Result<ValueInfo, IrError> {
-    let name = take_str(&mut p.name);
-    // The type stays in the remainder too: export rewrites it only when the IR type changed, so
+fn value_info_from(b: &[u8], ctx: &Ctx) -> Result<ValueInfo> {
+    let what = "ValueInfoProto";
+    let all = ctx.d(wire::fields(b, what))?;
+    // The type stays in the remainder: export rewrites it only when the IR type changed, so
     // everything inside it (denotations, unknown fields) survives untouched.
-    let ty = crate::types::parse_type(&name, &p.type_)?;
-    Ok(ValueInfo {
-        name,
-        ty,
-        extra: rest(&p),
-    })
+    let (f, extra) = ctx.d(split(b, what, |x| x.number == 1 && nonempty_last(&all, x)))?;
+    let name = ctx.d(str_field(&f, 1, what))?;
+    let ty = crate::types::parse_type_bytes(&name, &extra.0).map_err(|e| match e {
+        crate::types::TypeError::Decode(m) => ctx.decode_err(format!("value `{name}`: {m}")),
+        crate::types::TypeError::Ir(e) => ctx.ir_err(e),
+    })?;
+    Ok(ValueInfo { name, ty, extra })
 }
 
 /// Converts typed repeated fields to packed little-endian bytes.
-fn typed_bytes(dtype: DType, p: &TensorProto) -> std::result::Result<Vec<u8>, String> {
+fn typed_bytes(dtype: DType, p: &TensorProto) -> std::result::Result<(Vec<u8>, u32), String> {
     use DType::*;
-    Ok(match dtype {
+    let field = match dtype {
+        F32 | Complex64 => 4,
+        F64 | Complex128 => 10,
+        I64 => 7,
+        U64 | U32 => 11,
+        _ => 5,
+    };
+    let bytes = match dtype {
         F32 | Complex64 => p.float_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
         F64 | Complex128 => p.double_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
         I64 => p.int64_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
@@ -272,7 +407,8 @@ fn typed_bytes(dtype: DType, p: &TensorProto) -> std::result::Result<Vec<u8>, St
                 "typed (non-raw) data of type {other} is not supported"
             ))
         }
-    })
+    };
+    Ok((bytes, field))
 }
 
 /// Whether the typed field for `dtype` holds anything.
@@ -285,70 +421,81 @@ fn has_typed(p: &TensorProto) -> bool {
         && p.string_data.is_empty())
 }
 
-fn tensor_from(mut p: TensorProto, ctx: &Ctx) -> Result<Tensor> {
-    let name = take_str(&mut p.name);
-    let ir_err = |msg: String| OnnxError::Ir {
-        path: ctx.path.to_path_buf(),
-        source: IrError::Tensor {
+fn tensor_from(b: &[u8], ctx: &Ctx) -> Result<Tensor> {
+    let what = "TensorProto";
+    let mut p =
+        TensorProto::parse_from_bytes(b).map_err(|e| ctx.decode_err(format!("{what}: {e}")))?;
+    let name = p.name.clone().unwrap_or_default();
+    let ir_err = |msg: String| {
+        ctx.ir_err(IrError::Tensor {
             name: name.clone(),
             msg,
-        },
+        })
     };
-    let code = p.data_type.take().unwrap_or(0);
+    let code = p.data_type.unwrap_or(0);
     if code == 0 {
         return Err(ir_err("data_type is missing (UNDEFINED)".into()));
     }
     let dtype = dtype_from_code(code as i64);
     let mut dims = Vec::with_capacity(p.dims.len());
-    for &d in &p.dims {
-        if d < 0 || d as u64 > MAX_DIM {
+    for &dim in &p.dims {
+        if dim < 0 || dim as u64 > MAX_DIM {
             return Err(ir_err(format!(
-                "dimension {d} in {:?} is outside 0..={MAX_DIM}",
+                "dimension {dim} in {:?} is outside 0..={MAX_DIM}",
                 p.dims
             )));
         }
-        dims.push(d as u64);
+        dims.push(dim as u64);
     }
-    p.dims.clear();
     let external = p
         .data_location
         .and_then(|l| l.enum_value().ok())
         .is_some_and(|l| l == DataLocation::EXTERNAL);
-    let (data, storage) = if external {
+    // Which data fields the IR takes; the others (e.g. a typed field that does not match the
+    // data type) stay in the remainder.
+    let (data, storage, data_fields): (TensorData, Storage, &[u32]) = if external {
         let (bytes, location) = read_external(&name, &p, dtype, &dims, ctx)?;
-        p.data_location = None;
-        p.external_data.clear();
-        (TensorData::Bytes(bytes), Storage::External { location })
+        (
+            TensorData::Bytes(bytes),
+            Storage::External { location },
+            &[13, 14],
+        )
     } else if let Some(raw) = p.raw_data.take() {
-        (TensorData::Bytes(raw), Storage::Raw)
+        (TensorData::Bytes(raw), Storage::Raw, &[9])
     } else if dtype == DType::String {
         (
             TensorData::Strings(std::mem::take(&mut p.string_data)),
             Storage::Typed,
+            &[6],
         )
     } else if has_typed(&p) {
-        let bytes = typed_bytes(dtype, &p).map_err(ir_err)?;
-        p.float_data.clear();
-        p.double_data.clear();
-        p.int64_data.clear();
-        p.uint64_data.clear();
-        p.int32_data.clear();
-        (TensorData::Bytes(bytes), Storage::Typed)
+        let (bytes, field) = typed_bytes(dtype, &p).map_err(ir_err)?;
+        let fields: &[u32] = match field {
+            4 => &[4],
+            5 => &[5],
+            7 => &[7],
+            10 => &[10],
+            _ => &[11],
+        };
+        (TensorData::Bytes(bytes), Storage::Typed, fields)
     } else {
-        (TensorData::Bytes(Vec::new()), Storage::Raw)
+        (TensorData::Bytes(Vec::new()), Storage::Raw, &[])
     };
+    let all = ctx.d(wire::fields(b, what))?;
+    let (_, extra) = ctx.d(split(b, what, |x| match x.number {
+        1 | 2 => true,
+        8 => nonempty_last(&all, x),
+        n => data_fields.contains(&n),
+    }))?;
     let t = Tensor {
         name: name.clone(),
         dtype,
         dims,
         data,
         storage,
-        extra: rest(&p),
+        extra,
     };
-    t.validate().map_err(|source| OnnxError::Ir {
-        path: ctx.path.to_path_buf(),
-        source,
-    })?;
+    t.validate().map_err(|e| ctx.ir_err(e))?;
     Ok(t)
 }
 
@@ -437,58 +584,4 @@ fn read_external(
         .and_then(|_| f.read_exact(&mut buf))
         .map_err(|e| err(format!("{}: {e}", full.display())))?;
     Ok((buf, location))
-}
-
-/// Reads one base-128 varint at `*pos`.
-fn varint(b: &[u8], pos: &mut usize) -> std::result::Result<u64, String> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *b.get(*pos).ok_or("truncated (file ends inside a field)")?;
-        *pos += 1;
-        v |= ((byte & 0x7f) as u64) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err("malformed varint".into())
-}
-
-/// Walks the top-level fields of the message and checks each one ends inside the file.
-/// rust-protobuf accepts a file cut inside a length-delimited field when the cut falls on an
-/// inner field boundary; a truncated download must be reported as such, not as a smaller graph.
-fn check_framing(b: &[u8]) -> std::result::Result<(), String> {
-    let mut pos = 0usize;
-    while pos < b.len() {
-        let at = pos;
-        let tag = varint(b, &mut pos)?;
-        let skip = match tag & 7 {
-            0 => {
-                varint(b, &mut pos)?;
-                0
-            }
-            1 => 8,
-            2 => varint(b, &mut pos)?,
-            5 => 4,
-            w => {
-                return Err(format!(
-                    "wire type {w} of field {} at byte {at} is invalid",
-                    tag >> 3
-                ))
-            }
-        };
-        let end = (pos as u64)
-            .checked_add(skip)
-            .filter(|&e| e <= b.len() as u64);
-        match end {
-            Some(e) => pos = e as usize,
-            None => {
-                return Err(format!(
-                "truncated: field {} at byte {at} needs {skip} bytes but the file ends at byte {}",
-                tag >> 3,
-                b.len()
-            ))
-            }
-        }
-    }
-    Ok(())
 }

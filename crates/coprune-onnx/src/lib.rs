@@ -13,6 +13,7 @@ mod import;
 #[allow(clippy::all, missing_docs)]
 mod proto;
 mod types;
+mod wire;
 
 pub use dtype::{dtype_code, dtype_from_code};
 pub use error::{OnnxError, Result};

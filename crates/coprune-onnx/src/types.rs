@@ -1,8 +1,11 @@
 //! ONNX `TypeProto` ⇄ [`ValueType`].
 
-use crate::proto::onnx::{tensor_shape_proto, type_proto, TensorShapeProto, TypeProto};
+use crate::proto::onnx::{
+    tensor_shape_proto, type_proto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
 use crate::{dtype_code, dtype_from_code};
 use coprune_ir::{DimSpec, DimValue, IrError, ValueType, MAX_DIM};
+use protobuf::Message;
 use protobuf::MessageField;
 
 /// The IR view of a value's type: tensors with their element type and dims, anything else
@@ -76,4 +79,19 @@ pub fn set_type(field: &mut MessageField<TypeProto>, ty: &ValueType) {
     }
     tp.value = Some(type_proto::Value::TensorType(tt));
     *field = MessageField::some(tp);
+}
+
+/// Why a carried value type could not be read.
+#[derive(Debug)]
+pub enum TypeError {
+    /// The carried bytes are not a valid ValueInfoProto.
+    Decode(String),
+    /// A declared dimension is out of range.
+    Ir(IrError),
+}
+
+/// The IR type of a carried ValueInfoProto remainder (which still holds the `type` field).
+pub fn parse_type_bytes(name: &str, rest: &[u8]) -> Result<ValueType, TypeError> {
+    let p = ValueInfoProto::parse_from_bytes(rest).map_err(|e| TypeError::Decode(e.to_string()))?;
+    parse_type(name, &p.type_).map_err(TypeError::Ir)
 }
