@@ -7,6 +7,7 @@
 
 pub mod analysis;
 mod attr;
+mod channel;
 mod dim;
 mod dtype;
 mod error;
@@ -19,6 +20,7 @@ pub mod ops;
 mod tensor;
 
 pub use attr::{AttrValue, Attribute};
+pub use channel::{ChannelCtx, ChannelRule};
 pub use dim::{known_numel, numel, shape_to_string, Dim, Shape};
 pub use dtype::DType;
 pub use error::{IrError, Result};

@@ -1,6 +1,6 @@
 //! The `Op` trait: one implementation per operator, in `ops/<family>/<op>.rs`.
 
-use crate::{DType, Dim, Result};
+use crate::{ChannelCtx, ChannelRule, DType, Dim, Result};
 use std::fmt::Debug;
 
 /// A small tensor value tracked during inference (shape vectors, axes, scales), so that ops like
@@ -112,5 +112,10 @@ pub trait Op: Debug + Send + Sync {
     /// Resize scales).
     fn learned_input(&self, _index: usize) -> bool {
         true
+    }
+
+    /// How channels flow through the op (see [`ChannelRule`]). Default: blocks, naming the op.
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Block(format!("op {} has no channel rule", self.name()))
     }
 }

@@ -272,6 +272,10 @@ macro_rules! unary_op {
             fn output_facts(&self, inputs: &[Option<&$crate::Fact>]) -> $crate::Result<Vec<$crate::Fact>> {
                 Ok(vec![$crate::ops::util::same_as($crate::ops::util::req(inputs, 0, "X")?)])
             }
+
+            fn channel_rule(&self, _ctx: &$crate::ChannelCtx) -> $crate::ChannelRule {
+                $crate::ChannelRule::Elementwise
+            }
         }
     };
 }

@@ -1,7 +1,7 @@
 //! `PRelu`: x for x ≥ 0, slope·x otherwise; the slope broadcasts to X (often one per channel).
 
 use crate::ops::util::{broadcast, req};
-use crate::{Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `PRelu(X, slope)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,5 +26,9 @@ impl Op for PRelu {
             x.dtype,
             broadcast(&[&x.shape, &slope.shape])?,
         )])
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Elementwise
     }
 }

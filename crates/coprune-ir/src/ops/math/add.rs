@@ -2,7 +2,7 @@
 
 use crate::ops::util::binary;
 use crate::Dim;
-use crate::{Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `Add` (A + B).
 #[derive(Debug, Clone, PartialEq)]
@@ -22,5 +22,9 @@ impl Op for Add {
 
     fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
         binary(inputs, None, Some(&|a: &Dim, b: &Dim| Some(a.add(b))))
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Elementwise
     }
 }

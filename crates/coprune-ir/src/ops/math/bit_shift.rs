@@ -1,7 +1,7 @@
 //! `BitShift`: A shifted by B, with numpy broadcasting.
 
 use crate::ops::util::binary;
-use crate::{Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `BitShift` (A shifted by B).
 #[derive(Debug, Clone, PartialEq)]
@@ -21,5 +21,9 @@ impl Op for BitShift {
 
     fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
         binary(inputs, None, None)
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Elementwise
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::ops::util::binary;
 use crate::Dim;
-use crate::{Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `Div` (A / B (integer division truncates)).
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +22,10 @@ impl Op for Div {
 
     fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
         binary(inputs, None, Some(&|a: &Dim, b: &Dim| div(a, b)))
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Elementwise
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::ops::util::binary;
 use crate::DType;
 use crate::Dim;
-use crate::{Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `Greater` (A > B (bool output)).
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +27,10 @@ impl Op for Greater {
             Some(DType::Bool),
             Some(&|a: &Dim, b: &Dim| cmp(a, b, |x, y| x > y)),
         )
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Elementwise
     }
 }
 

@@ -1,7 +1,7 @@
 //! `Mean`: element-wise mean of any number of inputs, with numpy broadcasting.
 
 use crate::ops::util::broadcast;
-use crate::{bail, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail};
 
 /// `Mean` (element-wise mean of any number of inputs).
 #[derive(Debug, Clone, PartialEq)]
@@ -26,5 +26,9 @@ impl Op for Mean {
         };
         let shapes: Vec<&[Dim]> = present.iter().map(|f| f.shape.as_slice()).collect();
         Ok(vec![Fact::new(first.dtype, broadcast(&shapes)?)])
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Elementwise
     }
 }

@@ -1,7 +1,7 @@
 //! `Min`: element-wise minimum of any number of inputs, with numpy broadcasting.
 
 use crate::ops::util::broadcast;
-use crate::{bail, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail};
 
 /// `Min` (element-wise minimum of any number of inputs).
 #[derive(Debug, Clone, PartialEq)]
@@ -26,5 +26,9 @@ impl Op for Min {
         };
         let shapes: Vec<&[Dim]> = present.iter().map(|f| f.shape.as_slice()).collect();
         Ok(vec![Fact::new(first.dtype, broadcast(&shapes)?)])
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Elementwise
     }
 }

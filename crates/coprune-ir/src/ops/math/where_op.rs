@@ -2,7 +2,7 @@
 //! Tracked integer values are selected too (exports use it on shape vectors).
 
 use crate::ops::util::{broadcast, req};
-use crate::{ConstValue, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, ConstValue, Fact, Node, Op, Result};
 
 /// `Where(condition, X, Y)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,5 +46,9 @@ impl Op for Where {
             }
         }
         Ok(vec![fact])
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Elementwise
     }
 }

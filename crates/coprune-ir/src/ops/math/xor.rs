@@ -2,7 +2,7 @@
 
 use crate::ops::util::binary;
 use crate::DType;
-use crate::{Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `Xor` (logical A xor B).
 #[derive(Debug, Clone, PartialEq)]
@@ -22,5 +22,9 @@ impl Op for Xor {
 
     fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
         binary(inputs, Some(DType::Bool), None)
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Elementwise
     }
 }

@@ -1,7 +1,7 @@
 //! `AveragePool`: windowed mean (count_include_pad does not change the shape).
 
 use crate::ops::util::{req, Window};
-use crate::{bail, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result, bail};
 
 /// `AveragePool` with its window.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,5 +36,12 @@ impl Op for AveragePool {
         let mut shape = x.shape[..2].to_vec();
         shape.extend(self.window.output(&x.shape[2..])?);
         Ok(vec![Fact::new(x.dtype, shape)])
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        match ctx.axis(0) {
+            Some(1) | None => ChannelRule::Elementwise,
+            Some(a) => ChannelRule::Block(format!("pooling over the channel axis {a}")),
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! learned parameters; the running mean and variance are statistics.
 
 use crate::ops::util::{req, same_as};
-use crate::{Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `BatchNormalization(X, scale, B, mean, var)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,5 +44,14 @@ impl Op for BatchNormalization {
 
     fn learned_input(&self, index: usize) -> bool {
         matches!(index, 1 | 2)
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        if self.training_mode {
+            return ChannelRule::Block("BatchNormalization in training mode".into());
+        }
+        ChannelRule::PerChannel {
+            params: vec![1, 2, 3, 4],
+        }
     }
 }

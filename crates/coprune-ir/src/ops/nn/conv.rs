@@ -2,7 +2,7 @@
 //! X [N, C, *spatial], W [M, C/group, *kernel], optional B [M] → Y [N, M, *out].
 
 use crate::ops::util::{req, Window};
-use crate::{bail, known_numel, Cost, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Cost, Dim, Fact, Node, Op, Result, bail, known_numel};
 
 /// `Conv` with its spatial attributes.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,5 +85,31 @@ impl Op for Conv {
         Ok(Cost {
             macs: y.mul(&Dim::known(per_out)),
         })
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        let cin = ctx.inputs.first().copied().flatten().and_then(|x| x.shape.get(1)?.as_known());
+        let cout = ctx.outputs.first().and_then(|y| y.shape.get(1)?.as_known());
+        let bias = ctx.inputs.get(2).copied().flatten().map(|_| 2);
+        if !ctx.is_const(1) {
+            return ChannelRule::Block("Conv with a weight computed at run time".into());
+        }
+        match (self.group, cin, cout) {
+            (1, _, _) => ChannelRule::Dense {
+                weight: 1,
+                w_in_axis: 1,
+                w_out_axis: 0,
+                in_axis: 1,
+                out_axis: 1,
+                bias,
+                out_broadcast: None,
+            },
+            (g, Some(ci), Some(co)) if g == ci && co % ci == 0 => ChannelRule::Depthwise {
+                weight: 1,
+                bias,
+                multiplier: (co / ci) as usize,
+            },
+            (g, _, _) => ChannelRule::Block(format!("grouped convolution (group={g}) is not prunable yet")),
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! X [N, C, *in], W [C, M/group, *kernel] → Y [N, M, *out].
 
 use crate::ops::util::req;
-use crate::{bail, known_numel, Cost, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Cost, Dim, Fact, Node, Op, Result, bail, known_numel};
 
 /// `ConvTranspose` with its spatial attributes.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,5 +100,23 @@ impl Op for ConvTranspose {
         Ok(Cost {
             macs: xn.mul(&Dim::known(per_in)),
         })
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        if self.group != 1 || !ctx.is_const(1) {
+            return ChannelRule::Block(format!(
+                "ConvTranspose with group={} or a run-time weight is not prunable yet",
+                self.group
+            ));
+        }
+        ChannelRule::Dense {
+            weight: 1,
+            w_in_axis: 0,
+            w_out_axis: 1,
+            in_axis: 1,
+            out_axis: 1,
+            bias: ctx.inputs.get(2).copied().flatten().map(|_| 2),
+            out_broadcast: None,
+        }
     }
 }

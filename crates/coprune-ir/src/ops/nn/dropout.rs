@@ -1,7 +1,7 @@
 //! `Dropout`: identity at inference; optional second output is a bool mask of the same shape.
 
 use crate::ops::util::{req, same_as};
-use crate::{DType, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, DType, Fact, Node, Op, Result};
 
 /// `Dropout(data, ratio?, training_mode?)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,5 +24,9 @@ impl Op for Dropout {
         let mut y = same_as(x);
         y.value = x.value.clone();
         Ok(vec![y, Fact::new(DType::Bool, x.shape.clone())])
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Elementwise
     }
 }

@@ -1,7 +1,7 @@
 //! `Gemm`: Y = alpha·op(A)·op(B) + beta·C, with op = optional transpose; A [M, K], B [K, N].
 
 use crate::ops::util::req;
-use crate::{bail, Cost, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Cost, Fact, Node, Op, Result, bail};
 
 /// `Gemm(A, B, C?)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,5 +59,21 @@ impl Op for Gemm {
         let k = &a.shape[if self.trans_a { 0 } else { 1 }];
         let y = crate::numel(&outputs[0].shape).unwrap_or_default();
         Ok(Cost { macs: y.mul(k) })
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        if self.trans_a || !ctx.is_const(1) {
+            return ChannelRule::Block("Gemm with transA=1 or a run-time B".into());
+        }
+        let (w_in_axis, w_out_axis) = if self.trans_b { (1, 0) } else { (0, 1) };
+        ChannelRule::Dense {
+            weight: 1,
+            w_in_axis,
+            w_out_axis,
+            in_axis: 1,
+            out_axis: 1,
+            bias: None,
+            out_broadcast: ctx.inputs.get(2).copied().flatten().map(|_| 2),
+        }
     }
 }

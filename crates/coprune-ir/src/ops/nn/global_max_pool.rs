@@ -1,7 +1,7 @@
 //! `GlobalMaxPool`: max over all spatial positions: [N, C, *spatial] → [N, C, 1, …].
 
 use crate::ops::util::req;
-use crate::{bail, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail};
 
 /// `GlobalMaxPool(X)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,5 +30,12 @@ impl Op for GlobalMaxPool {
         let mut shape = x.shape[..2].to_vec();
         shape.extend((2..x.rank()).map(|_| Dim::known(1)));
         Ok(vec![Fact::new(x.dtype, shape)])
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        match ctx.axis(0) {
+            Some(1) | None => ChannelRule::Elementwise,
+            Some(a) => ChannelRule::Block(format!("pooling over the channel axis {a}")),
+        }
     }
 }

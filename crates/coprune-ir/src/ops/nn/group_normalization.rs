@@ -2,7 +2,7 @@
 //! (opset 21; opset 18 had per-group scale).
 
 use crate::ops::util::{req, same_as};
-use crate::{bail, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result, bail};
 
 /// `GroupNormalization(X, scale, bias)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,5 +34,12 @@ impl Op for GroupNormalization {
             }
         }
         Ok(vec![same_as(x)])
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Block(format!(
+            "GroupNormalization normalises groups of channels ({} groups)",
+            self.num_groups
+        ))
     }
 }

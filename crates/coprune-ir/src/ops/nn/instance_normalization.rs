@@ -2,7 +2,7 @@
 //! per-channel scale and bias.
 
 use crate::ops::util::{req, same_as};
-use crate::{Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `InstanceNormalization(X, scale, B)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,5 +22,9 @@ impl Op for InstanceNormalization {
 
     fn output_facts(&self, inputs: &[Option<&Fact>]) -> Result<Vec<Fact>> {
         Ok(vec![same_as(req(inputs, 0, "X")?)])
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::PerChannel { params: vec![1, 2] }
     }
 }

@@ -2,7 +2,7 @@
 //! Optional outputs Mean and InvStdDev keep the leading axes with trailing ones set to 1.
 
 use crate::ops::util::{norm_axis, req, same_as};
-use crate::{Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result};
 
 /// `LayerNormalization(X, Scale, B)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,5 +36,14 @@ impl Op for LayerNormalization {
             Fact::new(crate::DType::F32, stat.clone()),
             Fact::new(crate::DType::F32, stat),
         ])
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        let r = ctx.rank(0) as i64;
+        let axis = if self.axis < 0 { self.axis + r } else { self.axis };
+        match ctx.axis(0) {
+            Some(c) if (c as i64) < axis => ChannelRule::Elementwise,
+            _ => ChannelRule::Block("LayerNormalization normalises across the channel axis".into()),
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! and the added axis removed.
 
 use crate::ops::util::{broadcast, req};
-use crate::{bail, Cost, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Cost, Dim, Fact, Node, Op, Result, bail};
 
 /// `MatMul(A, B)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,5 +72,21 @@ impl Op for MatMul {
         let (_, k) = matmul_shape(&a.shape, &b.shape)?;
         let y = crate::numel(&outputs[0].shape).unwrap_or_default();
         Ok(Cost { macs: y.mul(&k) })
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        let (ra, rb) = (ctx.rank(0), ctx.rank(1));
+        if !ctx.is_const(1) || rb != 2 || ra < 2 {
+            return ChannelRule::Block("MatMul without a constant 2-D weight".into());
+        }
+        ChannelRule::Dense {
+            weight: 1,
+            w_in_axis: 0,
+            w_out_axis: 1,
+            in_axis: ra - 1,
+            out_axis: ra - 1,
+            bias: None,
+            out_broadcast: None,
+        }
     }
 }

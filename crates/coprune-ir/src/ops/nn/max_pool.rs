@@ -1,7 +1,7 @@
 //! `MaxPool`: windowed maximum; second output (Indices, int64) when asked for.
 
 use crate::ops::util::{req, Window};
-use crate::{bail, DType, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, DType, Fact, Node, Op, Result, bail};
 
 /// `MaxPool` with its window.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,5 +39,12 @@ impl Op for MaxPool {
             Fact::new(x.dtype, shape.clone()),
             Fact::new(DType::I64, shape),
         ])
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        match ctx.axis(0) {
+            Some(1) | None => ChannelRule::Elementwise,
+            Some(a) => ChannelRule::Block(format!("pooling over the channel axis {a}")),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `Cast`: converts the element type; tracked values survive int ↔ int casts.
 
 use crate::ops::util::req;
-use crate::{bail, ConstValue, DType, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, ConstValue, DType, Fact, Node, Op, Result, bail};
 
 /// `Cast(input)` to `to`.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,5 +84,9 @@ impl Op for Cast {
             shape: x.shape.clone(),
             value,
         }])
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Elementwise
     }
 }

@@ -2,7 +2,7 @@
 //! too (exports build Reshape targets this way).
 
 use crate::ops::util::norm_axis;
-use crate::{bail, ConstValue, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, ConstValue, Dim, Fact, Node, Op, Result, bail};
 
 /// `Concat(inputs…)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,5 +66,11 @@ impl Op for Concat {
             fact.value = vals.map(ConstValue::Ints);
         }
         Ok(vec![fact])
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        let r = ctx.outputs.first().map_or(0, |f| f.rank()) as i64;
+        let axis = if self.axis < 0 { self.axis + r } else { self.axis };
+        ChannelRule::Concat { axis: axis.max(0) as usize }
     }
 }

@@ -1,7 +1,7 @@
 //! `Identity`: passes its input through (torchvision exports alias shared weights with it).
 
 use crate::ops::util::req;
-use crate::{Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `Identity(input)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,5 +26,9 @@ impl Op for Identity {
     fn learned_input(&self, _index: usize) -> bool {
         // Parameters it aliases are counted at the node that uses the alias.
         false
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Elementwise
     }
 }

@@ -2,7 +2,7 @@
 //! input after; `axes` input from opset 18).
 
 use crate::ops::util::{norm_axis, opt, req};
-use crate::{bail, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail};
 
 /// `Pad(data, pads?, constant_value?, axes?)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,5 +55,23 @@ impl Op for Pad {
             shape[ax] = shape[ax].add(&Dim::known(pads[k] + pads[n + k]));
         }
         Ok(vec![Fact::new(x.dtype, shape)])
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        let Some(c) = ctx.axis(0) else {
+            return ChannelRule::Elementwise;
+        };
+        let r = ctx.rank(0);
+        let pads = match &self.attr_pads {
+            Some(p) => Some(p.clone()),
+            None => ctx.inputs.get(1).copied().flatten().and_then(|f| f.known_ints()),
+        };
+        let has_axes = ctx.inputs.get(3).copied().flatten().is_some();
+        match pads {
+            Some(p) if !has_axes && p.len() == 2 * r && p[c] == 0 && p[r + c] == 0 => {
+                ChannelRule::Elementwise
+            }
+            _ => ChannelRule::Block("Pad that may pad the channel axis".into()),
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! gives `N*seq`).
 
 use crate::ops::util::{req, tracked};
-use crate::{bail, numel, shape_to_string, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail, numel, shape_to_string};
 
 /// `Reshape(data, shape)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,5 +90,34 @@ impl Op for Reshape {
             shape,
             value,
         }])
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        let (Some(x), Some(y)) = (ctx.inputs.first().copied().flatten(), ctx.outputs.first()) else {
+            return ChannelRule::Block("Reshape without facts".into());
+        };
+        let Some(c) = ctx.axis(0) else {
+            return ChannelRule::Elementwise;
+        };
+        // [N, C, rest…] → [N, C·rest]: a flatten.
+        if c == 1 && y.rank() == 2 && x.rank() >= 2 && x.shape[0] == y.shape[0] {
+            if let Some(inner) = crate::known_numel(&x.shape[2..]) {
+                if crate::known_numel(&y.shape[1..]) == crate::known_numel(&x.shape[1..]) {
+                    return ChannelRule::Flatten { inner: inner as usize };
+                }
+            }
+        }
+        // Same leading dims up to and including the channel axis: the axis stays where it is.
+        if y.rank() > c && x.shape[..=c] == y.shape[..=c] {
+            let rest_x = crate::known_numel(&x.shape[c + 1..]);
+            if rest_x.is_some() && rest_x == crate::known_numel(&y.shape[c + 1..]) {
+                return ChannelRule::Elementwise;
+            }
+        }
+        ChannelRule::Block(format!(
+            "Reshape {} → {} mixes the channel axis {c} with others",
+            crate::shape_to_string(&x.shape),
+            crate::shape_to_string(&y.shape)
+        ))
     }
 }

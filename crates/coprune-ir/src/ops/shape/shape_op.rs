@@ -2,7 +2,7 @@
 //! tracked, symbolic dims included, so downstream Reshape targets stay known.
 
 use crate::ops::util::req;
-use crate::{ConstValue, DType, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, ConstValue, DType, Dim, Fact, Node, Op, Result};
 
 /// `Shape(data)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,5 +41,9 @@ impl Op for Shape {
             shape: vec![Dim::known(dims.len() as i64)],
             value: Some(ConstValue::Ints(dims)),
         }])
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Passive
     }
 }

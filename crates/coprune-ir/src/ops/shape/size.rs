@@ -1,7 +1,7 @@
 //! `Size`: the input's element count as an int64 scalar (tracked).
 
 use crate::ops::util::req;
-use crate::{ConstValue, DType, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, ConstValue, DType, Fact, Node, Op, Result};
 
 /// `Size(data)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,5 +26,9 @@ impl Op for Size {
             shape: vec![],
             value: crate::numel(&x.shape).map(|n| ConstValue::Ints(vec![n])),
         }])
+    }
+
+    fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
+        ChannelRule::Passive
     }
 }

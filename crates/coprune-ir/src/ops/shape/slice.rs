@@ -2,7 +2,7 @@
 //! computed exactly with numpy clamping; tracked 1-D values are sliced too.
 
 use crate::ops::util::{norm_axis, opt, req, tracked};
-use crate::{bail, ConstValue, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, ConstValue, Dim, Fact, Node, Op, Result, bail};
 
 /// Pre-opset-10 attributes: starts, ends and optional axes.
 pub type SliceAttrs = (Vec<i64>, Vec<i64>, Option<Vec<i64>>);
@@ -117,5 +117,31 @@ impl Op for Slice {
             shape,
             value,
         }])
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        let Some(c) = ctx.axis(0) else {
+            return ChannelRule::Elementwise;
+        };
+        let r = ctx.rank(0) as i64;
+        let axes: Option<Vec<i64>> = match &self.attrs {
+            Some((s, _, a)) => Some(a.clone().unwrap_or_else(|| (0..s.len() as i64).collect())),
+            None => match ctx.inputs.get(3).copied().flatten() {
+                Some(f) => f.known_ints(),
+                None => ctx
+                    .inputs
+                    .get(1)
+                    .copied()
+                    .flatten()
+                    .and_then(|f| f.known_ints())
+                    .map(|s| (0..s.len() as i64).collect()),
+            },
+        };
+        match axes {
+            Some(a) if !a.iter().any(|&x| (if x < 0 { x + r } else { x }) == c as i64) => {
+                ChannelRule::Elementwise
+            }
+            _ => ChannelRule::Block("Slice along the channel axis".into()),
+        }
     }
 }

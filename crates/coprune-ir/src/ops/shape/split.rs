@@ -2,7 +2,7 @@
 //! into equal parts (one per output, or `num_outputs` from opset 18).
 
 use crate::ops::util::{norm_axis, opt, req};
-use crate::{bail, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail};
 
 /// `Split(input, split?)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,5 +78,11 @@ impl Op for Split {
                 Fact::new(x.dtype, shape)
             })
             .collect())
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        let r = ctx.rank(0) as i64;
+        let axis = if self.axis < 0 { self.axis + r } else { self.axis };
+        ChannelRule::Split { axis: axis.max(0) as usize }
     }
 }

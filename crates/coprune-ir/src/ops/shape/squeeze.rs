@@ -2,7 +2,7 @@
 //! before opset 13 and an input from 13 on.
 
 use crate::ops::util::{norm_axis, opt, req};
-use crate::{bail, ConstValue, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, ConstValue, Dim, Fact, Node, Op, Result, bail};
 
 /// `Squeeze(data, axes?)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,5 +64,33 @@ impl Op for Squeeze {
             shape,
             value,
         }])
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        let (Some(c), Some(x)) = (ctx.axis(0), ctx.inputs.first().copied().flatten()) else {
+            return ChannelRule::Elementwise;
+        };
+        let r = x.rank() as i64;
+        let axes: Option<Vec<i64>> = match &self.attr_axes {
+            Some(a) => Some(a.clone()),
+            None => match ctx.inputs.get(1).copied().flatten() {
+                Some(f) => f.known_ints(),
+                None => Some(
+                    (0..r)
+                        .filter(|&i| x.shape[i as usize] == crate::Dim::known(1))
+                        .collect(),
+                ),
+            },
+        };
+        let Some(axes) = axes else {
+            return ChannelRule::Block("Squeeze with run-time axes".into());
+        };
+        let axes: Vec<usize> = axes.iter().map(|&a| (if a < 0 { a + r } else { a }) as usize).collect();
+        if axes.contains(&c) {
+            return ChannelRule::Block("Squeeze of the channel axis".into());
+        }
+        ChannelRule::Moved {
+            axis: c - axes.iter().filter(|&&a| a < c).count(),
+        }
     }
 }

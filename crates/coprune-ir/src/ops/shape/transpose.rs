@@ -1,7 +1,7 @@
 //! `Transpose`: permutes axes (default: reverse them).
 
 use crate::ops::util::req;
-use crate::{bail, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result, bail};
 
 /// `Transpose(data)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,5 +41,17 @@ impl Op for Transpose {
         }
         let shape = perm.iter().map(|&p| x.shape[p as usize].clone()).collect();
         Ok(vec![Fact::new(x.dtype, shape)])
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        let Some(c) = ctx.axis(0) else {
+            return ChannelRule::Elementwise;
+        };
+        let r = ctx.rank(0);
+        let perm: Vec<i64> = self.perm.clone().unwrap_or_else(|| (0..r as i64).rev().collect());
+        match perm.iter().position(|&p| p == c as i64) {
+            Some(axis) => ChannelRule::Moved { axis },
+            None => ChannelRule::Block("Transpose with an invalid perm".into()),
+        }
     }
 }

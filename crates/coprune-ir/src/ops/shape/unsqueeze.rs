@@ -2,7 +2,7 @@
 //! opset 13 and an input from 13 on. Tracked values pass through (scalar → [1] shape pieces).
 
 use crate::ops::util::{norm_axis, opt, req};
-use crate::{bail, Dim, Fact, Node, Op, Result};
+use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail};
 
 /// `Unsqueeze(data, axes?)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,5 +58,25 @@ impl Op for Unsqueeze {
             shape,
             value: x.value.clone(),
         }])
+    }
+
+    fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
+        let (Some(c), Some(y)) = (ctx.axis(0), ctx.outputs.first()) else {
+            return ChannelRule::Elementwise;
+        };
+        let axes = match &self.attr_axes {
+            Some(a) => Some(a.clone()),
+            None => ctx.inputs.get(1).copied().flatten().and_then(|f| f.known_ints()),
+        };
+        let Some(axes) = axes else {
+            return ChannelRule::Block("Unsqueeze with run-time axes".into());
+        };
+        let r = y.rank() as i64;
+        let inserted: Vec<usize> = axes.iter().map(|&a| (if a < 0 { a + r } else { a }) as usize).collect();
+        // The c-th output position that is not an inserted axis.
+        match (0..y.rank()).filter(|i| !inserted.contains(i)).nth(c) {
+            Some(axis) => ChannelRule::Moved { axis },
+            None => ChannelRule::Block("Unsqueeze with inconsistent axes".into()),
+        }
     }
 }
