@@ -374,7 +374,12 @@ fn value_info_from(b: &[u8], ctx: &Ctx) -> Result<ValueInfo> {
 }
 
 /// Converts typed repeated fields to packed little-endian bytes.
-fn typed_bytes(dtype: DType, p: &TensorProto) -> std::result::Result<(Vec<u8>, u32), String> {
+/// The typed field for `dtype` as packed bytes and its field number; `None` when that field is
+/// empty (other typed fields that do not match the type stay in the remainder).
+fn typed_bytes(
+    dtype: DType,
+    p: &TensorProto,
+) -> std::result::Result<Option<(Vec<u8>, u32)>, String> {
     use DType::*;
     let field = match dtype {
         F32 | Complex64 => 4,
@@ -383,7 +388,7 @@ fn typed_bytes(dtype: DType, p: &TensorProto) -> std::result::Result<(Vec<u8>, u
         U64 | U32 => 11,
         _ => 5,
     };
-    let bytes = match dtype {
+    let bytes: Vec<u8> = match dtype {
         F32 | Complex64 => p.float_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
         F64 | Complex128 => p.double_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
         I64 => p.int64_data.iter().flat_map(|v| v.to_le_bytes()).collect(),
@@ -408,17 +413,7 @@ fn typed_bytes(dtype: DType, p: &TensorProto) -> std::result::Result<(Vec<u8>, u
             ))
         }
     };
-    Ok((bytes, field))
-}
-
-/// Whether the typed field for `dtype` holds anything.
-fn has_typed(p: &TensorProto) -> bool {
-    !(p.float_data.is_empty()
-        && p.double_data.is_empty()
-        && p.int64_data.is_empty()
-        && p.uint64_data.is_empty()
-        && p.int32_data.is_empty()
-        && p.string_data.is_empty())
+    Ok((!bytes.is_empty()).then_some((bytes, field)))
 }
 
 fn tensor_from(b: &[u8], ctx: &Ctx) -> Result<Tensor> {
@@ -468,8 +463,7 @@ fn tensor_from(b: &[u8], ctx: &Ctx) -> Result<Tensor> {
             Storage::Typed,
             &[6],
         )
-    } else if has_typed(&p) {
-        let (bytes, field) = typed_bytes(dtype, &p).map_err(ir_err)?;
+    } else if let Some((bytes, field)) = typed_bytes(dtype, &p).map_err(ir_err)? {
         let fields: &[u32] = match field {
             4 => &[4],
             5 => &[5],
