@@ -21,6 +21,10 @@ enum Command {
     Analyze(cmd::analyze::Args),
     /// Re-encode a model through coprune's IR (optionally moving large tensors to external data).
     Convert(cmd::convert::Args),
+    /// Coupled channel groups (what must be pruned together) and why any channels are not prunable.
+    Groups(cmd::groups::Args),
+    /// Structured pruning: plan against a budget and write a physically smaller model.
+    Prune(cmd::prune::Args),
     /// Run the bundled example end to end on the bundled LeNet-5 (MNIST) model.
     Demo(cmd::demo::Args),
 }
@@ -55,6 +59,8 @@ fn main() -> ExitCode {
         Command::Analyze(a) => cmd::analyze::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Groups(a) => cmd::groups::run(a),
+        Command::Prune(a) => cmd::prune::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,6 +17,7 @@ mod node;
 mod op;
 mod opaque;
 pub mod ops;
+mod patch;
 mod tensor;
 
 pub use attr::{AttrValue, Attribute};
@@ -31,4 +32,5 @@ pub use infer::{infer, Inferred};
 pub use node::Node;
 pub use op::{ConstValue, Cost, Fact, Op, MAX_TRACKED_ELEMENTS};
 pub use opaque::Opaque;
+pub use patch::Patch;
 pub use tensor::{Storage, Tensor, TensorData, MAX_DIM};

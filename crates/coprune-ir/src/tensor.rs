@@ -79,6 +79,18 @@ impl Tensor {
         Tensor::from_bytes(name, DType::I64, dims, bytes)
     }
 
+    /// A copy of everything but the data (which is left empty).
+    pub fn clone_without_data(&self) -> Tensor {
+        Tensor {
+            name: self.name.clone(),
+            dtype: self.dtype,
+            dims: self.dims.clone(),
+            data: TensorData::Bytes(Vec::new()),
+            storage: self.storage.clone(),
+            extra: self.extra.clone(),
+        }
+    }
+
     /// Number of elements; `None` on overflow.
     pub fn numel(&self) -> Option<u64> {
         self.dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d))

@@ -17,5 +17,5 @@ mod wire;
 
 pub use dtype::{dtype_code, dtype_from_code};
 pub use error::{OnnxError, Result};
-pub use export::{encode, save, ExportOptions, ExportSummary};
+pub use export::{encode, save, write_atomic, ExportOptions, ExportSummary};
 pub use import::{decode, load};

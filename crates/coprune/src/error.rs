@@ -17,13 +17,26 @@ pub enum Error {
     /// A user-supplied setting is malformed.
     #[error("{0}")]
     Usage(String),
+    /// Pruning failed; `BudgetNotMet` is the one error that is not bad input (exit 1).
+    #[error("{path}: {source}")]
+    Prune {
+        path: String,
+        #[source]
+        source: coprune_prune::PruneError,
+    },
 }
 
 impl Error {
     /// Whether the error is the user's input (bad file, bad flag) rather than an unmet budget —
     /// decides the exit code (2 for bad input).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Error::Onnx(_) | Error::Ir { .. } | Error::Usage(_))
+        !matches!(
+            self,
+            Error::Prune {
+                source: coprune_prune::PruneError::BudgetNotMet(_),
+                ..
+            }
+        )
     }
 }
 

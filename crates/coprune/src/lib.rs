@@ -8,9 +8,11 @@ pub mod analyze;
 pub mod convert;
 mod error;
 pub mod input_shape;
+pub mod prune;
 
 pub use coprune_ir as ir;
 pub use coprune_onnx as onnx;
+pub use coprune_prune as pruning;
 pub use error::{Error, Result};
 
 /// The common imports.
@@ -18,6 +20,7 @@ pub mod prelude {
     pub use crate::analyze::{analyze_file, analyze_model, AnalyzeReport};
     pub use crate::convert::{convert_file, ConvertConfig, ConvertReport};
     pub use crate::input_shape::InputShape;
+    pub use crate::prune::{groups_file, prune_file, GroupsReport, PruneConfig, PruneReport};
     pub use crate::{Error, Result};
     pub use coprune_ir::{DType, Dim, Graph, Model, Node, Tensor};
 }

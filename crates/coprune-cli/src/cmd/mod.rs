@@ -3,3 +3,5 @@
 pub mod analyze;
 pub mod convert;
 pub mod demo;
+pub mod groups;
+pub mod prune;

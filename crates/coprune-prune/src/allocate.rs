@@ -1,0 +1,277 @@
+//! Allocation: how many units each group loses, and which ones (the lowest-scored).
+//!
+//! Local (uniform) allocation removes the same fraction of every group; global allocation ranks
+//! all units by their group-normalised scores. Targets on MACs or parameters are met by bisection
+//! on that fraction, with costs predicted by [`CostModel`] (no tensor is sliced while searching).
+
+use crate::cost::{Cost, CostModel};
+use crate::depgraph::DepGraph;
+use crate::{PruneError, Result};
+use serde::{Deserialize, Serialize};
+
+/// What to reach.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// Remove this fraction of the channels of every group (local) or of all channels (global).
+    Ratio(f64),
+    /// Keep this fraction of the dense model's MACs.
+    Macs(f64),
+    /// Keep this fraction of the dense model's parameters.
+    Params(f64),
+}
+
+/// Allocation settings (the CLI's `prune` flags resolve into this).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllocConfig {
+    /// The budget.
+    pub target: Target,
+    /// Rank units across groups instead of removing the same fraction of each.
+    pub global: bool,
+    /// At most this fraction of a group's channels may go (at least one channel always stays).
+    pub max_layer_ratio: f64,
+    /// Channel counts kept at multiples of this (rounded up, never below the multiple).
+    pub round_to: Option<usize>,
+    /// Per-group removal fractions by root node name (local allocation); fixed while the other
+    /// groups follow the target.
+    pub layer_ratios: Vec<(String, f64)>,
+    /// Node names whose groups are left alone (the group's root or any layer in it).
+    pub ignore: Vec<String>,
+}
+
+impl Default for AllocConfig {
+    fn default() -> AllocConfig {
+        AllocConfig {
+            target: Target::Ratio(0.5),
+            global: false,
+            max_layer_ratio: 1.0,
+            round_to: None,
+            layer_ratios: Vec::new(),
+            ignore: Vec::new(),
+        }
+    }
+}
+
+/// The chosen removal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allocation {
+    /// Per unit id: removed?
+    pub removed: Vec<bool>,
+    pub dense: Cost,
+    pub pruned: Cost,
+}
+
+/// Per group: candidate units (prunable, ascending score) and the removal cap.
+struct Candidates {
+    order: Vec<Vec<usize>>,
+    cap: Vec<usize>,
+    size: Vec<usize>,
+    ratio_scale: Vec<f64>,
+}
+
+fn candidates(
+    dg: &DepGraph,
+    model: &coprune_ir::Model,
+    scores: &[Vec<f32>],
+    cfg: &AllocConfig,
+) -> Result<Candidates> {
+    for (name, r) in &cfg.layer_ratios {
+        if !(0.0..1.0).contains(r) {
+            return Err(PruneError::Invalid(format!("layer ratio {r} for `{name}` must be in [0, 1)")));
+        }
+        if !dg.groups.iter().any(|g| &g.root == name) {
+            let roots: Vec<&str> = dg.prunable_groups().map(|g| g.root.as_str()).collect();
+            return Err(PruneError::Invalid(format!(
+                "no prunable group has root `{name}`; roots: {}",
+                roots.join(", ")
+            )));
+        }
+    }
+    for name in &cfg.ignore {
+        if !model.graph.nodes.iter().any(|n| n.display_name() == name) {
+            return Err(PruneError::Invalid(format!("--ignore names `{name}`, which is not a node of the model")));
+        }
+    }
+    let mut c = Candidates {
+        order: Vec::new(),
+        cap: Vec::new(),
+        size: Vec::new(),
+        ratio_scale: Vec::new(),
+    };
+    for g in &dg.groups {
+        let ignored = cfg.ignore.iter().any(|name| {
+            &g.root == name
+                || g.members.iter().any(|&m| model.graph.nodes[dg.members[m].node].display_name() == name)
+        });
+        let mut order: Vec<usize> = (0..g.units.len()).filter(|&i| g.blocked[i].is_none()).collect();
+        if ignored {
+            order.clear();
+        }
+        let s = &scores[g.id];
+        order.sort_by(|&a, &b| s[a].total_cmp(&s[b]).then(a.cmp(&b)));
+        let n = g.units.len();
+        let cap = ((cfg.max_layer_ratio * n as f64).floor() as usize).min(n.saturating_sub(1)).min(order.len());
+        c.order.push(order);
+        c.cap.push(cap);
+        c.size.push(n);
+        c.ratio_scale.push(
+            cfg.layer_ratios
+                .iter()
+                .find(|(name, _)| name == &g.root)
+                .map(|(_, r)| *r)
+                .unwrap_or(f64::NAN),
+        );
+    }
+    Ok(c)
+}
+
+/// Rounds the number removed from a group so the kept count is a multiple of `round_to`.
+fn rounded(remove: usize, n: usize, round_to: Option<usize>) -> usize {
+    match round_to {
+        Some(m) if m > 1 && n > m => {
+            let kept = n - remove;
+            let kept = kept.div_ceil(m) * m;
+            n - kept.min(n)
+        }
+        _ => remove,
+    }
+}
+
+fn mark(dg: &DepGraph, c: &Candidates, counts: &[usize], round_to: Option<usize>) -> Vec<bool> {
+    let mut removed = vec![false; dg.num_units()];
+    for (g, &k) in counts.iter().enumerate() {
+        let k = rounded(k.min(c.cap[g]), c.size[g], round_to);
+        for &i in c.order[g].iter().take(k) {
+            removed[dg.groups[g].units[i]] = true;
+        }
+    }
+    removed
+}
+
+fn local_counts(c: &Candidates, x: f64) -> Vec<usize> {
+    (0..c.order.len())
+        .map(|g| {
+            // A per-layer override is fixed; the others follow the searched fraction.
+            let r = if c.ratio_scale[g].is_nan() { x } else { c.ratio_scale[g] };
+            (r * c.size[g] as f64).round() as usize
+        })
+        .collect()
+}
+
+fn global_counts(c: &Candidates, scores: &[Vec<f32>], k: usize) -> Vec<usize> {
+    let mut all: Vec<(f32, usize, usize)> = Vec::new();
+    for (g, order) in c.order.iter().enumerate() {
+        for (rank, &i) in order.iter().enumerate() {
+            all.push((scores[g][i], g, rank));
+        }
+    }
+    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut counts = vec![0usize; c.order.len()];
+    let mut taken = 0;
+    for (_, g, _) in all {
+        if taken == k {
+            break;
+        }
+        if counts[g] < c.cap[g] {
+            counts[g] += 1;
+            taken += 1;
+        }
+    }
+    counts
+}
+
+/// Chooses the units to remove.
+pub fn allocate(
+    model: &coprune_ir::Model,
+    dg: &DepGraph,
+    scores: &[Vec<f32>],
+    cm: &CostModel,
+    cfg: &AllocConfig,
+) -> Result<Allocation> {
+    if !(cfg.max_layer_ratio > 0.0 && cfg.max_layer_ratio <= 1.0) {
+        return Err(PruneError::Invalid(format!("max layer ratio {} must be in (0, 1]", cfg.max_layer_ratio)));
+    }
+    let c = candidates(dg, model, scores, cfg)?;
+    let none = vec![false; dg.num_units()];
+    let dense = cm.eval(&none);
+    let total: usize = c.size.iter().zip(&c.order).filter(|(_, o)| !o.is_empty()).map(|(s, _)| *s).sum();
+    let select = |x: f64| -> Vec<bool> {
+        if cfg.global {
+            let k = (x * total as f64).round() as usize;
+            mark(dg, &c, &global_counts(&c, scores, k), cfg.round_to)
+        } else {
+            mark(dg, &c, &local_counts(&c, x), cfg.round_to)
+        }
+    };
+    let removed = match cfg.target {
+        Target::Ratio(r) => {
+            if !(0.0..1.0).contains(&r) {
+                return Err(PruneError::Invalid(format!("ratio {r} must be in [0, 1)")));
+            }
+            select(r)
+        }
+        Target::Macs(f) | Target::Params(f) => {
+            if !(f > 0.0 && f <= 1.0) {
+                return Err(PruneError::Invalid(format!("target fraction {f} must be in (0, 1]")));
+            }
+            let metric = |cost: Cost| match cfg.target {
+                Target::Macs(_) => cost.macs as f64,
+                _ => cost.params as f64,
+            };
+            let goal = f * metric(dense);
+            let (mut lo, mut hi) = (0.0f64, 1.0f64);
+            let most = select(hi);
+            let best = metric(cm.eval(&most));
+            if best > goal * 1.02 {
+                return Err(budget_error(dg, cfg, f, best / metric(dense)));
+            }
+            for _ in 0..40 {
+                let mid = 0.5 * (lo + hi);
+                if metric(cm.eval(&select(mid))) <= goal {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            // The closer of the two bracketing plans, as long as it stays within 2% of the goal.
+            let (a, b) = (select(lo), select(hi));
+            let (ca, cb) = (metric(cm.eval(&a)), metric(cm.eval(&b)));
+            if (ca - goal).abs() < (cb - goal).abs() && ca <= goal * 1.02 {
+                a
+            } else {
+                b
+            }
+        }
+    };
+    let pruned = cm.eval(&removed);
+    Ok(Allocation {
+        removed,
+        dense,
+        pruned,
+    })
+}
+
+fn budget_error(dg: &DepGraph, cfg: &AllocConfig, want: f64, best: f64) -> PruneError {
+    let mut reasons: Vec<(String, usize)> = Vec::new();
+    for g in &dg.groups {
+        for r in g.blocked.iter().flatten() {
+            match reasons.iter_mut().find(|(x, _)| x == r) {
+                Some(e) => e.1 += 1,
+                None => reasons.push((r.clone(), 1)),
+            }
+        }
+    }
+    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    let what = match cfg.target {
+        Target::Macs(_) => "MACs",
+        _ => "parameters",
+    };
+    let list: Vec<String> = reasons.iter().take(5).map(|(r, n)| format!("{n} channels: {r}")).collect();
+    PruneError::BudgetNotMet(format!(
+        "cannot reach {:.1}% of the dense {what}: the most this plan can remove leaves {:.1}% (max layer ratio {}). Channels that cannot be removed: {}",
+        want * 100.0,
+        best * 100.0,
+        cfg.max_layer_ratio,
+        if list.is_empty() { "none".to_string() } else { list.join("; ") }
+    ))
+}

@@ -1,0 +1,121 @@
+//! Predicted parameters and MACs of a pruned model, without slicing any tensor: channel counts are
+//! replaced in the facts and each op's own cost function is re-evaluated. Exact for every op whose
+//! cost depends only on shapes (all of them).
+
+use crate::depgraph::DepGraph;
+use coprune_ir::{infer::Inferred, Dim, Fact, Model};
+use std::collections::{HashMap, HashSet};
+
+/// Parameter elements and MACs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Cost {
+    pub params: u64,
+    pub macs: u64,
+}
+
+/// Evaluates costs of candidate removals on one model.
+pub struct CostModel<'a> {
+    model: &'a Model,
+    inferred: &'a Inferred,
+    dg: &'a DepGraph,
+    /// Constant name → (dtype, rank).
+    constants: HashMap<String, (coprune_ir::DType, usize)>,
+    /// (node, input) → members slicing that constant.
+    members_at: HashMap<(usize, usize), Vec<usize>>,
+    /// Canonical tensor identity per constant name (aliases share it).
+    base_of: HashMap<String, String>,
+}
+
+fn count(d: &Dim) -> u64 {
+    d.substitute(&|_| Some(1)).as_known().unwrap_or(0).max(0) as u64
+}
+
+impl<'a> CostModel<'a> {
+    /// Prepares the cost model.
+    pub fn new(model: &'a Model, inferred: &'a Inferred, dg: &'a DepGraph) -> CostModel<'a> {
+        let consts = model.graph.constants();
+        let mut base_of = HashMap::new();
+        for (name, t) in &consts {
+            // Aliases borrow the same tensor; owned ones (Constant attributes) are their own base.
+            let base = match t {
+                std::borrow::Cow::Borrowed(b) => format!("{:p}", *b as *const _),
+                std::borrow::Cow::Owned(_) => name.clone(),
+            };
+            base_of.insert(name.clone(), base);
+        }
+        // Only names, dtypes and dims are needed: no tensor data is copied.
+        let constants = consts
+            .iter()
+            .map(|(k, t)| (k.clone(), (t.dtype, t.dims.len())))
+            .collect();
+        let mut members_at: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+        for (i, m) in dg.members.iter().enumerate() {
+            members_at.entry((m.node, m.input)).or_default().push(i);
+        }
+        CostModel {
+            model,
+            inferred,
+            dg,
+            constants,
+            members_at,
+            base_of,
+        }
+    }
+
+    /// Cost with the units flagged in `removed` (indexed by unit id) taken out.
+    pub fn eval(&self, removed: &[bool]) -> Cost {
+        let g = &self.model.graph;
+        let kept = |units: &[usize]| units.iter().filter(|&&u| !removed[u]).count() as i64;
+        let adjust_value = |name: &str, f: &Fact| -> Fact {
+            let mut f = f.clone();
+            if let Some(c) = self.dg.chan.get(name) {
+                if c.axis < f.shape.len() {
+                    f.shape[c.axis] = Dim::known(kept(&c.units));
+                }
+            }
+            f
+        };
+        let mut cost = Cost::default();
+        let mut seen: HashSet<(String, Vec<i64>)> = HashSet::new();
+        for &i in &self.inferred.order {
+            let node = &g.nodes[i];
+            let op = &self.inferred.ops[i];
+            let mut ins: Vec<Option<Fact>> = Vec::with_capacity(node.inputs.len());
+            for (k, v) in node.inputs.iter().enumerate() {
+                let Some(f) = (if v.is_empty() { None } else { self.inferred.facts.get(v) }) else {
+                    ins.push(None);
+                    continue;
+                };
+                let mut f = adjust_value(v, f);
+                if let Some(ms) = self.members_at.get(&(i, k)) {
+                    for &m in ms {
+                        let m = &self.dg.members[m];
+                        if m.axis < f.shape.len() {
+                            f.shape[m.axis] = Dim::known(kept(&m.units));
+                        }
+                    }
+                }
+                if let Some(&(dtype, rank)) = self.constants.get(v) {
+                    if dtype.is_float() && rank > 0 && op.learned_input(k) {
+                        let dims: Vec<i64> = f.shape.iter().map(|d| d.as_known().unwrap_or(0)).collect();
+                        let base = self.base_of.get(v).cloned().unwrap_or_else(|| v.clone());
+                        if seen.insert((base, dims.clone())) {
+                            cost.params += dims.iter().map(|&d| d.max(0) as u64).product::<u64>();
+                        }
+                    }
+                }
+                ins.push(Some(f));
+            }
+            let outs: Vec<Fact> = node
+                .outputs
+                .iter()
+                .filter_map(|o| self.inferred.facts.get(o).map(|f| adjust_value(o, f)))
+                .collect();
+            let refs: Vec<Option<&Fact>> = ins.iter().map(Option::as_ref).collect();
+            if let Ok(c) = op.cost(&refs, &outs) {
+                cost.macs += count(&c.macs);
+            }
+        }
+        cost
+    }
+}

@@ -1,0 +1,308 @@
+//! `coprune groups` and `coprune prune`: coupled channel groups, and structured pruning that
+//! writes a physically smaller model.
+
+use crate::input_shape::{resolve_input_shapes, InputShape, ResolvedShapes};
+use crate::{Error, Result};
+use coprune_ir::{analysis::analyze, infer, Inferred, Model};
+use coprune_onnx::ExportOptions;
+use coprune_prune::allocate::{allocate, AllocConfig};
+use coprune_prune::apply::{prune_model, Mode};
+use coprune_prune::cost::{Cost, CostModel};
+use coprune_prune::depgraph::{DepGraph, Role};
+use coprune_prune::importance::{score_groups, CriterionKind, Normalization, Reduction};
+use coprune_prune::plan::{PlanSettings, PrunePlan};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A loaded model with concrete-shape facts and its dependency graph.
+struct Prepared {
+    model: Model,
+    inferred: Inferred,
+    dg: DepGraph,
+    shapes: BTreeMap<String, Vec<i64>>,
+    notes: Vec<String>,
+    label: String,
+}
+
+fn prepare(path: &Path, shapes: &[InputShape]) -> Result<Prepared> {
+    let label = path.display().to_string();
+    let model = coprune_onnx::load(path)?;
+    let ResolvedShapes { shapes: resolved, notes } = resolve_input_shapes(&model, shapes)?;
+    let inferred = infer(&model, &resolved).map_err(|source| Error::Ir {
+        path: label.clone(),
+        source,
+    })?;
+    let dg = DepGraph::build(&model, &inferred);
+    let shapes = resolved
+        .iter()
+        .map(|(k, v)| (k.clone(), v.iter().map(|d| d.as_known().unwrap_or(1)).collect()))
+        .collect();
+    Ok(Prepared {
+        model,
+        inferred,
+        dg,
+        shapes,
+        notes,
+        label,
+    })
+}
+
+/// One tensor slice of a group, as reported.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MemberReport {
+    pub node: String,
+    pub op: String,
+    pub tensor: String,
+    pub axis: usize,
+    pub role: Role,
+    /// Number of positions along the axis (a flattened consumer has channels × inner).
+    pub positions: usize,
+}
+
+/// Why some channels of a group cannot be removed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BlockReport {
+    pub reason: String,
+    pub channels: usize,
+}
+
+/// One group as reported by `coprune groups`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GroupReport {
+    pub id: usize,
+    pub root: String,
+    pub channels: usize,
+    pub prunable: usize,
+    pub members: Vec<MemberReport>,
+    pub blocked: Vec<BlockReport>,
+}
+
+/// The result of `coprune groups`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GroupsReport {
+    pub model: String,
+    pub notes: Vec<String>,
+    pub groups: Vec<GroupReport>,
+    pub prunable_groups: usize,
+    pub prunable_channels: usize,
+}
+
+/// Lists the coupled channel groups of a model and why any channels are not prunable.
+pub fn groups_file(path: &Path, shapes: &[InputShape]) -> Result<GroupsReport> {
+    let p = prepare(path, shapes)?;
+    let g = &p.model.graph;
+    let groups: Vec<GroupReport> = p
+        .dg
+        .groups
+        .iter()
+        .map(|grp| {
+            let mut blocked: Vec<BlockReport> = Vec::new();
+            for r in grp.blocked.iter().flatten() {
+                match blocked.iter_mut().find(|b| &b.reason == r) {
+                    Some(b) => b.channels += 1,
+                    None => blocked.push(BlockReport {
+                        reason: r.clone(),
+                        channels: 1,
+                    }),
+                }
+            }
+            GroupReport {
+                id: grp.id,
+                root: grp.root.clone(),
+                channels: grp.units.len(),
+                prunable: grp.prunable(),
+                members: grp
+                    .members
+                    .iter()
+                    .map(|&m| {
+                        let m = &p.dg.members[m];
+                        let node = &g.nodes[m.node];
+                        MemberReport {
+                            node: node.display_name().to_string(),
+                            op: node.op_type.clone(),
+                            tensor: node.inputs[m.input].clone(),
+                            axis: m.axis,
+                            role: m.role,
+                            positions: m.units.len(),
+                        }
+                    })
+                    .collect(),
+                blocked,
+            }
+        })
+        .collect();
+    Ok(GroupsReport {
+        model: p.label,
+        notes: p.notes,
+        prunable_groups: groups.iter().filter(|g| g.prunable > 0).count(),
+        prunable_channels: groups.iter().map(|g| g.prunable).sum(),
+        groups,
+    })
+}
+
+/// Settings of `coprune prune` (the CLI's flags resolve into this).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PruneConfig {
+    /// Importance criterion.
+    pub criterion: CriterionKind,
+    /// How member scores combine per channel.
+    pub reduction: Reduction,
+    /// Per-group normalisation (matters for global ranking).
+    pub normalization: Normalization,
+    /// Seed of every random choice (the random criterion).
+    pub seed: u64,
+    /// Budget and allocation.
+    pub allocation: AllocConfig,
+    /// Concrete input shapes.
+    pub input_shapes: Vec<InputShape>,
+}
+
+/// What `coprune prune` did.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PruneReport {
+    pub model: String,
+    pub output: Option<String>,
+    pub plan_file: Option<String>,
+    pub masked_output: Option<String>,
+    pub notes: Vec<String>,
+    pub groups_pruned: usize,
+    pub channels_removed: usize,
+    pub dense: Cost,
+    pub predicted: Cost,
+    /// Costs of the written model, re-analysed from scratch (absent on a dry run).
+    pub measured: Option<Cost>,
+    pub plan: PrunePlan,
+    /// Wall time of load, plan and write, in milliseconds.
+    pub millis: BTreeMap<String, f64>,
+}
+
+/// Where the pruning decision comes from.
+pub enum PlanSource<'a> {
+    /// Compute it with these settings.
+    Compute(&'a PruneConfig),
+    /// Replay a saved plan.
+    Replay(&'a Path),
+}
+
+/// Output files of `prune`.
+#[derive(Debug, Clone, Default)]
+pub struct PruneOutputs {
+    /// The pruned model (`None`: dry run).
+    pub model: Option<PathBuf>,
+    /// Where to save the plan.
+    pub plan: Option<PathBuf>,
+    /// Also write the masked equivalent (same shapes, removed input channels zeroed).
+    pub masked: Option<PathBuf>,
+}
+
+fn ms(t: Instant) -> f64 {
+    (t.elapsed().as_secs_f64() * 1e5).round() / 100.0
+}
+
+/// Plans and applies structured (channel) pruning of a model file.
+pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result<PruneReport> {
+    let mut millis = BTreeMap::new();
+    let t0 = Instant::now();
+    let (shapes_given, plan_in): (Vec<InputShape>, Option<PrunePlan>) = match &source {
+        PlanSource::Compute(cfg) => (cfg.input_shapes.clone(), None),
+        PlanSource::Replay(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
+            let plan: PrunePlan = serde_json::from_str(&text)
+                .map_err(|e| Error::Usage(format!("{}: not a coprune plan: {e}", file.display())))?;
+            let shapes = plan
+                .input_shapes
+                .iter()
+                .map(|(k, v)| InputShape {
+                    name: k.clone(),
+                    dims: v.clone(),
+                })
+                .collect();
+            (shapes, Some(plan))
+        }
+    };
+    let p = prepare(path, &shapes_given)?;
+    millis.insert("load".to_string(), ms(t0));
+    let t1 = Instant::now();
+    let perr = |source| Error::Prune {
+        path: p.label.clone(),
+        source,
+    };
+    let cm = CostModel::new(&p.model, &p.inferred, &p.dg);
+    let plan = match (plan_in, &source) {
+        (Some(plan), _) => plan,
+        (None, PlanSource::Compute(cfg)) => {
+            let criterion = cfg.criterion.build(cfg.seed);
+            let scores = score_groups(&p.model, &p.dg, criterion.as_ref(), cfg.reduction, cfg.normalization);
+            let alloc = allocate(&p.model, &p.dg, &scores, &cm, &cfg.allocation).map_err(perr)?;
+            PrunePlan::new(
+                &p.dg,
+                &alloc,
+                PlanSettings {
+                    model: p.label.clone(),
+                    criterion: cfg.criterion,
+                    reduction: cfg.reduction,
+                    normalization: cfg.normalization,
+                    seed: cfg.seed,
+                    allocation: cfg.allocation.clone(),
+                    input_shapes: p.shapes.clone(),
+                },
+            )
+        }
+        (None, PlanSource::Replay(_)) => unreachable!("a replayed plan was read above"),
+    };
+    let removed = plan.removed_units(&p.dg).map_err(perr)?;
+    let predicted = cm.eval(&removed);
+    millis.insert("plan".to_string(), ms(t1));
+    let t2 = Instant::now();
+    let mut report = PruneReport {
+        model: p.label.clone(),
+        output: None,
+        plan_file: None,
+        masked_output: None,
+        notes: p.notes.clone(),
+        groups_pruned: plan.groups.len(),
+        channels_removed: plan.groups.iter().map(|g| g.removed.len()).sum(),
+        dense: plan.dense,
+        predicted,
+        measured: None,
+        plan: plan.clone(),
+        millis: BTreeMap::new(),
+    };
+    if let Some(plan_path) = &out.plan {
+        let json = serde_json::to_vec_pretty(&plan).map_err(|e| Error::Usage(e.to_string()))?;
+        coprune_onnx::write_atomic(plan_path, &json)?;
+        report.plan_file = Some(plan_path.display().to_string());
+    }
+    if let Some(out_path) = &out.model {
+        let pruned = prune_model(&p.model, &p.dg, &removed, Mode::Remove).map_err(perr)?;
+        let resolved = p
+            .shapes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().map(|&d| coprune_ir::Dim::known(d)).collect()))
+            .collect();
+        let ir = |source| Error::Ir {
+            path: out_path.display().to_string(),
+            source,
+        };
+        let inferred = infer(&pruned, &resolved).map_err(ir)?;
+        let a = analyze(&pruned, &inferred).map_err(ir)?;
+        report.measured = Some(Cost {
+            params: a.totals.params,
+            macs: a.totals.macs,
+        });
+        coprune_onnx::save(&pruned, out_path, &ExportOptions::default())?;
+        report.output = Some(out_path.display().to_string());
+    }
+    if let Some(mask_path) = &out.masked {
+        let masked = prune_model(&p.model, &p.dg, &removed, Mode::Mask).map_err(perr)?;
+        coprune_onnx::save(&masked, mask_path, &ExportOptions::default())?;
+        report.masked_output = Some(mask_path.display().to_string());
+    }
+    millis.insert("write".to_string(), ms(t2));
+    millis.insert("total".to_string(), ms(t0));
+    report.millis = millis;
+    Ok(report)
+}
