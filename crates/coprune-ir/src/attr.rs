@@ -2,8 +2,9 @@
 
 use crate::{Opaque, Tensor};
 
-/// The value of an attribute.
-#[derive(Debug, Clone, PartialEq)]
+/// The value of an attribute. Equality compares floats bit for bit (a NaN attribute equals
+/// itself, so a round trip can be checked exactly).
+#[derive(Debug, Clone)]
 pub enum AttrValue {
     Float(f32),
     Int(i64),
@@ -37,6 +38,30 @@ impl Attribute {
             name: name.into(),
             value,
             extra: Opaque::default(),
+        }
+    }
+}
+
+fn same_f32(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+impl PartialEq for AttrValue {
+    fn eq(&self, other: &AttrValue) -> bool {
+        use AttrValue::*;
+        match (self, other) {
+            (Float(a), Float(b)) => a.to_bits() == b.to_bits(),
+            (Floats(a), Floats(b)) => same_f32(a, b),
+            (Int(a), Int(b)) => a == b,
+            (String(a), String(b)) => a == b,
+            (Tensor(a), Tensor(b)) => a == b,
+            (Graph(a), Graph(b)) => a == b,
+            (Ints(a), Ints(b)) => a == b,
+            (Strings(a), Strings(b)) => a == b,
+            (Tensors(a), Tensors(b)) => a == b,
+            (Graphs(a), Graphs(b)) => a == b,
+            (Other, Other) => true,
+            _ => false,
         }
     }
 }

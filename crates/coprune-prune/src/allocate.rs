@@ -261,7 +261,7 @@ fn budget_error(dg: &DepGraph, cfg: &AllocConfig, want: f64, best: f64) -> Prune
             }
         }
     }
-    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
     let what = match cfg.target {
         Target::Macs(_) => "MACs",
         _ => "parameters",

@@ -481,8 +481,7 @@ fn finish(mut b: Builder) -> DepGraph {
         }
     }
     // Blocked reasons found on later elements of a unit also block it.
-    for e in 0..n {
-        let u = elem_unit[e];
+    for (e, &u) in elem_unit.iter().enumerate() {
         if unit_blocked[u].is_none() {
             unit_blocked[u] = b.blocked[e].clone();
         }
