@@ -24,7 +24,7 @@ enum Command {
     /// Coupled channel groups (what must be pruned together) and why any channels are not prunable.
     Groups(cmd::groups::Args),
     /// Structured pruning: plan against a budget and write a physically smaller model.
-    Prune(cmd::prune::Args),
+    Prune(Box<cmd::prune::Args>),
     /// Run the bundled example end to end on the bundled LeNet-5 (MNIST) model.
     Demo(cmd::demo::Args),
 }
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
         Command::Convert(a) => cmd::convert::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Groups(a) => cmd::groups::run(a),
-        Command::Prune(a) => cmd::prune::run(a),
+        Command::Prune(a) => cmd::prune::run(*a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
