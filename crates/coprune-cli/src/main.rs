@@ -1,6 +1,17 @@
 //! The `coprune` binary: flags → configs → pipeline calls → printed results and exit codes
 //! (0 ok, 1 budget not met, 2 bad input or usage).
 
+/// `writeln!` into the command's output string (writing to a `String` cannot fail).
+macro_rules! outln {
+    ($out:expr) => {
+        $out.push('\n')
+    };
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
 mod cmd;
 mod fmt;
 
@@ -63,7 +74,13 @@ fn main() -> ExitCode {
         Command::Prune(a) => cmd::prune::run(*a),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(text) => {
+            use std::io::Write as _;
+            // A closed pipe (`coprune … | head`) is not an error of ours.
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {}", message(&e));
             ExitCode::from(exit_code(&e))

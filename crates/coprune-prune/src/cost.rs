@@ -76,7 +76,8 @@ impl<'a> CostModel<'a> {
             f
         };
         let mut cost = Cost::default();
-        let mut seen: HashSet<(String, Vec<i64>)> = HashSet::new();
+        // A tensor is counted once per distinct slicing, as `apply` creates one per slicing.
+        let mut seen: HashSet<(String, Vec<(usize, Vec<usize>)>)> = HashSet::new();
         for &i in &self.inferred.order {
             let node = &g.nodes[i];
             let op = &self.inferred.ops[i];
@@ -87,19 +88,25 @@ impl<'a> CostModel<'a> {
                     continue;
                 };
                 let mut f = adjust_value(v, f);
+                let mut slicing: Vec<(usize, Vec<usize>)> = Vec::new();
                 if let Some(ms) = self.members_at.get(&(i, k)) {
                     for &m in ms {
                         let m = &self.dg.members[m];
                         if m.axis < f.shape.len() {
                             f.shape[m.axis] = Dim::known(kept(&m.units));
                         }
+                        let gone: Vec<usize> = (0..m.units.len()).filter(|&p| removed[m.units[p]]).collect();
+                        if !gone.is_empty() {
+                            slicing.push((m.axis, gone));
+                        }
                     }
                 }
+                slicing.sort();
                 if let Some(&(dtype, rank)) = self.constants.get(v) {
                     if dtype.is_float() && rank > 0 && op.learned_input(k) {
                         let dims: Vec<i64> = f.shape.iter().map(|d| d.as_known().unwrap_or(0)).collect();
                         let base = self.base_of.get(v).cloned().unwrap_or_else(|| v.clone());
-                        if seen.insert((base, dims.clone())) {
+                        if seen.insert((base, slicing)) {
                             cost.params += dims.iter().map(|&d| d.max(0) as u64).product::<u64>();
                         }
                     }

@@ -18,14 +18,15 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args) -> Result<String> {
+    let mut out = String::new();
     let report = analyze_file(&args.model, &args.input_shape)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!(out, "{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render(&report));
+        out.push_str(&render(&report));
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The human-readable table.

@@ -20,7 +20,8 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args) -> Result<String> {
+    let mut out = String::new();
     let report = convert_file(
         &args.input,
         &args.output,
@@ -29,23 +30,23 @@ pub fn run(args: Args) -> Result<()> {
         },
     )?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!(out, "{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!(
+        out.push_str(&format!(
             "wrote {} ({}, {} nodes, {} initializers)",
             report.output,
             bytes(report.model_bytes),
             report.nodes,
             report.initializers
-        );
+        ));
         match &report.external_file {
-            Some(f) => println!(
+            Some(f) => outln!(out, 
                 " + {f} ({}, {} tensors)",
                 bytes(report.external_bytes),
                 report.external_tensors
             ),
-            None => println!(),
+            None => outln!(out),
         }
     }
-    Ok(())
+    Ok(out)
 }

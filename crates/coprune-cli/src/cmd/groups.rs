@@ -16,22 +16,23 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args) -> Result<String> {
+    let mut out = String::new();
     let r = groups_file(&args.model, &args.input_shape)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-        return Ok(());
+        outln!(out, "{}", serde_json::to_string_pretty(&r)?);
+        return Ok(out);
     }
     for n in &r.notes {
-        println!("note: {n}");
+        outln!(out, "note: {n}");
     }
     for g in &r.groups {
-        println!(
+        outln!(out, 
             "group {} root `{}`: {} channels, {} prunable",
             g.id, g.root, g.channels, g.prunable
         );
         for m in &g.members {
-            println!(
+            outln!(out, 
                 "    {:<9} {} ({}) `{}` axis {} [{}]",
                 format!("{:?}", m.role).to_lowercase(),
                 m.node,
@@ -42,14 +43,14 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
         for b in &g.blocked {
-            println!("    not prunable ({} channels): {}", b.channels, b.reason);
+            outln!(out, "    not prunable ({} channels): {}", b.channels, b.reason);
         }
     }
-    println!(
+    outln!(out, 
         "{} groups, {} prunable, {} prunable channels",
         r.groups.len(),
         r.prunable_groups,
         r.prunable_channels
     );
-    Ok(())
+    Ok(out)
 }

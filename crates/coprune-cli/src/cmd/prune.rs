@@ -110,7 +110,8 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args) -> Result<String> {
+    let mut out = String::new();
     let Pattern::Channel = args.pattern;
     if args.output.is_none() && !args.dry_run {
         bail!(coprune::Error::Usage("give -o OUT.onnx, or --dry-run".into()));
@@ -178,11 +179,11 @@ pub fn run(args: Args) -> Result<()> {
     };
     let r = prune_file(&args.model, source, &outputs)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-        return Ok(());
+        outln!(out, "{}", serde_json::to_string_pretty(&r)?);
+        return Ok(out);
     }
     for n in &r.notes {
-        println!("note: {n}");
+        outln!(out, "note: {n}");
     }
     let pct = |a: u64, b: u64| format!("{:.1}%", 100.0 * a as f64 / b.max(1) as f64);
     let mut rows = vec![vec![
@@ -208,8 +209,8 @@ pub fn run(args: Args) -> Result<()> {
             format!("{} ({})", si(m.macs), pct(m.macs, r.dense.macs)),
         ]);
     }
-    print!("{}", table(&["model", "", "", "params", "MACs"], &rows));
-    println!(
+    out.push_str(&table(&["model", "", "", "params", "MACs"], &rows));
+    outln!(out, 
         "{} channels removed from {} groups ({} criterion){}",
         r.channels_removed,
         r.groups_pruned,
@@ -218,8 +219,8 @@ pub fn run(args: Args) -> Result<()> {
     );
     for (what, path) in [("model", &r.output), ("plan", &r.plan_file), ("masked model", &r.masked_output)] {
         if let Some(p) = path {
-            println!("wrote {what}: {p}");
+            outln!(out, "wrote {what}: {p}");
         }
     }
-    Ok(())
+    Ok(out)
 }

@@ -2,7 +2,7 @@
 //! of their layer are the most replaceable. Score = Σ over the other filters of the Euclidean
 //! distance; only filter (producer) slices are scored.
 
-use super::{Criterion, MemberView};
+use super::{lane_dot, Criterion, MemberView};
 use crate::depgraph::Role;
 
 /// Sum of distances to the other filters of the layer.
@@ -20,15 +20,12 @@ impl Criterion for Fpgm {
         }
         let rows = m.rows();
         let n = rows.len();
+        // ‖a − b‖² = ‖a‖² + ‖b‖² − 2a·b: one dot product per pair.
+        let sq: Vec<f32> = rows.iter().map(|r| lane_dot(r, r)).collect();
         let mut s = vec![0f32; n];
         for i in 0..n {
             for j in i + 1..n {
-                let d: f32 = rows[i]
-                    .iter()
-                    .zip(&rows[j])
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum::<f32>()
-                    .sqrt();
+                let d = (sq[i] + sq[j] - 2.0 * lane_dot(&rows[i], &rows[j])).max(0.0).sqrt();
                 s[i] += d;
                 s[j] += d;
             }

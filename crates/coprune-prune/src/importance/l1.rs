@@ -1,6 +1,6 @@
 //! L1 magnitude: Σ|w| over each slice (Li et al., "Pruning Filters for Efficient ConvNets").
 
-use super::{Criterion, MemberView};
+use super::{lane_sum, Criterion, MemberView};
 
 /// Sum of absolute values per position.
 #[derive(Debug, Clone, Copy)]
@@ -13,7 +13,7 @@ impl Criterion for L1 {
 
     fn member_scores(&self, m: &MemberView) -> Option<Vec<f32>> {
         let mut s = vec![0f32; m.positions()];
-        m.for_each(|p, v| s[p] += v.abs());
+        m.for_each_chunk(|p, c| s[p] += lane_sum(c, f32::abs));
         Some(s)
     }
 }

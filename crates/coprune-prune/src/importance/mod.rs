@@ -38,12 +38,16 @@ pub struct MemberView<'a> {
 }
 
 impl MemberView<'_> {
-    /// Calls `f(position, value)` for every element, by position along `axis`.
-    pub fn for_each(&self, mut f: impl FnMut(usize, f32)) {
-        let n = self.dims.get(self.axis).copied().unwrap_or(1) as usize;
+    /// Calls `f(position, chunk)` for every contiguous run of elements at one position along
+    /// `axis` (no per-element index arithmetic, so the inner loops vectorise).
+    pub fn for_each_chunk(&self, mut f: impl FnMut(usize, &[f32])) {
+        let n = self.positions();
         let inner: usize = self.dims[self.axis + 1..].iter().product::<u64>() as usize;
-        for (i, &v) in self.values.iter().enumerate() {
-            f((i / inner.max(1)) % n.max(1), v);
+        if n == 0 || inner == 0 {
+            return;
+        }
+        for (k, chunk) in self.values.chunks_exact(inner).enumerate() {
+            f(k % n, chunk);
         }
     }
 
@@ -55,9 +59,36 @@ impl MemberView<'_> {
     /// The slice at each position, flattened (row `p` holds every element at position `p`).
     pub fn rows(&self) -> Vec<Vec<f32>> {
         let mut rows = vec![Vec::new(); self.positions()];
-        self.for_each(|p, v| rows[p].push(v));
+        self.for_each_chunk(|p, c| rows[p].extend_from_slice(c));
         rows
     }
+}
+
+/// Σ f(x) with eight independent partial sums, so the loop vectorises (a single running f32 sum
+/// cannot be reordered by the compiler).
+pub fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().map(|&x| f(x)).sum();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += f(c[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Dot product with eight partial sums.
+pub fn lane_dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// A channel importance criterion.
