@@ -6,6 +6,9 @@ use crate::depgraph::DepGraph;
 use coprune_ir::{infer::Inferred, Dim, Fact, Model};
 use std::collections::{HashMap, HashSet};
 
+/// Removed positions per sliced axis of one tensor use.
+type Slicing = Vec<(usize, Vec<usize>)>;
+
 /// Parameter elements and MACs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Cost {
@@ -77,7 +80,7 @@ impl<'a> CostModel<'a> {
         };
         let mut cost = Cost::default();
         // A tensor is counted once per distinct slicing, as `apply` creates one per slicing.
-        let mut seen: HashSet<(String, Vec<(usize, Vec<usize>)>)> = HashSet::new();
+        let mut seen: HashSet<(String, Slicing)> = HashSet::new();
         for &i in &self.inferred.order {
             let node = &g.nodes[i];
             let op = &self.inferred.ops[i];
@@ -88,7 +91,7 @@ impl<'a> CostModel<'a> {
                     continue;
                 };
                 let mut f = adjust_value(v, f);
-                let mut slicing: Vec<(usize, Vec<usize>)> = Vec::new();
+                let mut slicing: Slicing = Vec::new();
                 if let Some(ms) = self.members_at.get(&(i, k)) {
                     for &m in ms {
                         let m = &self.dg.members[m];
