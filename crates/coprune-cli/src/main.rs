@@ -78,7 +78,9 @@ fn main() -> ExitCode {
             use std::io::Write as _;
             // A closed pipe (`coprune … | head`) is not an error of ours.
             let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
+            let _ = stdout
+                .write_all(text.as_bytes())
+                .and_then(|_| stdout.flush());
             ExitCode::SUCCESS
         }
         Err(e) => {

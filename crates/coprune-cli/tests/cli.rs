@@ -220,3 +220,187 @@ fn real_models_round_trip_through_the_ir() {
     assert!(n >= 4, "expected the reference models, found {n}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn prune_lenet_to_half_the_macs() {
+    let dir = temp_dir("cli-prune");
+    let out = dir.join("pruned.onnx");
+    let plan = dir.join("plan.json");
+    let v = json(&coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out.display().to_string(),
+        "--target-macs",
+        "0.5",
+        "--plan-out",
+        &plan.display().to_string(),
+        "--json",
+    ]));
+    let dense = v["dense"]["macs"].as_f64().unwrap();
+    let measured = v["measured"]["macs"].as_f64().unwrap();
+    assert!(
+        (measured / dense - 0.5).abs() <= 0.02,
+        "{measured} of {dense}"
+    );
+    assert_eq!(v["measured"], v["predicted"]);
+    // The written model re-analyses to the same figures.
+    let a = json(&coprune(&["analyze", &out.display().to_string(), "--json"]));
+    assert_eq!(a["totals"]["macs"], v["measured"]["macs"]);
+    assert_eq!(a["totals"]["params"], v["measured"]["params"]);
+
+    // Replaying the plan gives the same bytes; so does planning again (determinism).
+    let out2 = dir.join("replayed.onnx");
+    let o = coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out2.display().to_string(),
+        "--plan",
+        &plan.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&out2).unwrap());
+    let out3 = dir.join("again.onnx");
+    let o = coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out3.display().to_string(),
+        "--target-macs",
+        "0.5",
+    ]);
+    assert!(o.status.success());
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&out3).unwrap());
+
+    // A plan for another model is refused.
+    let mlp_plan = dir.join("bad-plan.json");
+    std::fs::write(
+        &mlp_plan,
+        std::fs::read_to_string(&plan)
+            .unwrap()
+            .replace("\"root\": \"/conv1/Conv\"", "\"root\": \"/nope\""),
+    )
+    .unwrap();
+    let o = coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &dir.join("x.onnx").display().to_string(),
+        "--plan",
+        &mlp_plan.display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("does not exist in this model"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn prune_errors_and_budgets() {
+    let dir = temp_dir("cli-prune-bad");
+    let out = dir.join("never.onnx");
+    let o_s = out.display().to_string();
+    // Impossible budget: exit 1, says what blocks it, writes nothing.
+    let o = coprune(&["prune", &lenet(), "-o", &o_s, "--target-macs", "0.001"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot reach") && stderr(&o).contains("graph output"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+    // Unknown criterion: usage error listing the valid ones.
+    let o = coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &o_s,
+        "--ratio",
+        "0.5",
+        "--criterion",
+        "magic",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("l1") && err.contains("fpgm") && err.contains("lamp"),
+        "{err}"
+    );
+    // No target, no output, bad values.
+    for args in [
+        vec!["prune", &lenet(), "-o", &o_s],
+        vec!["prune", &lenet(), "--ratio", "0.5"],
+        vec!["prune", &lenet(), "-o", &o_s, "--ratio", "1.5"],
+        vec![
+            "prune",
+            &lenet(),
+            "-o",
+            &o_s,
+            "--ratio",
+            "0.5",
+            "--ignore",
+            "no_such_node",
+        ],
+        vec![
+            "prune",
+            &lenet(),
+            "-o",
+            &o_s,
+            "--ratio",
+            "0.5",
+            "--target-macs",
+            "0.5",
+        ],
+    ] {
+        let o = coprune(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+    assert!(!out.exists());
+    // Dry run prints the plan, writes nothing.
+    let o = coprune(&["prune", &lenet(), "--dry-run", "--ratio", "0.3", "-o", &o_s]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("dry run"), "{}", stdout(&o));
+    assert!(!out.exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn groups_lists_blocked_reasons() {
+    let v = json(&coprune(&["groups", &lenet(), "--json"]));
+    assert_eq!(v["prunable_groups"], 3);
+    assert_eq!(v["prunable_channels"], 20 + 50 + 500);
+    let text = stdout(&coprune(&["groups", &lenet()]));
+    assert!(text.contains("graph output `logits`"), "{text}");
+}
+
+#[test]
+fn real_models_prune_to_half_the_macs() {
+    let Some(models) = shared_models_dir() else {
+        return;
+    };
+    let dir = temp_dir("cli-real-prune");
+    for name in [
+        "resnet18",
+        "mobilenet_v2",
+        "lenet5_mnist",
+        "mlp_784_128_10_mnist",
+    ] {
+        let out = dir.join(format!("{name}.onnx"));
+        let v = json(&coprune(&[
+            "prune",
+            &models.join(format!("{name}.onnx")).display().to_string(),
+            "-o",
+            &out.display().to_string(),
+            "--target-macs",
+            "0.5",
+            "--json",
+        ]));
+        let ratio = v["measured"]["macs"].as_f64().unwrap() / v["dense"]["macs"].as_f64().unwrap();
+        assert!((ratio - 0.5).abs() <= 0.02, "{name}: {ratio}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -29,7 +29,11 @@ impl ChannelCtx<'_> {
 
     /// Rank of input `i` (0 when absent).
     pub fn rank(&self, i: usize) -> usize {
-        self.inputs.get(i).copied().flatten().map_or(0, |f| f.rank())
+        self.inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .map_or(0, |f| f.rank())
     }
 }
 

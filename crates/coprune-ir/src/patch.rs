@@ -44,19 +44,28 @@ impl Patch {
         }
         for (n, i, v) in self.inputs {
             let Some(node) = g.nodes.get_mut(n) else {
-                crate::bail!("patch names node #{n}, but the graph has {} nodes", g.nodes.len());
+                crate::bail!(
+                    "patch names node #{n}, but the graph has {} nodes",
+                    g.nodes.len()
+                );
             };
             if i == node.inputs.len() {
                 node.inputs.push(v); // a new optional input (e.g. Split sizes)
             } else if let Some(slot) = node.inputs.get_mut(i) {
                 *slot = v;
             } else {
-                crate::bail!("patch names input {i} of node `{}`, which it lacks", node.display_name());
+                crate::bail!(
+                    "patch names input {i} of node `{}`, which it lacks",
+                    node.display_name()
+                );
             }
         }
         for (n, name, value) in self.attrs {
             let Some(node) = g.nodes.get_mut(n) else {
-                crate::bail!("patch names node #{n}, but the graph has {} nodes", g.nodes.len());
+                crate::bail!(
+                    "patch names node #{n}, but the graph has {} nodes",
+                    g.nodes.len()
+                );
             };
             match value {
                 Some(v) => node.set_attr(&name, v),
@@ -70,7 +79,9 @@ impl Patch {
             let before = g.nodes.len() + g.initializers.len();
             g.nodes.retain(|n| {
                 let orphaned = matches!(n.op_type.as_str(), "Identity" | "Constant")
-                    && n.outputs.iter().all(|o| !used.contains(o) && used_before.contains(o));
+                    && n.outputs
+                        .iter()
+                        .all(|o| !used.contains(o) && used_before.contains(o));
                 !orphaned
             });
             let inputs: HashSet<&str> = g.inputs.iter().map(|v| v.name.as_str()).collect();

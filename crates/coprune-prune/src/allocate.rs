@@ -77,7 +77,9 @@ fn candidates(
 ) -> Result<Candidates> {
     for (name, r) in &cfg.layer_ratios {
         if !(0.0..1.0).contains(r) {
-            return Err(PruneError::Invalid(format!("layer ratio {r} for `{name}` must be in [0, 1)")));
+            return Err(PruneError::Invalid(format!(
+                "layer ratio {r} for `{name}` must be in [0, 1)"
+            )));
         }
         if !dg.groups.iter().any(|g| &g.root == name) {
             let roots: Vec<&str> = dg.prunable_groups().map(|g| g.root.as_str()).collect();
@@ -89,7 +91,9 @@ fn candidates(
     }
     for name in &cfg.ignore {
         if !model.graph.nodes.iter().any(|n| n.display_name() == name) {
-            return Err(PruneError::Invalid(format!("--ignore names `{name}`, which is not a node of the model")));
+            return Err(PruneError::Invalid(format!(
+                "--ignore names `{name}`, which is not a node of the model"
+            )));
         }
     }
     let mut c = Candidates {
@@ -101,16 +105,22 @@ fn candidates(
     for g in &dg.groups {
         let ignored = cfg.ignore.iter().any(|name| {
             &g.root == name
-                || g.members.iter().any(|&m| model.graph.nodes[dg.members[m].node].display_name() == name)
+                || g.members
+                    .iter()
+                    .any(|&m| model.graph.nodes[dg.members[m].node].display_name() == name)
         });
-        let mut order: Vec<usize> = (0..g.units.len()).filter(|&i| g.blocked[i].is_none()).collect();
+        let mut order: Vec<usize> = (0..g.units.len())
+            .filter(|&i| g.blocked[i].is_none())
+            .collect();
         if ignored {
             order.clear();
         }
         let s = &scores[g.id];
         order.sort_by(|&a, &b| s[a].total_cmp(&s[b]).then(a.cmp(&b)));
         let n = g.units.len();
-        let cap = ((cfg.max_layer_ratio * n as f64).floor() as usize).min(n.saturating_sub(1)).min(order.len());
+        let cap = ((cfg.max_layer_ratio * n as f64).floor() as usize)
+            .min(n.saturating_sub(1))
+            .min(order.len());
         c.order.push(order);
         c.cap.push(cap);
         c.size.push(n);
@@ -152,7 +162,11 @@ fn local_counts(c: &Candidates, x: f64) -> Vec<usize> {
     (0..c.order.len())
         .map(|g| {
             // A per-layer override is fixed; the others follow the searched fraction.
-            let r = if c.ratio_scale[g].is_nan() { x } else { c.ratio_scale[g] };
+            let r = if c.ratio_scale[g].is_nan() {
+                x
+            } else {
+                c.ratio_scale[g]
+            };
             (r * c.size[g] as f64).round() as usize
         })
         .collect()
@@ -189,12 +203,21 @@ pub fn allocate(
     cfg: &AllocConfig,
 ) -> Result<Allocation> {
     if !(cfg.max_layer_ratio > 0.0 && cfg.max_layer_ratio <= 1.0) {
-        return Err(PruneError::Invalid(format!("max layer ratio {} must be in (0, 1]", cfg.max_layer_ratio)));
+        return Err(PruneError::Invalid(format!(
+            "max layer ratio {} must be in (0, 1]",
+            cfg.max_layer_ratio
+        )));
     }
     let c = candidates(dg, model, scores, cfg)?;
     let none = vec![false; dg.num_units()];
     let dense = cm.eval(&none);
-    let total: usize = c.size.iter().zip(&c.order).filter(|(_, o)| !o.is_empty()).map(|(s, _)| *s).sum();
+    let total: usize = c
+        .size
+        .iter()
+        .zip(&c.order)
+        .filter(|(_, o)| !o.is_empty())
+        .map(|(s, _)| *s)
+        .sum();
     let select = |x: f64| -> Vec<bool> {
         if cfg.global {
             let k = (x * total as f64).round() as usize;
@@ -212,7 +235,9 @@ pub fn allocate(
         }
         Target::Macs(f) | Target::Params(f) => {
             if !(f > 0.0 && f <= 1.0) {
-                return Err(PruneError::Invalid(format!("target fraction {f} must be in (0, 1]")));
+                return Err(PruneError::Invalid(format!(
+                    "target fraction {f} must be in (0, 1]"
+                )));
             }
             let metric = |cost: Cost| match cfg.target {
                 Target::Macs(_) => cost.macs as f64,
@@ -266,7 +291,11 @@ fn budget_error(dg: &DepGraph, cfg: &AllocConfig, want: f64, best: f64) -> Prune
         Target::Macs(_) => "MACs",
         _ => "parameters",
     };
-    let list: Vec<String> = reasons.iter().take(5).map(|(r, n)| format!("{n} channels: {r}")).collect();
+    let list: Vec<String> = reasons
+        .iter()
+        .take(5)
+        .map(|(r, n)| format!("{n} channels: {r}"))
+        .collect();
     PruneError::BudgetNotMet(format!(
         "cannot reach {:.1}% of the dense {what}: the most this plan can remove leaves {:.1}% (max layer ratio {}). Channels that cannot be removed: {}",
         want * 100.0,

@@ -5,8 +5,8 @@
 use crate::depgraph::{DepGraph, Member, Role};
 use crate::{PruneError, Result};
 use coprune_ir::{
-    infer, AttrValue, DType, DimSpec, DimValue, IrError, Model, Patch, Storage, Tensor,
-    TensorData, ValueType,
+    infer, AttrValue, DType, DimSpec, DimValue, IrError, Model, Patch, Storage, Tensor, TensorData,
+    ValueType,
 };
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -97,7 +97,8 @@ pub fn to_patch(model: &Model, dg: &DepGraph, removed: &[bool], mode: Mode) -> R
             }
         }
     }
-    let direct: std::collections::HashSet<&str> = g.initializers.iter().map(|t| t.name.as_str()).collect();
+    let direct: std::collections::HashSet<&str> =
+        g.initializers.iter().map(|t| t.name.as_str()).collect();
     let mut by_input: BTreeMap<(usize, usize), Vec<&Member>> = BTreeMap::new();
     for m in &dg.members {
         by_input.entry((m.node, m.input)).or_default().push(m);
@@ -108,7 +109,11 @@ pub fn to_patch(model: &Model, dg: &DepGraph, removed: &[bool], mode: Mode) -> R
     let mut fresh = |stem: &str| -> String {
         let mut k = 0;
         loop {
-            let name = if k == 0 { format!("{stem}.pruned") } else { format!("{stem}.pruned{k}") };
+            let name = if k == 0 {
+                format!("{stem}.pruned")
+            } else {
+                format!("{stem}.pruned{k}")
+            };
             if names_used.insert(name.clone()) {
                 return name;
             }
@@ -117,7 +122,9 @@ pub fn to_patch(model: &Model, dg: &DepGraph, removed: &[bool], mode: Mode) -> R
     };
     for ((node_i, input), members) in &by_input {
         let node = &g.nodes[*node_i];
-        let Some(name) = node.input(*input) else { continue };
+        let Some(name) = node.input(*input) else {
+            continue;
+        };
         let Some(t) = consts.get(name) else { continue };
         // Per axis: positions to keep (remove mode) or to zero (mask mode).
         let mut per_axis: BTreeMap<usize, Vec<bool>> = BTreeMap::new();
@@ -125,7 +132,9 @@ pub fn to_patch(model: &Model, dg: &DepGraph, removed: &[bool], mode: Mode) -> R
             if mode == Mode::Mask && m.role != Role::Consumer {
                 continue;
             }
-            let gone = per_axis.entry(m.axis).or_insert_with(|| vec![false; m.units.len()]);
+            let gone = per_axis
+                .entry(m.axis)
+                .or_insert_with(|| vec![false; m.units.len()]);
             for (p, &u) in m.units.iter().enumerate() {
                 if removed[u] && p < gone.len() {
                     gone[p] = true;
@@ -147,7 +156,11 @@ pub fn to_patch(model: &Model, dg: &DepGraph, removed: &[bool], mode: Mode) -> R
             if axis >= nt.dims.len() || nt.dims[axis] as usize != gone.len() {
                 return Err(PruneError::Ir(IrError::Tensor {
                     name: name.to_string(),
-                    msg: format!("axis {axis} of {:?} does not match {} channels", nt.dims, gone.len()),
+                    msg: format!(
+                        "axis {axis} of {:?} does not match {} channels",
+                        nt.dims,
+                        gone.len()
+                    ),
                 }));
             }
             nt = match mode {
@@ -162,7 +175,11 @@ pub fn to_patch(model: &Model, dg: &DepGraph, removed: &[bool], mode: Mode) -> R
             };
         }
         let single = refs.get(&key.0).copied().unwrap_or(0) <= 1 && direct.contains(name);
-        let new_name = if single { name.to_string() } else { fresh(name) };
+        let new_name = if single {
+            name.to_string()
+        } else {
+            fresh(name)
+        };
         nt.name = new_name.clone();
         if !single {
             nt.storage = Storage::Raw;
@@ -176,20 +193,28 @@ pub fn to_patch(model: &Model, dg: &DepGraph, removed: &[bool], mode: Mode) -> R
         return Ok(patch);
     }
     let kept = |value: &str| -> Option<usize> {
-        dg.chan.get(value).map(|c| c.units.iter().filter(|&&u| !removed[u]).count())
+        dg.chan
+            .get(value)
+            .map(|c| c.units.iter().filter(|&&u| !removed[u]).count())
     };
     for &i in &dg.depthwise {
         let node = &g.nodes[i];
         if let Some(k) = node.input(0).and_then(kept) {
             let old = node.attr_int("group", 1).unwrap_or(1);
             if k as i64 != old {
-                patch.attrs.push((i, "group".into(), Some(AttrValue::Int(k as i64))));
+                patch
+                    .attrs
+                    .push((i, "group".into(), Some(AttrValue::Int(k as i64))));
             }
         }
     }
     for &i in &dg.splits {
         let node = &g.nodes[i];
-        let sizes: Option<Vec<i64>> = node.outputs.iter().map(|o| kept(o).map(|k| k as i64)).collect();
+        let sizes: Option<Vec<i64>> = node
+            .outputs
+            .iter()
+            .map(|o| kept(o).map(|k| k as i64))
+            .collect();
         let Some(sizes) = sizes else { continue };
         if opset >= 13 {
             let name = fresh(&format!("{}.split", node.display_name()));
@@ -198,19 +223,27 @@ pub fn to_patch(model: &Model, dg: &DepGraph, removed: &[bool], mode: Mode) -> R
             patch.inputs.push((i, 1, name));
             patch.attrs.push((i, "num_outputs".into(), None));
         } else {
-            patch.attrs.push((i, "split".into(), Some(AttrValue::Ints(sizes))));
+            patch
+                .attrs
+                .push((i, "split".into(), Some(AttrValue::Ints(sizes))));
         }
     }
     for &i in &dg.reshapes {
         let node = &g.nodes[i];
-        let (Some(out), Some(target)) = (node.outputs.first(), node.input(1)) else { continue };
-        let (Some(c), Some(t)) = (dg.chan.get(out), consts.get(target)) else { continue };
+        let (Some(out), Some(target)) = (node.outputs.first(), node.input(1)) else {
+            continue;
+        };
+        let (Some(c), Some(t)) = (dg.chan.get(out), consts.get(target)) else {
+            continue;
+        };
         let Ok(mut v) = t.to_i64_vec() else { continue };
         let k = c.units.iter().filter(|&&u| !removed[u]).count() as i64;
         if v.get(c.axis).is_some_and(|&x| x > 0 && x != k) {
             v[c.axis] = k;
             let name = fresh(target);
-            patch.initializers.push(Tensor::from_i64(&name, t.dims.clone(), &v)?);
+            patch
+                .initializers
+                .push(Tensor::from_i64(&name, t.dims.clone(), &v)?);
             patch.inputs.push((i, 1, name));
         }
     }
@@ -234,7 +267,14 @@ fn refresh_value_info(m: &mut Model) -> Result<()> {
     let inferred = infer(m, &HashMap::new())?;
     let g = &mut m.graph;
     for v in g.value_info.iter_mut().chain(g.outputs.iter_mut()) {
-        let (ValueType::Tensor { dtype, shape: Some(_) }, Some(f)) = (&v.ty, inferred.facts.get(&v.name)) else {
+        let (
+            ValueType::Tensor {
+                dtype,
+                shape: Some(_),
+            },
+            Some(f),
+        ) = (&v.ty, inferred.facts.get(&v.name))
+        else {
             continue;
         };
         let dtype: Option<DType> = *dtype;
@@ -249,13 +289,21 @@ fn refresh_value_info(m: &mut Model) -> Result<()> {
                 denotation: String::new(),
             })
             .collect();
-        let new = ValueType::Tensor { dtype, shape: Some(shape) };
+        let new = ValueType::Tensor {
+            dtype,
+            shape: Some(shape),
+        };
         // Keep declared symbolic names and denotations where the size is unchanged.
-        if let ValueType::Tensor { shape: Some(old), .. } = &v.ty {
-            if old.len() == f.shape.len() && old.iter().zip(&f.shape).all(|(o, d)| match &o.value {
-                DimValue::Value(x) => d.as_known() == Some(*x),
-                _ => true,
-            }) {
+        if let ValueType::Tensor {
+            shape: Some(old), ..
+        } = &v.ty
+        {
+            if old.len() == f.shape.len()
+                && old.iter().zip(&f.shape).all(|(o, d)| match &o.value {
+                    DimValue::Value(x) => d.as_known() == Some(*x),
+                    _ => true,
+                })
+            {
                 continue;
             }
         }

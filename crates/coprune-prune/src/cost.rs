@@ -86,7 +86,11 @@ impl<'a> CostModel<'a> {
             let op = &self.inferred.ops[i];
             let mut ins: Vec<Option<Fact>> = Vec::with_capacity(node.inputs.len());
             for (k, v) in node.inputs.iter().enumerate() {
-                let Some(f) = (if v.is_empty() { None } else { self.inferred.facts.get(v) }) else {
+                let Some(f) = (if v.is_empty() {
+                    None
+                } else {
+                    self.inferred.facts.get(v)
+                }) else {
                     ins.push(None);
                     continue;
                 };
@@ -98,7 +102,9 @@ impl<'a> CostModel<'a> {
                         if m.axis < f.shape.len() {
                             f.shape[m.axis] = Dim::known(kept(&m.units));
                         }
-                        let gone: Vec<usize> = (0..m.units.len()).filter(|&p| removed[m.units[p]]).collect();
+                        let gone: Vec<usize> = (0..m.units.len())
+                            .filter(|&p| removed[m.units[p]])
+                            .collect();
                         if !gone.is_empty() {
                             slicing.push((m.axis, gone));
                         }
@@ -107,7 +113,8 @@ impl<'a> CostModel<'a> {
                 slicing.sort();
                 if let Some(&(dtype, rank)) = self.constants.get(v) {
                     if dtype.is_float() && rank > 0 && op.learned_input(k) {
-                        let dims: Vec<i64> = f.shape.iter().map(|d| d.as_known().unwrap_or(0)).collect();
+                        let dims: Vec<i64> =
+                            f.shape.iter().map(|d| d.as_known().unwrap_or(0)).collect();
                         let base = self.base_of.get(v).cloned().unwrap_or_else(|| v.clone());
                         if seen.insert((base, slicing)) {
                             cost.params += dims.iter().map(|&d| d.max(0) as u64).product::<u64>();

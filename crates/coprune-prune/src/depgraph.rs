@@ -172,20 +172,39 @@ impl DepGraph {
             let ins: Vec<Option<&Fact>> = node
                 .inputs
                 .iter()
-                .map(|v| if v.is_empty() { None } else { inferred.facts.get(v) })
+                .map(|v| {
+                    if v.is_empty() {
+                        None
+                    } else {
+                        inferred.facts.get(v)
+                    }
+                })
                 .collect();
             let outs: Vec<Fact> = node
                 .outputs
                 .iter()
-                .map(|o| inferred.facts.get(o).cloned().unwrap_or_else(|| Fact::new(coprune_ir::DType::F32, vec![])))
+                .map(|o| {
+                    inferred
+                        .facts
+                        .get(o)
+                        .cloned()
+                        .unwrap_or_else(|| Fact::new(coprune_ir::DType::F32, vec![]))
+                })
                 .collect();
             let constant: Vec<bool> = node.inputs.iter().map(|v| constants.contains(v)).collect();
             let tracked: Vec<Option<(usize, Vec<u32>)>> = node
                 .inputs
                 .iter()
-                .map(|v| if constants.contains(v) { None } else { b.chan.get(v).cloned() })
+                .map(|v| {
+                    if constants.contains(v) {
+                        None
+                    } else {
+                        b.chan.get(v).cloned()
+                    }
+                })
                 .collect();
-            let chan_axis: Vec<Option<usize>> = tracked.iter().map(|t| t.as_ref().map(|x| x.0)).collect();
+            let chan_axis: Vec<Option<usize>> =
+                tracked.iter().map(|t| t.as_ref().map(|x| x.0)).collect();
             let ctx = ChannelCtx {
                 inputs: &ins,
                 outputs: &outs,
@@ -199,7 +218,8 @@ impl DepGraph {
                     b.block(&t.1, why);
                 }
             };
-            let size_at = |f: Option<&Fact>, axis: usize| f.and_then(|f| f.shape.get(axis)).and_then(dim);
+            let size_at =
+                |f: Option<&Fact>, axis: usize| f.and_then(|f| f.shape.get(axis)).and_then(dim);
             match rule {
                 ChannelRule::Block(reason) => block_inputs(&mut b, &format!("{reason} at {at}")),
                 ChannelRule::Passive => {}
@@ -220,7 +240,9 @@ impl DepGraph {
                             conflict = true;
                             continue;
                         };
-                        if e.len() == 1 && outs.first().and_then(|f| size_at(Some(f), out_axis)) != Some(1) {
+                        if e.len() == 1
+                            && outs.first().and_then(|f| size_at(Some(f), out_axis)) != Some(1)
+                        {
                             continue; // broadcast along the channel axis: no coupling
                         }
                         match &reference {
@@ -233,9 +255,14 @@ impl DepGraph {
                             Some(_) => conflict = true,
                         }
                     }
-                    let Some((out_axis, e)) = reference else { continue };
+                    let Some((out_axis, e)) = reference else {
+                        continue;
+                    };
                     if conflict {
-                        block_inputs(&mut b, &format!("inputs carry channels on different axes at {at}"));
+                        block_inputs(
+                            &mut b,
+                            &format!("inputs carry channels on different axes at {at}"),
+                        );
                         continue;
                     }
                     let c = e.len();
@@ -245,7 +272,9 @@ impl DepGraph {
                         if tracked[k].is_some() {
                             continue;
                         }
-                        let Some(ax) = (f.rank() + out_axis).checked_sub(out_rank) else { continue };
+                        let Some(ax) = (f.rank() + out_axis).checked_sub(out_rank) else {
+                            continue;
+                        };
                         if size_at(Some(f), ax) != Some(c) || c == 1 {
                             continue;
                         }
@@ -265,19 +294,29 @@ impl DepGraph {
                     }
                 }
                 ChannelRule::PerChannel { params } => {
-                    let Some((axis, e)) = tracked[0].clone() else { continue };
+                    let Some((axis, e)) = tracked[0].clone() else {
+                        continue;
+                    };
                     if axis != 1 {
-                        block_inputs(&mut b, &format!("channels on axis {axis}, op normalises axis 1, at {at}"));
+                        block_inputs(
+                            &mut b,
+                            &format!("channels on axis {axis}, op normalises axis 1, at {at}"),
+                        );
                         continue;
                     }
                     for p in params {
                         if ins.get(p).copied().flatten().is_none() {
                             continue;
                         }
-                        if constant.get(p).copied().unwrap_or(false) && size_at(ins[p], 0) == Some(e.len()) {
+                        if constant.get(p).copied().unwrap_or(false)
+                            && size_at(ins[p], 0) == Some(e.len())
+                        {
                             b.members.push((i, p, 0, e.clone(), Role::Param));
                         } else {
-                            b.block(&e, &format!("per-channel input {p} is not a constant vector at {at}"));
+                            b.block(
+                                &e,
+                                &format!("per-channel input {p} is not a constant vector at {at}"),
+                            );
                         }
                     }
                     if let Some(o) = node.outputs.first() {
@@ -298,17 +337,28 @@ impl DepGraph {
                         if *axis != in_axis {
                             b.block(e, &format!("channels arrive on axis {axis} but the layer reads axis {in_axis} at {at}"));
                         } else if size_at(w, w_in_axis) == Some(e.len()) {
-                            b.members.push((i, weight, w_in_axis, e.clone(), Role::Consumer));
+                            b.members
+                                .push((i, weight, w_in_axis, e.clone(), Role::Consumer));
                         } else {
-                            b.block(e, &format!("weight does not match the input channels at {at}"));
+                            b.block(
+                                e,
+                                &format!("weight does not match the input channels at {at}"),
+                            );
                         }
                     }
-                    let Some(n) = size_at(w, w_out_axis) else { continue };
-                    let Some(o) = node.outputs.first() else { continue };
+                    let Some(n) = size_at(w, w_out_axis) else {
+                        continue;
+                    };
+                    let Some(o) = node.outputs.first() else {
+                        continue;
+                    };
                     let e = b.space(n, node.display_name(), None);
-                    b.members.push((i, weight, w_out_axis, e.clone(), Role::Producer));
+                    b.members
+                        .push((i, weight, w_out_axis, e.clone(), Role::Producer));
                     if let Some(bi) = bias {
-                        if constant.get(bi).copied().unwrap_or(false) && size_at(ins[bi], 0) == Some(n) {
+                        if constant.get(bi).copied().unwrap_or(false)
+                            && size_at(ins[bi], 0) == Some(n)
+                        {
                             b.members.push((i, bi, 0, e.clone(), Role::Param));
                         } else if ins.get(bi).copied().flatten().is_some() {
                             b.block(&e, &format!("bias is not a constant vector at {at}"));
@@ -334,17 +384,34 @@ impl DepGraph {
                     bias,
                     multiplier,
                 } => {
-                    let Some(o) = node.outputs.first() else { continue };
+                    let Some(o) = node.outputs.first() else {
+                        continue;
+                    };
                     let n = outs.first().and_then(|f| size_at(Some(f), 1)).unwrap_or(0);
                     let e: Vec<u32> = match &tracked[0] {
                         Some((1, ein)) if ein.len() * multiplier == n => {
                             (0..n).map(|j| ein[j / multiplier]).collect()
                         }
                         Some((_, ein)) => {
-                            b.block(ein, &format!("depthwise convolution reads another axis at {at}"));
-                            b.space(n, node.display_name(), Some(format!("depthwise convolution of un-prunable channels at {at}")))
+                            b.block(
+                                ein,
+                                &format!("depthwise convolution reads another axis at {at}"),
+                            );
+                            b.space(
+                                n,
+                                node.display_name(),
+                                Some(format!(
+                                    "depthwise convolution of un-prunable channels at {at}"
+                                )),
+                            )
                         }
-                        None => b.space(n, node.display_name(), Some(format!("depthwise convolution of un-prunable channels at {at}"))),
+                        None => b.space(
+                            n,
+                            node.display_name(),
+                            Some(format!(
+                                "depthwise convolution of un-prunable channels at {at}"
+                            )),
+                        ),
                     };
                     b.members.push((i, weight, 0, e.clone(), Role::Producer));
                     if let Some(bi) = bias {
@@ -374,10 +441,21 @@ impl DepGraph {
                                 Some(_) => ok = false,
                             }
                         }
-                        let untracked = ins.iter().enumerate().any(|(k, f)| f.is_some() && tracked[k].is_none());
+                        let untracked = ins
+                            .iter()
+                            .enumerate()
+                            .any(|(k, f)| f.is_some() && tracked[k].is_none());
                         if let Some(r) = reference {
-                            if !ok || untracked || tracked.iter().flatten().any(|t| t.0 != tracked.iter().flatten().next().map_or(0, |x| x.0)) {
-                                b.block(&r, &format!("concatenated with un-prunable inputs at {at}"));
+                            if !ok
+                                || untracked
+                                || tracked.iter().flatten().any(|t| {
+                                    t.0 != tracked.iter().flatten().next().map_or(0, |x| x.0)
+                                })
+                            {
+                                b.block(
+                                    &r,
+                                    &format!("concatenated with un-prunable inputs at {at}"),
+                                );
                             }
                             if let Some(o) = node.outputs.first() {
                                 let a = tracked.iter().flatten().next().map_or(0, |x| x.0);
@@ -393,7 +471,11 @@ impl DepGraph {
                             Some((_, e)) => all.extend_from_slice(e),
                             None => {
                                 let n = size_at(Some(f), axis).unwrap_or(0);
-                                let e = b.space(n, node.display_name(), Some(format!("concatenated un-prunable input at {at}")));
+                                let e = b.space(
+                                    n,
+                                    node.display_name(),
+                                    Some(format!("concatenated un-prunable input at {at}")),
+                                );
                                 all.extend(e);
                             }
                         }
@@ -405,7 +487,9 @@ impl DepGraph {
                     }
                 }
                 ChannelRule::Split { axis } => {
-                    let Some((a, e)) = tracked[0].clone() else { continue };
+                    let Some((a, e)) = tracked[0].clone() else {
+                        continue;
+                    };
                     if a != axis {
                         for o in node.outputs.iter().filter(|o| !o.is_empty()) {
                             b.chan.insert(o.clone(), (a, e.clone()));
@@ -415,7 +499,10 @@ impl DepGraph {
                     let mut start = 0;
                     for (o, f) in node.outputs.iter().zip(&outs) {
                         let n = size_at(Some(f), axis).unwrap_or(0);
-                        let part = e.get(start..start + n).map(<[u32]>::to_vec).unwrap_or_default();
+                        let part = e
+                            .get(start..start + n)
+                            .map(<[u32]>::to_vec)
+                            .unwrap_or_default();
                         start += n;
                         if !o.is_empty() {
                             b.chan.insert(o.clone(), (axis, part));
@@ -424,8 +511,13 @@ impl DepGraph {
                     b.splits.push(i);
                 }
                 ChannelRule::Flatten { inner } => {
-                    let Some((_, e)) = tracked[0].clone() else { continue };
-                    let rep: Vec<u32> = e.iter().flat_map(|&x| std::iter::repeat_n(x, inner)).collect();
+                    let Some((_, e)) = tracked[0].clone() else {
+                        continue;
+                    };
+                    let rep: Vec<u32> = e
+                        .iter()
+                        .flat_map(|&x| std::iter::repeat_n(x, inner))
+                        .collect();
                     if let Some(o) = node.outputs.first() {
                         b.chan.insert(o.clone(), (1, rep));
                     }

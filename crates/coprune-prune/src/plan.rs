@@ -106,7 +106,10 @@ impl PrunePlan {
         }
         let mut removed = vec![false; dg.num_units()];
         for pg in &self.groups {
-            let g = dg.groups.get(pg.id).filter(|g| g.root == pg.root && g.units.len() == pg.channels);
+            let g = dg
+                .groups
+                .get(pg.id)
+                .filter(|g| g.root == pg.root && g.units.len() == pg.channels);
             let Some(g) = g else {
                 return Err(PruneError::Invalid(format!(
                     "the plan's group {} (root `{}`, {} channels) does not exist in this model; was the plan made for another model?",

@@ -231,10 +231,7 @@ pub fn random_cnn(seed: u64) -> Model {
             0 => {
                 let cout = 2 + rng.below(6);
                 (
-                    b.conv(
-                        &v,
-                        ConvSpec::same(c, cout, 1 + 2 * rng.below(2)).pad(rng.below(2) as i64),
-                    ),
+                    b.conv(&v, ConvSpec::same(c, cout, 1 + 2 * rng.below(2))),
                     cout,
                 )
             }

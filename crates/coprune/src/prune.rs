@@ -29,7 +29,10 @@ struct Prepared {
 fn prepare(path: &Path, shapes: &[InputShape]) -> Result<Prepared> {
     let label = path.display().to_string();
     let model = coprune_onnx::load(path)?;
-    let ResolvedShapes { shapes: resolved, notes } = resolve_input_shapes(&model, shapes)?;
+    let ResolvedShapes {
+        shapes: resolved,
+        notes,
+    } = resolve_input_shapes(&model, shapes)?;
     let inferred = infer(&model, &resolved).map_err(|source| Error::Ir {
         path: label.clone(),
         source,
@@ -37,7 +40,12 @@ fn prepare(path: &Path, shapes: &[InputShape]) -> Result<Prepared> {
     let dg = DepGraph::build(&model, &inferred);
     let shapes = resolved
         .iter()
-        .map(|(k, v)| (k.clone(), v.iter().map(|d| d.as_known().unwrap_or(1)).collect()))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.iter().map(|d| d.as_known().unwrap_or(1)).collect(),
+            )
+        })
         .collect();
     Ok(Prepared {
         model,
@@ -93,46 +101,45 @@ pub struct GroupsReport {
 pub fn groups_file(path: &Path, shapes: &[InputShape]) -> Result<GroupsReport> {
     let p = prepare(path, shapes)?;
     let g = &p.model.graph;
-    let groups: Vec<GroupReport> = p
-        .dg
-        .groups
-        .iter()
-        .map(|grp| {
-            let mut blocked: Vec<BlockReport> = Vec::new();
-            for r in grp.blocked.iter().flatten() {
-                match blocked.iter_mut().find(|b| &b.reason == r) {
-                    Some(b) => b.channels += 1,
-                    None => blocked.push(BlockReport {
-                        reason: r.clone(),
-                        channels: 1,
-                    }),
+    let groups: Vec<GroupReport> =
+        p.dg.groups
+            .iter()
+            .map(|grp| {
+                let mut blocked: Vec<BlockReport> = Vec::new();
+                for r in grp.blocked.iter().flatten() {
+                    match blocked.iter_mut().find(|b| &b.reason == r) {
+                        Some(b) => b.channels += 1,
+                        None => blocked.push(BlockReport {
+                            reason: r.clone(),
+                            channels: 1,
+                        }),
+                    }
                 }
-            }
-            GroupReport {
-                id: grp.id,
-                root: grp.root.clone(),
-                channels: grp.units.len(),
-                prunable: grp.prunable(),
-                members: grp
-                    .members
-                    .iter()
-                    .map(|&m| {
-                        let m = &p.dg.members[m];
-                        let node = &g.nodes[m.node];
-                        MemberReport {
-                            node: node.display_name().to_string(),
-                            op: node.op_type.clone(),
-                            tensor: node.inputs[m.input].clone(),
-                            axis: m.axis,
-                            role: m.role,
-                            positions: m.units.len(),
-                        }
-                    })
-                    .collect(),
-                blocked,
-            }
-        })
-        .collect();
+                GroupReport {
+                    id: grp.id,
+                    root: grp.root.clone(),
+                    channels: grp.units.len(),
+                    prunable: grp.prunable(),
+                    members: grp
+                        .members
+                        .iter()
+                        .map(|&m| {
+                            let m = &p.dg.members[m];
+                            let node = &g.nodes[m.node];
+                            MemberReport {
+                                node: node.display_name().to_string(),
+                                op: node.op_type.clone(),
+                                tensor: node.inputs[m.input].clone(),
+                                axis: m.axis,
+                                role: m.role,
+                                positions: m.units.len(),
+                            }
+                        })
+                        .collect(),
+                    blocked,
+                }
+            })
+            .collect();
     Ok(GroupsReport {
         model: p.label,
         notes: p.notes,
@@ -210,8 +217,9 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
         PlanSource::Replay(file) => {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| Error::Usage(format!("{}: {e}", file.display())))?;
-            let plan: PrunePlan = serde_json::from_str(&text)
-                .map_err(|e| Error::Usage(format!("{}: not a coprune plan: {e}", file.display())))?;
+            let plan: PrunePlan = serde_json::from_str(&text).map_err(|e| {
+                Error::Usage(format!("{}: not a coprune plan: {e}", file.display()))
+            })?;
             let shapes = plan
                 .input_shapes
                 .iter()
@@ -235,7 +243,13 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
         (Some(plan), _) => plan,
         (None, PlanSource::Compute(cfg)) => {
             let criterion = cfg.criterion.build(cfg.seed);
-            let scores = score_groups(&p.model, &p.dg, criterion.as_ref(), cfg.reduction, cfg.normalization);
+            let scores = score_groups(
+                &p.model,
+                &p.dg,
+                criterion.as_ref(),
+                cfg.reduction,
+                cfg.normalization,
+            );
             let alloc = allocate(&p.model, &p.dg, &scores, &cm, &cfg.allocation).map_err(perr)?;
             PrunePlan::new(
                 &p.dg,
@@ -281,7 +295,12 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
         let resolved = p
             .shapes
             .iter()
-            .map(|(k, v)| (k.clone(), v.iter().map(|&d| coprune_ir::Dim::known(d)).collect()))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.iter().map(|&d| coprune_ir::Dim::known(d)).collect(),
+                )
+            })
             .collect();
         let ir = |source| Error::Ir {
             path: out_path.display().to_string(),

@@ -40,7 +40,8 @@ pub fn run(args: Args) -> Result<String> {
             report.initializers
         ));
         match &report.external_file {
-            Some(f) => outln!(out, 
+            Some(f) => outln!(
+                out,
                 " + {f} ({}, {} tensors)",
                 bytes(report.external_bytes),
                 report.external_tensors

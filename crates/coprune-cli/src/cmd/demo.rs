@@ -38,7 +38,10 @@ pub fn run(args: Args) -> Result<String> {
     let summary = coprune::onnx::save(&model, &dense_path, &Default::default())?;
     let back = coprune::onnx::load(&dense_path)?;
     if back != model {
-        bail!("{}: the re-imported model differs from the original", dense_path.display());
+        bail!(
+            "{}: the re-imported model differs from the original",
+            dense_path.display()
+        );
     }
     outln!(
         out,
@@ -51,11 +54,25 @@ pub fn run(args: Args) -> Result<String> {
     outln!(out, "\n== 3/4 channel groups ==");
     let groups = groups_file(&dense_path, &[])?;
     for g in &groups.groups {
-        let why = g.blocked.first().map(|b| format!(" (not prunable: {})", b.reason)).unwrap_or_default();
-        outln!(out, "group {} root `{}`: {} channels, {} prunable{why}", g.id, g.root, g.channels, g.prunable);
+        let why = g
+            .blocked
+            .first()
+            .map(|b| format!(" (not prunable: {})", b.reason))
+            .unwrap_or_default();
+        outln!(
+            out,
+            "group {} root `{}`: {} channels, {} prunable{why}",
+            g.id,
+            g.root,
+            g.channels,
+            g.prunable
+        );
     }
 
-    outln!(out, "\n== 4/4 prune to 50% of the MACs (L1, channels removed for real) ==");
+    outln!(
+        out,
+        "\n== 4/4 prune to 50% of the MACs (L1, channels removed for real) =="
+    );
     let cfg = PruneConfig {
         criterion: CriterionKind::L1,
         reduction: Reduction::Mean,
@@ -83,12 +100,21 @@ pub fn run(args: Args) -> Result<String> {
     };
     let pct = |a: u64, b: u64| format!("{:.1}%", 100.0 * a as f64 / b.max(1) as f64);
     let rows = vec![
-        vec!["dense".to_string(), si(r.dense.params), si(r.dense.macs), "".into()],
+        vec![
+            "dense".to_string(),
+            si(r.dense.params),
+            si(r.dense.macs),
+            "".into(),
+        ],
         vec![
             "pruned".to_string(),
             si(measured.params),
             si(measured.macs),
-            format!("{} params, {} MACs", pct(measured.params, r.dense.params), pct(measured.macs, r.dense.macs)),
+            format!(
+                "{} params, {} MACs",
+                pct(measured.params, r.dense.params),
+                pct(measured.macs, r.dense.macs)
+            ),
         ],
     ];
     out.push_str(&table(&["model", "params", "MACs", "of dense"], &rows));

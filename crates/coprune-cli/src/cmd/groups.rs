@@ -27,12 +27,17 @@ pub fn run(args: Args) -> Result<String> {
         outln!(out, "note: {n}");
     }
     for g in &r.groups {
-        outln!(out, 
+        outln!(
+            out,
             "group {} root `{}`: {} channels, {} prunable",
-            g.id, g.root, g.channels, g.prunable
+            g.id,
+            g.root,
+            g.channels,
+            g.prunable
         );
         for m in &g.members {
-            outln!(out, 
+            outln!(
+                out,
                 "    {:<9} {} ({}) `{}` axis {} [{}]",
                 format!("{:?}", m.role).to_lowercase(),
                 m.node,
@@ -43,10 +48,16 @@ pub fn run(args: Args) -> Result<String> {
             );
         }
         for b in &g.blocked {
-            outln!(out, "    not prunable ({} channels): {}", b.channels, b.reason);
+            outln!(
+                out,
+                "    not prunable ({} channels): {}",
+                b.channels,
+                b.reason
+            );
         }
     }
-    outln!(out, 
+    outln!(
+        out,
         "{} groups, {} prunable, {} prunable channels",
         r.groups.len(),
         r.prunable_groups,

@@ -114,7 +114,9 @@ pub fn run(args: Args) -> Result<String> {
     let mut out = String::new();
     let Pattern::Channel = args.pattern;
     if args.output.is_none() && !args.dry_run {
-        bail!(coprune::Error::Usage("give -o OUT.onnx, or --dry-run".into()));
+        bail!(coprune::Error::Usage(
+            "give -o OUT.onnx, or --dry-run".into()
+        ));
     }
     let target = match (args.ratio, args.target_macs, args.target_params) {
         (Some(r), _, _) => Some(Target::Ratio(r)),
@@ -129,7 +131,9 @@ pub fn run(args: Args) -> Result<String> {
             .and_then(|(n, f)| f.parse::<f64>().ok().map(|f| (n.to_string(), f)));
         match parsed {
             Some(x) => layer_ratios.push(x),
-            None => bail!(coprune::Error::Usage(format!("--layer-ratio `{spec}` must look like NODE=0.3"))),
+            None => bail!(coprune::Error::Usage(format!(
+                "--layer-ratio `{spec}` must look like NODE=0.3"
+            ))),
         }
     }
     let cfg = PruneConfig {
@@ -169,13 +173,22 @@ pub fn run(args: Args) -> Result<String> {
         (Some(p), _) => PlanSource::Replay(p),
         (None, Some(_)) => PlanSource::Compute(&cfg),
         (None, None) => bail!(coprune::Error::Usage(
-            "give a target: --ratio F, --target-macs F, --target-params F, or --plan PLAN.json".into()
+            "give a target: --ratio F, --target-macs F, --target-params F, or --plan PLAN.json"
+                .into()
         )),
     };
     let outputs = PruneOutputs {
-        model: if args.dry_run { None } else { args.output.clone() },
+        model: if args.dry_run {
+            None
+        } else {
+            args.output.clone()
+        },
         plan: args.plan_out.clone(),
-        masked: if args.dry_run { None } else { args.write_masked.clone() },
+        masked: if args.dry_run {
+            None
+        } else {
+            args.write_masked.clone()
+        },
     };
     let r = prune_file(&args.model, source, &outputs)?;
     if args.json {
@@ -197,8 +210,16 @@ pub fn run(args: Args) -> Result<String> {
         "pruned (predicted)".into(),
         "".into(),
         "".into(),
-        format!("{} ({})", si(r.predicted.params), pct(r.predicted.params, r.dense.params)),
-        format!("{} ({})", si(r.predicted.macs), pct(r.predicted.macs, r.dense.macs)),
+        format!(
+            "{} ({})",
+            si(r.predicted.params),
+            pct(r.predicted.params, r.dense.params)
+        ),
+        format!(
+            "{} ({})",
+            si(r.predicted.macs),
+            pct(r.predicted.macs, r.dense.macs)
+        ),
     ]);
     if let Some(m) = &r.measured {
         rows.push(vec![
@@ -210,14 +231,23 @@ pub fn run(args: Args) -> Result<String> {
         ]);
     }
     out.push_str(&table(&["model", "", "", "params", "MACs"], &rows));
-    outln!(out, 
+    outln!(
+        out,
         "{} channels removed from {} groups ({} criterion){}",
         r.channels_removed,
         r.groups_pruned,
         serde_json::to_string(&r.plan.criterion)?.trim_matches('"'),
-        if r.output.is_none() { "; dry run, nothing written" } else { "" }
+        if r.output.is_none() {
+            "; dry run, nothing written"
+        } else {
+            ""
+        }
     );
-    for (what, path) in [("model", &r.output), ("plan", &r.plan_file), ("masked model", &r.masked_output)] {
+    for (what, path) in [
+        ("model", &r.output),
+        ("plan", &r.plan_file),
+        ("masked model", &r.masked_output),
+    ] {
         if let Some(p) = path {
             outln!(out, "wrote {what}: {p}");
         }

@@ -13,7 +13,8 @@ impl Criterion for BnScale {
     }
 
     fn member_scores(&self, m: &MemberView) -> Option<Vec<f32>> {
-        let is_scale = matches!(m.op, "BatchNormalization" | "InstanceNormalization") && m.input == 1;
+        let is_scale =
+            matches!(m.op, "BatchNormalization" | "InstanceNormalization") && m.input == 1;
         is_scale.then(|| m.values.iter().map(|v| v.abs()).collect())
     }
 }

@@ -25,7 +25,9 @@ impl Criterion for Fpgm {
         let mut s = vec![0f32; n];
         for i in 0..n {
             for j in i + 1..n {
-                let d = (sq[i] + sq[j] - 2.0 * lane_dot(&rows[i], &rows[j])).max(0.0).sqrt();
+                let d = (sq[i] + sq[j] - 2.0 * lane_dot(&rows[i], &rows[j]))
+                    .max(0.0)
+                    .sqrt();
                 s[i] += d;
                 s[j] += d;
             }

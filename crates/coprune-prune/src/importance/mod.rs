@@ -82,7 +82,12 @@ pub fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 pub fn lane_dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in ca.zip(cb) {
         for i in 0..8 {
             acc[i] += x[i] * y[i];
@@ -201,7 +206,9 @@ pub fn score_groups(
         for &mi in &g.members {
             let m = &dg.members[mi];
             let node = &model.graph.nodes[m.node];
-            let Some(name) = node.input(m.input) else { continue };
+            let Some(name) = node.input(m.input) else {
+                continue;
+            };
             let Some(vals) = values(name) else { continue };
             let Some(t) = consts.get(name) else { continue };
             let view = MemberView {
@@ -231,7 +238,11 @@ pub fn score_groups(
         }
         // A criterion that informs no member of this group (BN-scale without a BatchNorm)
         // falls back to L1 magnitudes.
-        let used = if per_member.is_empty() { fallback } else { per_member };
+        let used = if per_member.is_empty() {
+            fallback
+        } else {
+            per_member
+        };
         let n = g.units.len();
         let reduced: Vec<f32> = (0..n)
             .map(|i| {

@@ -29,9 +29,15 @@ impl Op for Hardmax {
 
     fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
         let r = ctx.rank(0) as i64;
-        let axis = if self.axis < 0 { self.axis + r } else { self.axis };
+        let axis = if self.axis < 0 {
+            self.axis + r
+        } else {
+            self.axis
+        };
         match ctx.axis(0) {
-            Some(c) if c as i64 == axis => ChannelRule::Block("Hardmax across the channel axis".into()),
+            Some(c) if c as i64 == axis => {
+                ChannelRule::Block("Hardmax across the channel axis".into())
+            }
             _ => ChannelRule::Elementwise,
         }
     }

@@ -1,7 +1,7 @@
 //! `Min`: element-wise minimum of any number of inputs, with numpy broadcasting.
 
 use crate::ops::util::broadcast;
-use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result};
 
 /// `Min` (element-wise minimum of any number of inputs).
 #[derive(Debug, Clone, PartialEq)]

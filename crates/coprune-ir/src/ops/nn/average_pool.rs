@@ -1,7 +1,7 @@
 //! `AveragePool`: windowed mean (count_include_pad does not change the shape).
 
 use crate::ops::util::{req, Window};
-use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `AveragePool` with its window.
 #[derive(Debug, Clone, PartialEq)]

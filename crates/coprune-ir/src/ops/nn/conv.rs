@@ -2,7 +2,7 @@
 //! X [N, C, *spatial], W [M, C/group, *kernel], optional B [M] → Y [N, M, *out].
 
 use crate::ops::util::{req, Window};
-use crate::{ChannelCtx, ChannelRule, Cost, Dim, Fact, Node, Op, Result, bail, known_numel};
+use crate::{bail, known_numel, ChannelCtx, ChannelRule, Cost, Dim, Fact, Node, Op, Result};
 
 /// `Conv` with its spatial attributes.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,7 +88,12 @@ impl Op for Conv {
     }
 
     fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
-        let cin = ctx.inputs.first().copied().flatten().and_then(|x| x.shape.get(1)?.as_known());
+        let cin = ctx
+            .inputs
+            .first()
+            .copied()
+            .flatten()
+            .and_then(|x| x.shape.get(1)?.as_known());
         let cout = ctx.outputs.first().and_then(|y| y.shape.get(1)?.as_known());
         let bias = ctx.inputs.get(2).copied().flatten().map(|_| 2);
         if !ctx.is_const(1) {
@@ -109,7 +114,9 @@ impl Op for Conv {
                 bias,
                 multiplier: (co / ci) as usize,
             },
-            (g, _, _) => ChannelRule::Block(format!("grouped convolution (group={g}) is not prunable yet")),
+            (g, _, _) => ChannelRule::Block(format!(
+                "grouped convolution (group={g}) is not prunable yet"
+            )),
         }
     }
 }

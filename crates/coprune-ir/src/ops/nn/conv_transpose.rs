@@ -2,7 +2,7 @@
 //! X [N, C, *in], W [C, M/group, *kernel] → Y [N, M, *out].
 
 use crate::ops::util::req;
-use crate::{ChannelCtx, ChannelRule, Cost, Dim, Fact, Node, Op, Result, bail, known_numel};
+use crate::{bail, known_numel, ChannelCtx, ChannelRule, Cost, Dim, Fact, Node, Op, Result};
 
 /// `ConvTranspose` with its spatial attributes.
 #[derive(Debug, Clone, PartialEq)]

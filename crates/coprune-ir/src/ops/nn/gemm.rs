@@ -1,7 +1,7 @@
 //! `Gemm`: Y = alpha·op(A)·op(B) + beta·C, with op = optional transpose; A [M, K], B [K, N].
 
 use crate::ops::util::req;
-use crate::{ChannelCtx, ChannelRule, Cost, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, Cost, Fact, Node, Op, Result};
 
 /// `Gemm(A, B, C?)`.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,7 @@
 //! `GlobalMaxPool`: max over all spatial positions: [N, C, *spatial] → [N, C, 1, …].
 
 use crate::ops::util::req;
-use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result};
 
 /// `GlobalMaxPool(X)`.
 #[derive(Debug, Clone, PartialEq)]

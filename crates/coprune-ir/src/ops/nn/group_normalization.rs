@@ -2,7 +2,7 @@
 //! (opset 21; opset 18 had per-group scale).
 
 use crate::ops::util::{req, same_as};
-use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `GroupNormalization(X, scale, bias)`.
 #[derive(Debug, Clone, PartialEq)]

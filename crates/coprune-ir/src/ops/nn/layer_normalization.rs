@@ -40,7 +40,11 @@ impl Op for LayerNormalization {
 
     fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
         let r = ctx.rank(0) as i64;
-        let axis = if self.axis < 0 { self.axis + r } else { self.axis };
+        let axis = if self.axis < 0 {
+            self.axis + r
+        } else {
+            self.axis
+        };
         match ctx.axis(0) {
             Some(c) if (c as i64) < axis => ChannelRule::Elementwise,
             _ => ChannelRule::Block("LayerNormalization normalises across the channel axis".into()),

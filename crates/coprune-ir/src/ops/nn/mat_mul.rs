@@ -2,7 +2,7 @@
 //! and the added axis removed.
 
 use crate::ops::util::{broadcast, req};
-use crate::{ChannelCtx, ChannelRule, Cost, Dim, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, Cost, Dim, Fact, Node, Op, Result};
 
 /// `MatMul(A, B)`.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,7 @@
 //! `MaxPool`: windowed maximum; second output (Indices, int64) when asked for.
 
 use crate::ops::util::{req, Window};
-use crate::{ChannelCtx, ChannelRule, DType, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, DType, Fact, Node, Op, Result};
 
 /// `MaxPool` with its window.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 //! opset 13 for ReduceSum — and an input after), keeping reduced axes as 1 when keepdims.
 
 use crate::ops::util::{opt, reduce, req};
-use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `ReduceL2(data, axes?)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,10 +53,21 @@ impl Op for ReduceL2 {
         let r = ctx.rank(0) as i64;
         let axes = match &self.attr_axes {
             Some(a) => Some(a.clone()),
-            None => ctx.inputs.get(1).copied().flatten().and_then(|f| f.known_ints()),
+            None => ctx
+                .inputs
+                .get(1)
+                .copied()
+                .flatten()
+                .and_then(|f| f.known_ints()),
         };
         match axes {
-            Some(a) if self.keepdims && !a.is_empty() && !a.iter().any(|&x| (if x < 0 { x + r } else { x }) == c as i64) => {
+            Some(a)
+                if self.keepdims
+                    && !a.is_empty()
+                    && !a
+                        .iter()
+                        .any(|&x| (if x < 0 { x + r } else { x }) == c as i64) =>
+            {
                 ChannelRule::Elementwise
             }
             _ => ChannelRule::Block("reduction over (or dropping) the channel axis".into()),

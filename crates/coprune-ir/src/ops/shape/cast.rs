@@ -1,7 +1,7 @@
 //! `Cast`: converts the element type; tracked values survive int ↔ int casts.
 
 use crate::ops::util::req;
-use crate::{ChannelCtx, ChannelRule, ConstValue, DType, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, ConstValue, DType, Fact, Node, Op, Result};
 
 /// `Cast(input)` to `to`.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 //! too (exports build Reshape targets this way).
 
 use crate::ops::util::norm_axis;
-use crate::{ChannelCtx, ChannelRule, ConstValue, Dim, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, ConstValue, Dim, Fact, Node, Op, Result};
 
 /// `Concat(inputs…)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +70,13 @@ impl Op for Concat {
 
     fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
         let r = ctx.outputs.first().map_or(0, |f| f.rank()) as i64;
-        let axis = if self.axis < 0 { self.axis + r } else { self.axis };
-        ChannelRule::Concat { axis: axis.max(0) as usize }
+        let axis = if self.axis < 0 {
+            self.axis + r
+        } else {
+            self.axis
+        };
+        ChannelRule::Concat {
+            axis: axis.max(0) as usize,
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `Flatten`: [d0…d(axis-1), d(axis)…] → [prod(leading), prod(trailing)].
 
 use crate::ops::util::req;
-use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result, bail, numel};
+use crate::{bail, numel, ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `Flatten(input)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,14 +45,22 @@ impl Op for Flatten {
             return ChannelRule::Block("Flatten without input".into());
         };
         let r = x.rank() as i64;
-        let axis = if self.axis < 0 { self.axis + r } else { self.axis };
+        let axis = if self.axis < 0 {
+            self.axis + r
+        } else {
+            self.axis
+        };
         match (ctx.axis(0), axis) {
             (Some(1), 1) => match crate::known_numel(&x.shape[2..]) {
-                Some(inner) => ChannelRule::Flatten { inner: inner as usize },
+                Some(inner) => ChannelRule::Flatten {
+                    inner: inner as usize,
+                },
                 None => ChannelRule::Block("Flatten of symbolic spatial dims".into()),
             },
             (Some(c), a) if (c as i64) < a && c == 0 => ChannelRule::Elementwise,
-            _ => ChannelRule::Block(format!("Flatten at axis {axis} merges the channel axis with others")),
+            _ => ChannelRule::Block(format!(
+                "Flatten at axis {axis} merges the channel axis with others"
+            )),
         }
     }
 }

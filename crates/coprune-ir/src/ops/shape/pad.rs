@@ -2,7 +2,7 @@
 //! input after; `axes` input from opset 18).
 
 use crate::ops::util::{norm_axis, opt, req};
-use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result};
 
 /// `Pad(data, pads?, constant_value?, axes?)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +64,12 @@ impl Op for Pad {
         let r = ctx.rank(0);
         let pads = match &self.attr_pads {
             Some(p) => Some(p.clone()),
-            None => ctx.inputs.get(1).copied().flatten().and_then(|f| f.known_ints()),
+            None => ctx
+                .inputs
+                .get(1)
+                .copied()
+                .flatten()
+                .and_then(|f| f.known_ints()),
         };
         let has_axes = ctx.inputs.get(3).copied().flatten().is_some();
         match pads {

@@ -3,7 +3,7 @@
 //! gives `N*seq`).
 
 use crate::ops::util::{req, tracked};
-use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail, numel, shape_to_string};
+use crate::{bail, numel, shape_to_string, ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result};
 
 /// `Reshape(data, shape)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +93,8 @@ impl Op for Reshape {
     }
 
     fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
-        let (Some(x), Some(y)) = (ctx.inputs.first().copied().flatten(), ctx.outputs.first()) else {
+        let (Some(x), Some(y)) = (ctx.inputs.first().copied().flatten(), ctx.outputs.first())
+        else {
             return ChannelRule::Block("Reshape without facts".into());
         };
         let Some(c) = ctx.axis(0) else {
@@ -103,7 +104,9 @@ impl Op for Reshape {
         if c == 1 && y.rank() == 2 && x.rank() >= 2 && x.shape[0] == y.shape[0] {
             if let Some(inner) = crate::known_numel(&x.shape[2..]) {
                 if crate::known_numel(&y.shape[1..]) == crate::known_numel(&x.shape[1..]) {
-                    return ChannelRule::Flatten { inner: inner as usize };
+                    return ChannelRule::Flatten {
+                        inner: inner as usize,
+                    };
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! rounded down.
 
 use crate::ops::util::{opt, req};
-use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result};
 
 /// `Resize(X, roi?, scales?, sizes?)`; `Upsample(X, scales)` uses input 1 for scales.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,11 +71,18 @@ impl Op for Resize {
             return ChannelRule::Elementwise;
         };
         if ctx.inputs.get(3).copied().flatten().is_some() {
-            return ChannelRule::Block("Resize with explicit sizes (they name the channel count)".into());
+            return ChannelRule::Block(
+                "Resize with explicit sizes (they name the channel count)".into(),
+            );
         }
         let scales = match &self.attr_scales {
             Some(s) => Some(s.iter().map(|&v| v as f64).collect::<Vec<_>>()),
-            None => ctx.inputs.get(self.scales_input).copied().flatten().and_then(|f| f.known_f64()),
+            None => ctx
+                .inputs
+                .get(self.scales_input)
+                .copied()
+                .flatten()
+                .and_then(|f| f.known_f64()),
         };
         match scales {
             Some(s) if s.get(c) == Some(&1.0) => ChannelRule::Elementwise,

@@ -2,7 +2,7 @@
 //! computed exactly with numpy clamping; tracked 1-D values are sliced too.
 
 use crate::ops::util::{norm_axis, opt, req, tracked};
-use crate::{ChannelCtx, ChannelRule, ConstValue, Dim, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, ConstValue, Dim, Fact, Node, Op, Result};
 
 /// Pre-opset-10 attributes: starts, ends and optional axes.
 pub type SliceAttrs = (Vec<i64>, Vec<i64>, Option<Vec<i64>>);
@@ -138,7 +138,11 @@ impl Op for Slice {
             },
         };
         match axes {
-            Some(a) if !a.iter().any(|&x| (if x < 0 { x + r } else { x }) == c as i64) => {
+            Some(a)
+                if !a
+                    .iter()
+                    .any(|&x| (if x < 0 { x + r } else { x }) == c as i64) =>
+            {
                 ChannelRule::Elementwise
             }
             _ => ChannelRule::Block("Slice along the channel axis".into()),

@@ -2,7 +2,7 @@
 //! into equal parts (one per output, or `num_outputs` from opset 18).
 
 use crate::ops::util::{norm_axis, opt, req};
-use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result};
 
 /// `Split(input, split?)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +82,13 @@ impl Op for Split {
 
     fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
         let r = ctx.rank(0) as i64;
-        let axis = if self.axis < 0 { self.axis + r } else { self.axis };
-        ChannelRule::Split { axis: axis.max(0) as usize }
+        let axis = if self.axis < 0 {
+            self.axis + r
+        } else {
+            self.axis
+        };
+        ChannelRule::Split {
+            axis: axis.max(0) as usize,
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! before opset 13 and an input from 13 on.
 
 use crate::ops::util::{norm_axis, opt, req};
-use crate::{ChannelCtx, ChannelRule, ConstValue, Dim, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, ConstValue, Dim, Fact, Node, Op, Result};
 
 /// `Squeeze(data, axes?)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,7 +85,10 @@ impl Op for Squeeze {
         let Some(axes) = axes else {
             return ChannelRule::Block("Squeeze with run-time axes".into());
         };
-        let axes: Vec<usize> = axes.iter().map(|&a| (if a < 0 { a + r } else { a }) as usize).collect();
+        let axes: Vec<usize> = axes
+            .iter()
+            .map(|&a| (if a < 0 { a + r } else { a }) as usize)
+            .collect();
         if axes.contains(&c) {
             return ChannelRule::Block("Squeeze of the channel axis".into());
         }

@@ -1,7 +1,7 @@
 //! `Transpose`: permutes axes (default: reverse them).
 
 use crate::ops::util::req;
-use crate::{ChannelCtx, ChannelRule, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, Fact, Node, Op, Result};
 
 /// `Transpose(data)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +48,10 @@ impl Op for Transpose {
             return ChannelRule::Elementwise;
         };
         let r = ctx.rank(0);
-        let perm: Vec<i64> = self.perm.clone().unwrap_or_else(|| (0..r as i64).rev().collect());
+        let perm: Vec<i64> = self
+            .perm
+            .clone()
+            .unwrap_or_else(|| (0..r as i64).rev().collect());
         match perm.iter().position(|&p| p == c as i64) {
             Some(axis) => ChannelRule::Moved { axis },
             None => ChannelRule::Block("Transpose with an invalid perm".into()),

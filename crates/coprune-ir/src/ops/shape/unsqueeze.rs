@@ -2,7 +2,7 @@
 //! opset 13 and an input from 13 on. Tracked values pass through (scalar → [1] shape pieces).
 
 use crate::ops::util::{norm_axis, opt, req};
-use crate::{ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result, bail};
+use crate::{bail, ChannelCtx, ChannelRule, Dim, Fact, Node, Op, Result};
 
 /// `Unsqueeze(data, axes?)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,13 +66,21 @@ impl Op for Unsqueeze {
         };
         let axes = match &self.attr_axes {
             Some(a) => Some(a.clone()),
-            None => ctx.inputs.get(1).copied().flatten().and_then(|f| f.known_ints()),
+            None => ctx
+                .inputs
+                .get(1)
+                .copied()
+                .flatten()
+                .and_then(|f| f.known_ints()),
         };
         let Some(axes) = axes else {
             return ChannelRule::Block("Unsqueeze with run-time axes".into());
         };
         let r = y.rank() as i64;
-        let inserted: Vec<usize> = axes.iter().map(|&a| (if a < 0 { a + r } else { a }) as usize).collect();
+        let inserted: Vec<usize> = axes
+            .iter()
+            .map(|&a| (if a < 0 { a + r } else { a }) as usize)
+            .collect();
         // The c-th output position that is not an inserted axis.
         match (0..y.rank()).filter(|i| !inserted.contains(i)).nth(c) {
             Some(axis) => ChannelRule::Moved { axis },
