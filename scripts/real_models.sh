@@ -2,7 +2,7 @@
 # Real-model suite: every ONNX model in DIR goes through `coprune convert` (inline, and with
 # external data), and the result must be protobuf-equal to the original (scripts/proto_equal.py),
 # pass the ONNX checker, and give onnxruntime outputs identical to the original's
-# (scripts/ort_compare.py). `coprune analyze` must succeed on each. Needs python3 with onnx,
+# (scripts/ort_compare.py). `coprune analyze` must succeed on each. Then structured pruning (below). Needs python3 with onnx,
 # onnxruntime and numpy, and target/release/coprune.
 set -euo pipefail
 DIR=${1:?usage: real_models.sh MODELS_DIR}
@@ -23,6 +23,28 @@ for model in "$DIR"/*.onnx; do
   python3 "$ROOT/scripts/ort_compare.py" "$model" "$OUT/${name}_ext.onnx" --check
   n=$((n + 1))
 done
+
+# Structured pruning: every reference model and export-shaped fixture is pruned; the pruned model
+# must pass the ONNX checker and give the same onnxruntime outputs as the masked original
+# (invariant 2: prune(model) == mask(model)).
+prune_check() { # MODEL NAME ARGS...
+  local model=$1 name=$2
+  shift 2
+  "$BIN" prune "$model" -o "$OUT/${name}_pruned.onnx" --write-masked "$OUT/${name}_masked.onnx" "$@" | tail -n 4
+  python3 "$ROOT/scripts/ort_compare.py" "$OUT/${name}_masked.onnx" "$OUT/${name}_pruned.onnx" --atol 1e-4 --rtol 1e-4 --check
+}
+for name in resnet18 mobilenet_v2 lenet5_mnist mlp_784_128_10_mnist; do
+  echo "--- prune $name --target-macs 0.5"
+  prune_check "$DIR/$name.onnx" "$name" --target-macs 0.5
+done
+echo "--- prune resnet18 --global --criterion fpgm --round-to 8 --target-macs 0.6"
+prune_check "$DIR/resnet18.onnx" resnet18_g --global --criterion fpgm --round-to 8 --target-macs 0.6
+for model in "$ROOT"/tests/fixtures/prune/*.onnx; do
+  name=$(basename "$model" .onnx)
+  echo "--- prune fixture $name --ratio 0.5"
+  prune_check "$model" "$name" --ratio 0.5
+done
+
 if [ "$n" -lt 4 ]; then
   echo "error: expected the reference models in $DIR, found $n" >&2
   exit 1
