@@ -40,6 +40,28 @@ def feeds(sess, seed):
     return out
 
 
+def compare(a, b, atol=0.0, rtol=0.0, seed=0, check=False):
+    """Returns (ok, report lines)."""
+    if check:
+        onnx.checker.check_model(b, full_check=True)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sa = ort.InferenceSession(a, opts, providers=["CPUExecutionProvider"])
+    sb = ort.InferenceSession(b, opts, providers=["CPUExecutionProvider"])
+    f = feeds(sa, seed)
+    ra = sa.run(None, f)
+    rb = sb.run(None, f)
+    ok = len(ra) == len(rb)
+    lines = []
+    for oa, ob, meta in zip(ra, rb, sa.get_outputs()):
+        same_shape = oa.shape == ob.shape
+        diff = float(np.max(np.abs(oa.astype(np.float64) - ob.astype(np.float64)))) if same_shape and oa.size else 0.0
+        good = same_shape and np.allclose(oa, ob, atol=atol, rtol=rtol)
+        ok &= bool(good)
+        lines.append(f"{meta.name}: shape {oa.shape} vs {ob.shape}, max |diff| {diff:.3g} -> {'ok' if good else 'MISMATCH'}")
+    return ok, lines
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("a")
@@ -49,22 +71,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
-    if args.check:
-        onnx.checker.check_model(args.b, full_check=True)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sa = ort.InferenceSession(args.a, opts, providers=["CPUExecutionProvider"])
-    sb = ort.InferenceSession(args.b, opts, providers=["CPUExecutionProvider"])
-    f = feeds(sa, args.seed)
-    ra = sa.run(None, f)
-    rb = sb.run(None, f)
-    ok = len(ra) == len(rb)
-    for oa, ob, meta in zip(ra, rb, sa.get_outputs()):
-        same_shape = oa.shape == ob.shape
-        diff = float(np.max(np.abs(oa.astype(np.float64) - ob.astype(np.float64)))) if same_shape and oa.size else 0.0
-        good = same_shape and np.allclose(oa, ob, atol=args.atol, rtol=args.rtol)
-        ok &= bool(good)
-        print(f"{meta.name}: shape {oa.shape} vs {ob.shape}, max |diff| {diff:.3g} -> {'ok' if good else 'MISMATCH'}")
+    ok, lines = compare(args.a, args.b, args.atol, args.rtol, args.seed, args.check)
+    print("\n".join(lines))
     sys.exit(0 if ok else 1)
 
 

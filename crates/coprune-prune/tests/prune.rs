@@ -64,6 +64,8 @@ fn prune_and_check(m: &Model, cfg: &AllocConfig, crit: CriterionKind) -> (Cost, 
         );
     }
     let pruned = prune_model(m, &dg, &alloc.removed, Mode::Remove).unwrap();
+    let masked_for_export = prune_model(m, &dg, &alloc.removed, Mode::Mask).unwrap();
+    export_pair(&pruned, &masked_for_export);
     pruned.graph.check_consistency().unwrap();
     let inf2 = infer(&pruned, &s).unwrap_or_else(|e| panic!("pruned model does not infer: {e}"));
     let a = analyze(&pruned, &inf2).unwrap();
@@ -98,6 +100,22 @@ fn prune_and_check(m: &Model, cfg: &AllocConfig, crit: CriterionKind) -> (Cost, 
     let back: PrunePlan = serde_json::from_str(&json).unwrap();
     assert_eq!(back.removed_units(&dg).unwrap(), alloc.removed);
     (alloc.dense, alloc.pruned, plan)
+}
+
+/// With `COPRUNE_EXPORT_PAIRS=DIR`, every pruned/masked pair is written there so CI can check
+/// invariant 2 (pruned ≡ masked outputs) numerically in onnxruntime (scripts/check_pairs.py).
+fn export_pair(pruned: &Model, masked: &Model) {
+    let Some(dir) = std::env::var_os("COPRUNE_EXPORT_PAIRS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tag = format!("{}-{k}", std::process::id());
+    let opts = coprune_onnx::ExportOptions::default();
+    coprune_onnx::save(pruned, &dir.join(format!("{tag}.pruned.onnx")), &opts).unwrap();
+    coprune_onnx::save(masked, &dir.join(format!("{tag}.masked.onnx")), &opts).unwrap();
 }
 
 fn ratio(r: f64) -> AllocConfig {

@@ -178,8 +178,22 @@ impl GraphBuilder {
         });
     }
 
-    /// Wraps the graph into an opset-17 model.
+    /// Wraps the graph into an opset-17 model; graph outputs get their inferred types (symbolic
+    /// dims as names) so the files pass the ONNX checker.
     pub fn into_model(self) -> Model {
+        let mut m = self.into_model_untyped();
+        if let Ok(inf) = coprune_ir::infer(&m, &Default::default()) {
+            for o in &mut m.graph.outputs {
+                if let Some(f) = inf.facts.get(&o.name) {
+                    *o = ValueInfo::tensor(o.name.clone(), f.dtype, &f.shape);
+                }
+            }
+        }
+        m
+    }
+
+    /// Wraps the graph into an opset-17 model as built.
+    pub fn into_model_untyped(self) -> Model {
         Model {
             ir_version: 8,
             opsets: vec![OpsetImport {
