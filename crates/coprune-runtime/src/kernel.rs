@@ -1,0 +1,66 @@
+//! The kernel trait and what a lowering sees.
+
+use crate::{Result, RuntimeError, Value};
+use coprune_ir::{Fact, Node, Tensor};
+
+/// One lowered node, ready to run.
+pub trait Kernel: Send + Sync {
+    /// Computes the outputs from the inputs (`None` for omitted optional inputs).
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>>;
+}
+
+/// What a lowering function gets: the node, concrete input/output facts, constant inputs.
+pub struct LowerCtx<'a> {
+    pub node: &'a Node,
+    pub inputs: Vec<Option<&'a Fact>>,
+    pub outputs: Vec<&'a Fact>,
+    pub constants: Vec<Option<&'a Tensor>>,
+    /// Threads for data-parallel kernels.
+    pub threads: usize,
+}
+
+impl LowerCtx<'_> {
+    /// Concrete dims of input `i`.
+    pub fn in_shape(&self, i: usize) -> Result<Vec<usize>> {
+        let f = self.inputs.get(i).copied().flatten().ok_or_else(|| self.unsupported(&format!(" (input {i} missing)")))?;
+        concrete(&f.shape).ok_or_else(|| self.unsupported(" (symbolic shape)"))
+    }
+
+    /// Concrete dims of output `i`.
+    pub fn out_shape(&self, i: usize) -> Result<Vec<usize>> {
+        let f = self.outputs.get(i).ok_or_else(|| self.unsupported(&format!(" (output {i} missing)")))?;
+        concrete(&f.shape).ok_or_else(|| self.unsupported(" (symbolic shape)"))
+    }
+
+    /// Constant input `i` as f32 values.
+    pub fn const_f32(&self, i: usize) -> Option<Vec<f32>> {
+        self.constants.get(i).copied().flatten().and_then(|t| t.to_f32_vec().ok())
+    }
+
+    /// The unsupported-op error for this node.
+    pub fn unsupported(&self, detail: &str) -> RuntimeError {
+        RuntimeError::Unsupported {
+            node: self.node.display_name().to_string(),
+            op: self.node.op_type.clone(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// Dims as usize when all are known and non-negative.
+pub fn concrete(shape: &[coprune_ir::Dim]) -> Option<Vec<usize>> {
+    shape.iter().map(|d| d.as_known().and_then(|v| usize::try_from(v).ok())).collect()
+}
+
+/// The f32 input `i`, or an error.
+pub fn f32_in<'a>(inputs: &[Option<&'a Value>], i: usize) -> Result<&'a [f32]> {
+    inputs
+        .get(i)
+        .copied()
+        .flatten()
+        .and_then(Value::as_f32)
+        .ok_or_else(|| RuntimeError::Input {
+            name: format!("#{i}"),
+            msg: "expected an f32 tensor".into(),
+        })
+}

@@ -1,0 +1,18 @@
+//! coprune-runtime: executes a coprune-ir graph on the CPU.
+//!
+//! Place in the pipeline: the evaluate stage (accuracy on data; latency measurement comes with
+//! `coprune bench`). A [`Session`] lowers every node to a kernel (`ops/`, one file per op) for
+//! concrete input shapes, folds constants and shape arithmetic, and runs on its own rayon pool.
+//! Dense f32 GEMM comes from the `gemm` crate.
+
+mod error;
+mod gemm;
+mod kernel;
+pub mod ops;
+mod session;
+mod value;
+
+pub use error::{Result, RuntimeError};
+pub use kernel::{Kernel, LowerCtx};
+pub use session::Session;
+pub use value::Value;

@@ -1,0 +1,71 @@
+//! Broadcasting binary kernels share this (numpy rules).
+
+use crate::kernel::{f32_in, Kernel, LowerCtx};
+use crate::{Result, Value};
+
+/// `f(a, b)` with broadcasting to the output shape (fixed at lowering).
+pub struct Binary<F: Fn(f32, f32) -> f32 + Send + Sync> {
+    f: F,
+    out: Vec<usize>,
+    a_strides: Vec<usize>,
+    b_strides: Vec<usize>,
+}
+
+/// Strides of `shape` broadcast to `out` (0 along broadcast axes).
+fn bstrides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let off = out.len() - shape.len();
+    let mut strides = vec![0; out.len()];
+    let mut s = 1;
+    for i in (0..shape.len()).rev() {
+        strides[off + i] = if shape[i] == 1 { 0 } else { s };
+        s *= shape[i];
+    }
+    strides
+}
+
+impl<F: Fn(f32, f32) -> f32 + Send + Sync> Binary<F> {
+    /// Lowers a binary op with function `f`.
+    pub fn lower(c: &LowerCtx, f: F) -> Result<Binary<F>> {
+        let out = c.out_shape(0)?;
+        let (a, b) = (c.in_shape(0)?, c.in_shape(1)?);
+        Ok(Binary {
+            f,
+            a_strides: bstrides(&a, &out),
+            b_strides: bstrides(&b, &out),
+            out,
+        })
+    }
+}
+
+impl<F: Fn(f32, f32) -> f32 + Send + Sync> Kernel for Binary<F> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+        let (a, b) = (f32_in(inputs, 0)?, f32_in(inputs, 1)?);
+        let n: usize = self.out.iter().product();
+        let mut out = Vec::with_capacity(n);
+        if a.len() == n && b.len() == n {
+            out.extend(a.iter().zip(b).map(|(&x, &y)| (self.f)(x, y)));
+        } else if b.len() == 1 && a.len() == n {
+            out.extend(a.iter().map(|&x| (self.f)(x, b[0])));
+        } else {
+            let r = self.out.len();
+            let mut idx = vec![0usize; r];
+            let (mut ia, mut ib) = (0usize, 0usize);
+            for _ in 0..n {
+                out.push((self.f)(a[ia], b[ib]));
+                // Odometer increment over the output index.
+                for d in (0..r).rev() {
+                    idx[d] += 1;
+                    ia += self.a_strides[d];
+                    ib += self.b_strides[d];
+                    if idx[d] < self.out[d] {
+                        break;
+                    }
+                    ia -= self.a_strides[d] * self.out[d];
+                    ib -= self.b_strides[d] * self.out[d];
+                    idx[d] = 0;
+                }
+            }
+        }
+        Ok(vec![Value::f32(self.out.clone(), out)])
+    }
+}

@@ -1,0 +1,84 @@
+//! `Gemm` kernel: Y = alpha·op(A)·op(B) + beta·C.
+
+use crate::gemm::{matmul, MatRef};
+use crate::kernel::{f32_in, Kernel, LowerCtx};
+use crate::{Result, Value};
+
+struct Gemm {
+    m: usize,
+    k: usize,
+    n: usize,
+    trans_a: bool,
+    trans_b: bool,
+    alpha: f32,
+    /// beta·C broadcast to [m, n], precomputed when C is constant.
+    c: Option<Vec<f32>>,
+    b: Option<Vec<f32>>,
+    threads: usize,
+}
+
+/// Lowers `Gemm`.
+pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
+    let a = c.in_shape(0)?;
+    let y = c.out_shape(0)?;
+    let trans_a = c.node.attr_int("transA", 0)? != 0;
+    let trans_b = c.node.attr_int("transB", 0)? != 0;
+    let (m, n) = (y[0], y[1]);
+    let k = if trans_a { a[0] } else { a[1] };
+    let beta = c.node.attr_float("beta", 1.0)?;
+    let cc = match c.inputs.get(2).copied().flatten() {
+        None => None,
+        Some(f) => {
+            let v = c.const_f32(2).ok_or_else(|| c.unsupported(" (C computed at run time)"))?;
+            let s: Vec<usize> = crate::kernel::concrete(&f.shape).unwrap_or_default();
+            // Broadcast C ([n], [1, n], [m, 1], [m, n] or scalar) to [m, n].
+            let (cm, cn) = match s.len() {
+                0 => (1, 1),
+                1 => (1, s[0]),
+                _ => (s[0], s[1]),
+            };
+            let mut out = vec![0f32; m * n];
+            for i in 0..m {
+                for j in 0..n {
+                    out[i * n + j] = beta * v[(if cm == 1 { 0 } else { i }) * cn + if cn == 1 { 0 } else { j }];
+                }
+            }
+            Some(out)
+        }
+    };
+    Ok(Box::new(Gemm {
+        m,
+        k,
+        n,
+        trans_a,
+        trans_b,
+        alpha: c.node.attr_float("alpha", 1.0)?,
+        c: cc,
+        b: c.const_f32(1),
+        threads: c.threads,
+    }))
+}
+
+impl Kernel for Gemm {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+        let a = f32_in(inputs, 0)?;
+        let b = match &self.b {
+            Some(b) => b.as_slice(),
+            None => f32_in(inputs, 1)?,
+        };
+        let am = if self.trans_a { MatRef::new(a, self.k, self.m).t() } else { MatRef::new(a, self.m, self.k) };
+        let bm = if self.trans_b { MatRef::new(b, self.n, self.k).t() } else { MatRef::new(b, self.k, self.n) };
+        let mut y = match &self.c {
+            Some(c) => c.clone(),
+            None => vec![0f32; self.m * self.n],
+        };
+        if self.alpha == 1.0 {
+            matmul(am, bm, &mut y, self.c.is_some(), self.threads);
+        } else {
+            let mut t = vec![0f32; self.m * self.n];
+            matmul(am, bm, &mut t, false, self.threads);
+            y.iter_mut().zip(t).for_each(|(o, v)| *o += self.alpha * v);
+        }
+        Ok(vec![Value::f32(vec![self.m, self.n], y)])
+    }
+}

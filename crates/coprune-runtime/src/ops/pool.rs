@@ -1,0 +1,94 @@
+//! Windowed pooling shared by `MaxPool` and `AveragePool` (2-D).
+
+use crate::kernel::{f32_in, Kernel, LowerCtx};
+use crate::{Result, Value};
+
+/// Max or average over a window.
+pub struct Pool {
+    x: Vec<usize>,
+    y: Vec<usize>,
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    pads: [usize; 4],
+    dilations: [usize; 2],
+    max: bool,
+    count_include_pad: bool,
+}
+
+impl Pool {
+    /// Reads the window attributes of a 2-D pooling node.
+    pub fn lower(c: &LowerCtx, max: bool) -> Result<Pool> {
+        let x = c.in_shape(0)?;
+        let y = c.out_shape(0)?;
+        if x.len() != 4 {
+            return Err(c.unsupported(" (only 2-D pooling)"));
+        }
+        let ints = |name: &str, n: usize, d: i64| -> Result<Vec<usize>> {
+            Ok(c.node.attr_ints(name)?.unwrap_or_else(|| vec![d; n]).iter().map(|&v| v.max(0) as usize).collect())
+        };
+        let k = ints("kernel_shape", 2, 1)?;
+        let s = ints("strides", 2, 1)?;
+        let d = ints("dilations", 2, 1)?;
+        let auto_pad = c.node.attr_str("auto_pad", "NOTSET")?;
+        let mut p = ints("pads", 4, 0)?;
+        if auto_pad.starts_with("SAME") {
+            for i in 0..2 {
+                let total = ((y[2 + i] - 1) * s[i] + (k[i] - 1) * d[i] + 1).saturating_sub(x[2 + i]);
+                p[i] = if auto_pad == "SAME_UPPER" { total / 2 } else { total - total / 2 };
+                p[2 + i] = total - p[i];
+            }
+        }
+        Ok(Pool {
+            x,
+            y,
+            kernel: [k[0], k[1]],
+            strides: [s[0], s[1]],
+            pads: [p[0], p[1], p[2], p[3]],
+            dilations: [d[0], d[1]],
+            max,
+            count_include_pad: c.node.attr_int("count_include_pad", 0)? != 0,
+        })
+    }
+}
+
+impl Kernel for Pool {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+        let x = f32_in(inputs, 0)?;
+        let (h, w) = (self.x[2], self.x[3]);
+        let (oh, ow) = (self.y[2], self.y[3]);
+        let planes = self.x[0] * self.x[1];
+        let mut y = vec![0f32; planes * oh * ow];
+        for p in 0..planes {
+            let xs = &x[p * h * w..(p + 1) * h * w];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = if self.max { f32::NEG_INFINITY } else { 0.0 };
+                    let mut count = 0usize;
+                    for ky in 0..self.kernel[0] {
+                        let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize - self.pads[0] as isize;
+                        for kx in 0..self.kernel[1] {
+                            let ix = (ox * self.strides[1] + kx * self.dilations[1]) as isize - self.pads[1] as isize;
+                            let inside = iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w;
+                            // Window positions in the padding count for count_include_pad, but
+                            // not the part beyond the padding that ceil_mode adds.
+                            let in_pad = iy < (h + self.pads[2]) as isize && ix < (w + self.pads[3]) as isize;
+                            if inside {
+                                let v = xs[iy as usize * w + ix as usize];
+                                if self.max {
+                                    acc = acc.max(v);
+                                } else {
+                                    acc += v;
+                                }
+                                count += 1;
+                            } else if self.count_include_pad && in_pad {
+                                count += 1;
+                            }
+                        }
+                    }
+                    y[(p * oh + oy) * ow + ox] = if self.max { acc } else { acc / count.max(1) as f32 };
+                }
+            }
+        }
+        Ok(vec![Value::f32(self.y.clone(), y)])
+    }
+}

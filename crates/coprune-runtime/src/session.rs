@@ -1,0 +1,240 @@
+//! A model lowered for given input shapes: constants and shape computations folded, one kernel
+//! per remaining node, values freed after their last use.
+
+use crate::kernel::{concrete, Kernel, LowerCtx};
+use crate::ops::registry;
+use crate::{Result, RuntimeError, Value};
+use coprune_ir::{infer, ConstValue, DType, Dim, Model, Tensor};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+struct Step {
+    kernel: Box<dyn Kernel>,
+    inputs: Vec<Option<usize>>,
+    outputs: Vec<Option<usize>>,
+}
+
+/// An executable model.
+pub struct Session {
+    steps: Vec<Step>,
+    /// Slot of each graph input, with its shape.
+    inputs: Vec<(String, usize, Vec<usize>)>,
+    outputs: Vec<(String, usize)>,
+    constants: Vec<(usize, Arc<Value>)>,
+    n_slots: usize,
+    /// Index of the last step reading each slot (usize::MAX: a graph output, kept).
+    last_use: Vec<usize>,
+    pool: rayon::ThreadPool,
+}
+
+fn tensor_value(t: &Tensor) -> Option<Value> {
+    let shape: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
+    if t.dtype.is_float() {
+        Some(Value::F32 { shape, data: t.to_f32_vec().ok()? })
+    } else if t.dtype.is_int() || t.dtype == DType::Bool {
+        Some(Value::I64 { shape, data: t.to_i64_vec().ok()? })
+    } else {
+        None
+    }
+}
+
+fn folded(f: &coprune_ir::Fact) -> Option<Value> {
+    let shape = concrete(&f.shape)?;
+    match &f.value {
+        Some(ConstValue::Ints(v)) => Some(Value::I64 {
+            shape,
+            data: v.iter().map(Dim::as_known).collect::<Option<Vec<_>>>()?,
+        }),
+        Some(ConstValue::Floats(v)) if f.dtype.is_float() => Some(Value::F32 {
+            shape,
+            data: v.iter().map(|&x| x as f32).collect(),
+        }),
+        _ => None,
+    }
+}
+
+impl Session {
+    /// Lowers `model` for the given input shapes, running on `threads` threads.
+    pub fn new(model: &Model, input_shapes: &HashMap<String, Vec<usize>>, threads: usize) -> Result<Session> {
+        let g = &model.graph;
+        let dims: HashMap<String, Vec<Dim>> = input_shapes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().map(|&d| Dim::known(d as i64)).collect()))
+            .collect();
+        let inferred = infer(model, &dims)?;
+        let consts = g.constants();
+        let mut slot: HashMap<String, usize> = HashMap::new();
+        let mut n_slots = 0usize;
+        let mut slot_of = |name: &str, slot: &mut HashMap<String, usize>| -> usize {
+            *slot.entry(name.to_string()).or_insert_with(|| {
+                n_slots += 1;
+                n_slots - 1
+            })
+        };
+        let mut constants = Vec::new();
+        let mut known: BTreeSet<String> = BTreeSet::new();
+        for (name, t) in &consts {
+            if let Some(v) = tensor_value(t) {
+                let s = slot_of(name, &mut slot);
+                constants.push((s, Arc::new(v)));
+                known.insert(name.clone());
+            }
+        }
+        let mut inputs = Vec::new();
+        for v in &g.inputs {
+            if known.contains(&v.name) {
+                continue;
+            }
+            let f = inferred.facts.get(&v.name).and_then(|f| concrete(&f.shape)).ok_or_else(|| RuntimeError::Input {
+                name: v.name.clone(),
+                msg: "shape is not concrete".into(),
+            })?;
+            let s = slot_of(&v.name, &mut slot);
+            inputs.push((v.name.clone(), s, f));
+            known.insert(v.name.clone());
+        }
+        let mut steps = Vec::new();
+        let mut unsupported: BTreeSet<String> = BTreeSet::new();
+        let mut first_error = None;
+        for &i in &inferred.order {
+            let node = &g.nodes[i];
+            // Outputs fully known at build time (shape arithmetic) become constants.
+            let outs: Vec<Option<Value>> = node
+                .outputs
+                .iter()
+                .map(|o| if consts.contains_key(o) { None } else { inferred.facts.get(o).and_then(folded) })
+                .collect();
+            if node.outputs.iter().all(|o| o.is_empty() || known.contains(o))
+                || (!outs.is_empty() && outs.iter().zip(&node.outputs).all(|(v, o)| v.is_some() || o.is_empty()))
+            {
+                for (v, o) in outs.into_iter().zip(&node.outputs) {
+                    if let Some(v) = v {
+                        let s = slot_of(o, &mut slot);
+                        constants.push((s, Arc::new(v)));
+                        known.insert(o.clone());
+                    }
+                }
+                continue;
+            }
+            let Some(lower) = registry().get(node.op_type.as_str()).filter(|_| coprune_ir::ops::is_default_domain(&node.domain)) else {
+                unsupported.insert(node.op_type.clone());
+                first_error.get_or_insert_with(|| RuntimeError::Unsupported {
+                    node: node.display_name().to_string(),
+                    op: node.op_type.clone(),
+                    detail: String::new(),
+                });
+                continue;
+            };
+            let ctx = LowerCtx {
+                node,
+                inputs: node.inputs.iter().map(|v| if v.is_empty() { None } else { inferred.facts.get(v) }).collect(),
+                outputs: node.outputs.iter().filter_map(|o| inferred.facts.get(o)).collect(),
+                constants: node.inputs.iter().map(|v| consts.get(v).map(|t| &**t)).collect(),
+                threads,
+            };
+            let kernel = lower(&ctx)?;
+            let inputs_s = node.inputs.iter().map(|v| (!v.is_empty()).then(|| slot_of(v, &mut slot))).collect();
+            let outputs_s = node.outputs.iter().map(|o| (!o.is_empty()).then(|| slot_of(o, &mut slot))).collect();
+            for o in &node.outputs {
+                known.insert(o.clone());
+            }
+            steps.push(Step {
+                kernel,
+                inputs: inputs_s,
+                outputs: outputs_s,
+            });
+        }
+        if let Some(e) = first_error {
+            let list: Vec<String> = unsupported.into_iter().collect();
+            return Err(match e {
+                RuntimeError::Unsupported { node, op, .. } => RuntimeError::Unsupported {
+                    node,
+                    op,
+                    detail: format!(" (unsupported ops in this model: {})", list.join(", ")),
+                },
+                other => other,
+            });
+        }
+        let outputs: Vec<(String, usize)> = g.outputs.iter().map(|o| (o.name.clone(), slot_of(&o.name, &mut slot))).collect();
+        let mut last_use = vec![0usize; n_slots];
+        for (k, s) in steps.iter().enumerate() {
+            for &i in s.inputs.iter().flatten() {
+                last_use[i] = k;
+            }
+        }
+        for &(_, s) in &outputs {
+            last_use[s] = usize::MAX;
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .map_err(|e| RuntimeError::Input {
+                name: "threads".into(),
+                msg: e.to_string(),
+            })?;
+        Ok(Session {
+            steps,
+            inputs,
+            outputs,
+            constants,
+            n_slots,
+            last_use,
+            pool,
+        })
+    }
+
+    /// Names and shapes of the inputs the session expects.
+    pub fn input_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        self.inputs.iter().map(|(n, _, s)| (n.clone(), s.clone())).collect()
+    }
+
+    /// Runs the model; `inputs` in the order of [`Session::input_shapes`]. Returns the graph
+    /// outputs in order.
+    pub fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>> {
+        if inputs.len() != self.inputs.len() {
+            return Err(RuntimeError::Input {
+                name: "inputs".into(),
+                msg: format!("{} given, the model takes {}", inputs.len(), self.inputs.len()),
+            });
+        }
+        let mut slots: Vec<Option<Arc<Value>>> = vec![None; self.n_slots];
+        for (s, v) in &self.constants {
+            slots[*s] = Some(v.clone());
+        }
+        for ((name, s, shape), v) in self.inputs.iter().zip(inputs) {
+            if v.shape() != shape.as_slice() {
+                return Err(RuntimeError::Input {
+                    name: name.clone(),
+                    msg: format!("shape {:?}, the session was built for {:?}", v.shape(), shape),
+                });
+            }
+            slots[*s] = Some(Arc::new(v));
+        }
+        self.pool.install(|| {
+            for (k, step) in self.steps.iter().enumerate() {
+                let ins: Vec<Option<&Value>> = step.inputs.iter().map(|s| s.and_then(|s| slots[s].as_deref())).collect();
+                let outs = step.kernel.run(&ins)?;
+                for (o, v) in step.outputs.iter().zip(outs) {
+                    if let Some(o) = o {
+                        slots[*o] = Some(Arc::new(v));
+                    }
+                }
+                for &i in step.inputs.iter().flatten() {
+                    if self.last_use[i] == k {
+                        slots[i] = None;
+                    }
+                }
+            }
+            Ok::<(), RuntimeError>(())
+        })?;
+        self.outputs
+            .iter()
+            .map(|(name, s)| {
+                slots[*s].as_ref().map(|v| (**v).clone()).ok_or_else(|| RuntimeError::Input {
+                    name: name.clone(),
+                    msg: "output was not computed".into(),
+                })
+            })
+            .collect()
+    }
+}
