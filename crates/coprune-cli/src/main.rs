@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod cmd;
 mod fmt;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -36,6 +37,8 @@ enum Command {
     Groups(cmd::groups::Args),
     /// Structured pruning: plan against a budget and write a physically smaller model.
     Prune(Box<cmd::prune::Args>),
+    /// Accuracy (top-1/top-5), mean loss and throughput on a labelled dataset, run by coprune.
+    Eval(cmd::eval::Args),
     /// Run the bundled example end to end on the bundled LeNet-5 (MNIST) model.
     Demo(cmd::demo::Args),
 }
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Convert(a) => cmd::convert::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Groups(a) => cmd::groups::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
         Command::Prune(a) => cmd::prune::run(*a),
     };
     match result {

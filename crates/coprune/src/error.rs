@@ -17,6 +17,16 @@ pub enum Error {
     /// A user-supplied setting is malformed.
     #[error("{0}")]
     Usage(String),
+    /// The runtime cannot lower or run the model (names node and op).
+    #[error("{path}: {source}")]
+    Runtime {
+        path: String,
+        #[source]
+        source: coprune_runtime::RuntimeError,
+    },
+    /// A dataset could not be read or does not fit the model.
+    #[error(transparent)]
+    Data(#[from] coprune_data::DataError),
     /// Pruning failed; `BudgetNotMet` is the one error that is not bad input (exit 1).
     #[error("{path}: {source}")]
     Prune {

@@ -6,6 +6,7 @@
 
 pub mod analyze;
 pub mod convert;
+pub mod eval;
 mod error;
 pub mod input_shape;
 pub mod prune;
@@ -13,12 +14,15 @@ pub mod prune;
 pub use coprune_ir as ir;
 pub use coprune_onnx as onnx;
 pub use coprune_prune as pruning;
+pub use coprune_data as data;
+pub use coprune_runtime as runtime;
 pub use error::{Error, Result};
 
 /// The common imports.
 pub mod prelude {
     pub use crate::analyze::{analyze_file, analyze_model, AnalyzeReport};
     pub use crate::convert::{convert_file, ConvertConfig, ConvertReport};
+    pub use crate::eval::{evaluate, EvalConfig, EvalReport};
     pub use crate::input_shape::InputShape;
     pub use crate::prune::{groups_file, prune_file, GroupsReport, PruneConfig, PruneReport};
     pub use crate::{Error, Result};

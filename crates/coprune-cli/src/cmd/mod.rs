@@ -3,5 +3,6 @@
 pub mod analyze;
 pub mod convert;
 pub mod demo;
+pub mod eval;
 pub mod groups;
 pub mod prune;
