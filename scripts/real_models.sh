@@ -45,6 +45,13 @@ for model in "$ROOT"/tests/fixtures/prune/*.onnx; do
   prune_check "$model" "$name" --ratio 0.5
 done
 
+# MNIST accuracy by coprune's runtime must equal onnxruntime's, on the full test set.
+MNIST="$ROOT/assets/mnist"
+for name in lenet5_mnist mlp_784_128_10_mnist lenet5_mnist_pruned_l1_local; do
+  top1=$("$BIN" eval "$DIR/$name.onnx" --data "mnist:$MNIST" --threads 2 --json | python3 -c "import json,sys; print(json.load(sys.stdin)['top1'])")
+  python3 "$ROOT/scripts/check_eval.py" "$DIR/$name.onnx" "$MNIST" "$top1"
+done
+
 if [ "$n" -lt 4 ]; then
   echo "error: expected the reference models in $DIR, found $n" >&2
   exit 1

@@ -158,6 +158,7 @@ fn demo_runs() {
     let o = coprune(&["demo", "--out", &out.display().to_string()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("identical graph"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("top-1") && stdout(&o).contains("99.09%"), "{}", stdout(&o));
     assert!(out.join("lenet5_mnist.onnx").is_file());
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -403,4 +404,25 @@ fn real_models_prune_to_half_the_macs() {
         assert!((ratio - 0.5).abs() <= 0.02, "{name}: {ratio}");
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn eval_lenet_on_the_bundled_mnist_test_set() {
+    let data = format!("mnist:{}", assets_dir().join("mnist").display());
+    // onnxruntime gets 990 of the first 1,000 test images right (scripts/check_eval.py computes
+    // the full-set figure in CI).
+    let v = json(&coprune(&["eval", &lenet(), "--data", &data, "--limit", "1000", "--json"]));
+    assert_eq!(v["samples"], 1000);
+    assert!((v["top1"].as_f64().unwrap() - 0.990).abs() < 1e-9, "{v}");
+    assert!(v["top5"].as_f64().unwrap() >= v["top1"].as_f64().unwrap());
+    // Bad data specs and mismatched models are usage errors.
+    for args in [
+        vec!["eval".to_string(), lenet(), "--data".into(), "cifar99:/nowhere".into()],
+        vec!["eval".to_string(), lenet(), "--data".into(), "mnist:/no/such/dir".into()],
+        vec!["eval".to_string(), fixtures_dir().join("prune/se_block.onnx").display().to_string(), "--data".into(), data.clone()],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = coprune(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
 }

@@ -90,9 +90,11 @@ impl std::str::FromStr for DataSpec {
     type Err = DataError;
 
     fn from_str(s: &str) -> Result<DataSpec> {
-        let (kind, path) = s
-            .split_once(':')
-            .ok_or_else(|| DataError::Spec(format!("dataset `{s}` must look like KIND:PATH, e.g. mnist:data/mnist")))?;
+        let (kind, path) = s.split_once(':').ok_or_else(|| {
+            DataError::Spec(format!(
+                "dataset `{s}` must look like KIND:PATH, e.g. mnist:data/mnist"
+            ))
+        })?;
         match kind {
             "mnist" => Ok(DataSpec::Mnist(PathBuf::from(path))),
             other => Err(DataError::Spec(format!(

@@ -16,10 +16,16 @@ fn read_idx(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>)> {
     } else {
         return Err(DataError::Io {
             path: gz,
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("neither {name} nor {name}.gz exists")),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("neither {name} nor {name}.gz exists"),
+            ),
         });
     };
-    let bytes = std::fs::read(&path).map_err(|source| DataError::Io { path: path.clone(), source })?;
+    let bytes = std::fs::read(&path).map_err(|source| DataError::Io {
+        path: path.clone(),
+        source,
+    })?;
     if !gzipped {
         return Ok((path, bytes));
     }
@@ -43,14 +49,25 @@ fn idx_dims(path: &Path, b: &[u8], rank: usize) -> Result<Vec<usize>> {
         return Err(err("not an IDX file".into()));
     }
     if b[2] != 0x08 || b[3] as usize != rank {
-        return Err(err(format!("expected unsigned-byte data of rank {rank}, found type {:#x} rank {}", b[2], b[3])));
+        return Err(err(format!(
+            "expected unsigned-byte data of rank {rank}, found type {:#x} rank {}",
+            b[2], b[3]
+        )));
     }
     let dims: Vec<usize> = (0..rank)
-        .map(|i| u32::from_be_bytes([b[4 + 4 * i], b[5 + 4 * i], b[6 + 4 * i], b[7 + 4 * i]]) as usize)
+        .map(|i| {
+            u32::from_be_bytes([b[4 + 4 * i], b[5 + 4 * i], b[6 + 4 * i], b[7 + 4 * i]]) as usize
+        })
         .collect();
-    let n: usize = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| err("dims overflow".into()))?;
+    let n: usize = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| err("dims overflow".into()))?;
     if b.len() != 4 + 4 * rank + n {
-        return Err(err(format!("{} bytes of data, dims {dims:?} need {n}", b.len() - 4 - 4 * rank)));
+        return Err(err(format!(
+            "{} bytes of data, dims {dims:?} need {n}",
+            b.len() - 4 - 4 * rank
+        )));
     }
     Ok(dims)
 }
@@ -98,22 +115,58 @@ mod tests {
         let mut img = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2];
         img.extend([0, 255, 128, 0, 10, 20, 30, 40]);
         std::fs::write(dir.join("t10k-images-idx3-ubyte"), img).unwrap();
-        std::fs::write(dir.join("t10k-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 2, 7, 3]).unwrap();
+        std::fs::write(
+            dir.join("t10k-labels-idx1-ubyte"),
+            [0, 0, 8, 1, 0, 0, 0, 2, 7, 3],
+        )
+        .unwrap();
     }
 
     #[test]
     fn reads_raw_idx() {
         let dir = coprune_testutil::temp_dir("mnist");
         write_idx(&dir);
-        let d = load_mnist(&dir, Split::Test, Normalize { mean: 0.0, std: 1.0 }).unwrap();
+        let d = load_mnist(
+            &dir,
+            Split::Test,
+            Normalize {
+                mean: 0.0,
+                std: 1.0,
+            },
+        )
+        .unwrap();
         assert_eq!(d.sample_shape, vec![1, 2, 2]);
         assert_eq!(d.labels, vec![7, 3]);
         assert_eq!(d.data[1], 1.0);
-        std::fs::write(dir.join("t10k-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 2, 7, 12]).unwrap();
-        let e = load_mnist(&dir, Split::Test, Normalize { mean: 0.0, std: 1.0 }).unwrap_err();
+        std::fs::write(
+            dir.join("t10k-labels-idx1-ubyte"),
+            [0, 0, 8, 1, 0, 0, 0, 2, 7, 12],
+        )
+        .unwrap();
+        let e = load_mnist(
+            &dir,
+            Split::Test,
+            Normalize {
+                mean: 0.0,
+                std: 1.0,
+            },
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("label 12"), "{e}");
-        std::fs::write(dir.join("t10k-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 3, 7, 1]).unwrap();
-        assert!(load_mnist(&dir, Split::Test, Normalize { mean: 0.0, std: 1.0 }).is_err());
+        std::fs::write(
+            dir.join("t10k-labels-idx1-ubyte"),
+            [0, 0, 8, 1, 0, 0, 0, 3, 7, 1],
+        )
+        .unwrap();
+        assert!(load_mnist(
+            &dir,
+            Split::Test,
+            Normalize {
+                mean: 0.0,
+                std: 1.0
+            }
+        )
+        .is_err());
         std::fs::remove_dir_all(&dir).ok();
     }
 }

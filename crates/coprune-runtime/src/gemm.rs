@@ -40,7 +40,8 @@ impl<'a> MatRef<'a> {
     fn fits(&self) -> bool {
         self.rows == 0
             || self.cols == 0
-            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride < self.data.len()
+            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride
+                < self.data.len()
     }
 }
 
@@ -102,7 +103,13 @@ mod tests {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 - 2.0).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 3) as f32 * 0.5).collect();
         let mut c = vec![0.0; m * n];
-        matmul(MatRef::new(&a, m, k), MatRef::new(&b, k, n), &mut c, false, 1);
+        matmul(
+            MatRef::new(&a, m, k),
+            MatRef::new(&b, k, n),
+            &mut c,
+            false,
+            1,
+        );
         for i in 0..m {
             for j in 0..n {
                 let want: f32 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
@@ -112,7 +119,13 @@ mod tests {
         // Transposed b: bt is n×k.
         let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
         let mut c2 = vec![0.0; m * n];
-        matmul(MatRef::new(&a, m, k), MatRef::new(&bt, n, k).t(), &mut c2, false, 1);
+        matmul(
+            MatRef::new(&a, m, k),
+            MatRef::new(&bt, n, k).t(),
+            &mut c2,
+            false,
+            1,
+        );
         assert_eq!(c, c2);
     }
 }

@@ -22,19 +22,31 @@ pub struct LowerCtx<'a> {
 impl LowerCtx<'_> {
     /// Concrete dims of input `i`.
     pub fn in_shape(&self, i: usize) -> Result<Vec<usize>> {
-        let f = self.inputs.get(i).copied().flatten().ok_or_else(|| self.unsupported(&format!(" (input {i} missing)")))?;
+        let f = self
+            .inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| self.unsupported(&format!(" (input {i} missing)")))?;
         concrete(&f.shape).ok_or_else(|| self.unsupported(" (symbolic shape)"))
     }
 
     /// Concrete dims of output `i`.
     pub fn out_shape(&self, i: usize) -> Result<Vec<usize>> {
-        let f = self.outputs.get(i).ok_or_else(|| self.unsupported(&format!(" (output {i} missing)")))?;
+        let f = self
+            .outputs
+            .get(i)
+            .ok_or_else(|| self.unsupported(&format!(" (output {i} missing)")))?;
         concrete(&f.shape).ok_or_else(|| self.unsupported(" (symbolic shape)"))
     }
 
     /// Constant input `i` as f32 values.
     pub fn const_f32(&self, i: usize) -> Option<Vec<f32>> {
-        self.constants.get(i).copied().flatten().and_then(|t| t.to_f32_vec().ok())
+        self.constants
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|t| t.to_f32_vec().ok())
     }
 
     /// The unsupported-op error for this node.
@@ -49,7 +61,10 @@ impl LowerCtx<'_> {
 
 /// Dims as usize when all are known and non-negative.
 pub fn concrete(shape: &[coprune_ir::Dim]) -> Option<Vec<usize>> {
-    shape.iter().map(|d| d.as_known().and_then(|v| usize::try_from(v).ok())).collect()
+    shape
+        .iter()
+        .map(|d| d.as_known().and_then(|v| usize::try_from(v).ok()))
+        .collect()
 }
 
 /// The f32 input `i`, or an error.

@@ -30,9 +30,15 @@ pub struct Session {
 fn tensor_value(t: &Tensor) -> Option<Value> {
     let shape: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
     if t.dtype.is_float() {
-        Some(Value::F32 { shape, data: t.to_f32_vec().ok()? })
+        Some(Value::F32 {
+            shape,
+            data: t.to_f32_vec().ok()?,
+        })
     } else if t.dtype.is_int() || t.dtype == DType::Bool {
-        Some(Value::I64 { shape, data: t.to_i64_vec().ok()? })
+        Some(Value::I64 {
+            shape,
+            data: t.to_i64_vec().ok()?,
+        })
     } else {
         None
     }
@@ -55,7 +61,11 @@ fn folded(f: &coprune_ir::Fact) -> Option<Value> {
 
 impl Session {
     /// Lowers `model` for the given input shapes, running on `threads` threads.
-    pub fn new(model: &Model, input_shapes: &HashMap<String, Vec<usize>>, threads: usize) -> Result<Session> {
+    pub fn new(
+        model: &Model,
+        input_shapes: &HashMap<String, Vec<usize>>,
+        threads: usize,
+    ) -> Result<Session> {
         let g = &model.graph;
         let dims: HashMap<String, Vec<Dim>> = input_shapes
             .iter()
@@ -85,10 +95,14 @@ impl Session {
             if known.contains(&v.name) {
                 continue;
             }
-            let f = inferred.facts.get(&v.name).and_then(|f| concrete(&f.shape)).ok_or_else(|| RuntimeError::Input {
-                name: v.name.clone(),
-                msg: "shape is not concrete".into(),
-            })?;
+            let f = inferred
+                .facts
+                .get(&v.name)
+                .and_then(|f| concrete(&f.shape))
+                .ok_or_else(|| RuntimeError::Input {
+                    name: v.name.clone(),
+                    msg: "shape is not concrete".into(),
+                })?;
             let s = slot_of(&v.name, &mut slot);
             inputs.push((v.name.clone(), s, f));
             known.insert(v.name.clone());
@@ -102,10 +116,23 @@ impl Session {
             let outs: Vec<Option<Value>> = node
                 .outputs
                 .iter()
-                .map(|o| if consts.contains_key(o) { None } else { inferred.facts.get(o).and_then(folded) })
+                .map(|o| {
+                    if consts.contains_key(o) {
+                        None
+                    } else {
+                        inferred.facts.get(o).and_then(folded)
+                    }
+                })
                 .collect();
-            if node.outputs.iter().all(|o| o.is_empty() || known.contains(o))
-                || (!outs.is_empty() && outs.iter().zip(&node.outputs).all(|(v, o)| v.is_some() || o.is_empty()))
+            if node
+                .outputs
+                .iter()
+                .all(|o| o.is_empty() || known.contains(o))
+                || (!outs.is_empty()
+                    && outs
+                        .iter()
+                        .zip(&node.outputs)
+                        .all(|(v, o)| v.is_some() || o.is_empty()))
             {
                 for (v, o) in outs.into_iter().zip(&node.outputs) {
                     if let Some(v) = v {
@@ -116,7 +143,10 @@ impl Session {
                 }
                 continue;
             }
-            let Some(lower) = registry().get(node.op_type.as_str()).filter(|_| coprune_ir::ops::is_default_domain(&node.domain)) else {
+            let Some(lower) = registry()
+                .get(node.op_type.as_str())
+                .filter(|_| coprune_ir::ops::is_default_domain(&node.domain))
+            else {
                 unsupported.insert(node.op_type.clone());
                 first_error.get_or_insert_with(|| RuntimeError::Unsupported {
                     node: node.display_name().to_string(),
@@ -127,14 +157,40 @@ impl Session {
             };
             let ctx = LowerCtx {
                 node,
-                inputs: node.inputs.iter().map(|v| if v.is_empty() { None } else { inferred.facts.get(v) }).collect(),
-                outputs: node.outputs.iter().filter_map(|o| inferred.facts.get(o)).collect(),
-                constants: node.inputs.iter().map(|v| consts.get(v).map(|t| &**t)).collect(),
+                inputs: node
+                    .inputs
+                    .iter()
+                    .map(|v| {
+                        if v.is_empty() {
+                            None
+                        } else {
+                            inferred.facts.get(v)
+                        }
+                    })
+                    .collect(),
+                outputs: node
+                    .outputs
+                    .iter()
+                    .filter_map(|o| inferred.facts.get(o))
+                    .collect(),
+                constants: node
+                    .inputs
+                    .iter()
+                    .map(|v| consts.get(v).map(|t| &**t))
+                    .collect(),
                 threads,
             };
             let kernel = lower(&ctx)?;
-            let inputs_s = node.inputs.iter().map(|v| (!v.is_empty()).then(|| slot_of(v, &mut slot))).collect();
-            let outputs_s = node.outputs.iter().map(|o| (!o.is_empty()).then(|| slot_of(o, &mut slot))).collect();
+            let inputs_s = node
+                .inputs
+                .iter()
+                .map(|v| (!v.is_empty()).then(|| slot_of(v, &mut slot)))
+                .collect();
+            let outputs_s = node
+                .outputs
+                .iter()
+                .map(|o| (!o.is_empty()).then(|| slot_of(o, &mut slot)))
+                .collect();
             for o in &node.outputs {
                 known.insert(o.clone());
             }
@@ -155,7 +211,11 @@ impl Session {
                 other => other,
             });
         }
-        let outputs: Vec<(String, usize)> = g.outputs.iter().map(|o| (o.name.clone(), slot_of(&o.name, &mut slot))).collect();
+        let outputs: Vec<(String, usize)> = g
+            .outputs
+            .iter()
+            .map(|o| (o.name.clone(), slot_of(&o.name, &mut slot)))
+            .collect();
         let mut last_use = vec![0usize; n_slots];
         for (k, s) in steps.iter().enumerate() {
             for &i in s.inputs.iter().flatten() {
@@ -185,7 +245,10 @@ impl Session {
 
     /// Names and shapes of the inputs the session expects.
     pub fn input_shapes(&self) -> Vec<(String, Vec<usize>)> {
-        self.inputs.iter().map(|(n, _, s)| (n.clone(), s.clone())).collect()
+        self.inputs
+            .iter()
+            .map(|(n, _, s)| (n.clone(), s.clone()))
+            .collect()
     }
 
     /// Runs the model; `inputs` in the order of [`Session::input_shapes`]. Returns the graph
@@ -194,7 +257,11 @@ impl Session {
         if inputs.len() != self.inputs.len() {
             return Err(RuntimeError::Input {
                 name: "inputs".into(),
-                msg: format!("{} given, the model takes {}", inputs.len(), self.inputs.len()),
+                msg: format!(
+                    "{} given, the model takes {}",
+                    inputs.len(),
+                    self.inputs.len()
+                ),
             });
         }
         let mut slots: Vec<Option<Arc<Value>>> = vec![None; self.n_slots];
@@ -205,14 +272,22 @@ impl Session {
             if v.shape() != shape.as_slice() {
                 return Err(RuntimeError::Input {
                     name: name.clone(),
-                    msg: format!("shape {:?}, the session was built for {:?}", v.shape(), shape),
+                    msg: format!(
+                        "shape {:?}, the session was built for {:?}",
+                        v.shape(),
+                        shape
+                    ),
                 });
             }
             slots[*s] = Some(Arc::new(v));
         }
         self.pool.install(|| {
             for (k, step) in self.steps.iter().enumerate() {
-                let ins: Vec<Option<&Value>> = step.inputs.iter().map(|s| s.and_then(|s| slots[s].as_deref())).collect();
+                let ins: Vec<Option<&Value>> = step
+                    .inputs
+                    .iter()
+                    .map(|s| s.and_then(|s| slots[s].as_deref()))
+                    .collect();
                 let outs = step.kernel.run(&ins)?;
                 for (o, v) in step.outputs.iter().zip(outs) {
                     if let Some(o) = o {
@@ -230,10 +305,13 @@ impl Session {
         self.outputs
             .iter()
             .map(|(name, s)| {
-                slots[*s].as_ref().map(|v| (**v).clone()).ok_or_else(|| RuntimeError::Input {
-                    name: name.clone(),
-                    msg: "output was not computed".into(),
-                })
+                slots[*s]
+                    .as_ref()
+                    .map(|v| (**v).clone())
+                    .ok_or_else(|| RuntimeError::Input {
+                        name: name.clone(),
+                        msg: "output was not computed".into(),
+                    })
             })
             .collect()
     }

@@ -32,8 +32,14 @@ impl Value {
     /// The same data under another shape (element count unchanged).
     pub fn reshaped(&self, shape: Vec<usize>) -> Value {
         match self {
-            Value::F32 { data, .. } => Value::F32 { shape, data: data.clone() },
-            Value::I64 { data, .. } => Value::I64 { shape, data: data.clone() },
+            Value::F32 { data, .. } => Value::F32 {
+                shape,
+                data: data.clone(),
+            },
+            Value::I64 { data, .. } => Value::I64 {
+                shape,
+                data: data.clone(),
+            },
         }
     }
 }

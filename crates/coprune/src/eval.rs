@@ -44,7 +44,9 @@ pub struct EvalReport {
 
 /// Loads the dataset of `cfg`.
 pub fn load_dataset(cfg: &EvalConfig) -> Result<Dataset> {
-    let norm = cfg.normalize.unwrap_or_else(|| cfg.data.default_normalize());
+    let norm = cfg
+        .normalize
+        .unwrap_or_else(|| cfg.data.default_normalize());
     let mut d = cfg.data.load(cfg.split, norm)?;
     if let Some(n) = cfg.limit {
         d.truncate(n);
@@ -66,14 +68,30 @@ pub fn evaluate(
         source,
     };
     let consts = model.graph.constants();
-    let inputs: Vec<_> = model.graph.inputs.iter().filter(|v| !consts.contains_key(&v.name)).collect();
+    let inputs: Vec<_> = model
+        .graph
+        .inputs
+        .iter()
+        .filter(|v| !consts.contains_key(&v.name))
+        .collect();
     let [input] = inputs.as_slice() else {
-        return Err(usage(format!("evaluation needs a model with one input, this one has {}", inputs.len())));
+        return Err(usage(format!(
+            "evaluation needs a model with one input, this one has {}",
+            inputs.len()
+        )));
     };
     let (_, decl) = declared_shape(&input.name, &input.ty)
         .ok_or_else(|| usage(format!("input `{}` has no declared shape", input.name)))?;
-    let rest: Option<Vec<usize>> = decl[1..].iter().map(|d| d.as_known().map(|v| v as usize)).collect();
-    let rest = rest.ok_or_else(|| usage(format!("input `{}` has symbolic dims beyond the batch", input.name)))?;
+    let rest: Option<Vec<usize>> = decl[1..]
+        .iter()
+        .map(|d| d.as_known().map(|v| v as usize))
+        .collect();
+    let rest = rest.ok_or_else(|| {
+        usage(format!(
+            "input `{}` has symbolic dims beyond the batch",
+            input.name
+        ))
+    })?;
     if rest.iter().product::<usize>() != data.sample_len() {
         return Err(usage(format!(
             "dataset samples {:?} ({} values) do not fit input `{}` {}",
@@ -97,27 +115,38 @@ pub fn evaluate(
                 "the model's batch is fixed at {batch}; {n} samples do not split into such batches (use --limit)"
             )));
         }
-        if !sessions.contains_key(&b) {
-            let mut shape = vec![b];
-            shape.extend(&rest);
-            let s = Session::new(model, &HashMap::from([(input.name.clone(), shape)]), cfg.threads).map_err(rt)?;
-            sessions.insert(b, s);
-        }
-        let session = &sessions[&b];
         let mut shape = vec![b];
         shape.extend(&rest);
+        let session = match sessions.entry(b) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let inputs = HashMap::from([(input.name.clone(), shape.clone())]);
+                e.insert(Session::new(model, &inputs, cfg.threads).map_err(rt)?)
+            }
+        };
         let x = Value::f32(shape, data.data[start * per..(start + b) * per].to_vec());
         let out = session.run(vec![x]).map_err(rt)?;
-        let logits = out.first().and_then(Value::as_f32).ok_or_else(|| usage("the first output is not f32".into()))?;
+        let logits = out
+            .first()
+            .and_then(Value::as_f32)
+            .ok_or_else(|| usage("the first output is not f32".into()))?;
         let classes = logits.len() / b;
         if classes < data.classes {
-            return Err(usage(format!("the model outputs {classes} values per sample, the dataset has {} classes", data.classes)));
+            return Err(usage(format!(
+                "the model outputs {classes} values per sample, the dataset has {} classes",
+                data.classes
+            )));
         }
         for i in 0..b {
             let row = &logits[i * classes..(i + 1) * classes];
             let y = data.labels[start + i] as usize;
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let lse = max as f64 + row.iter().map(|&v| ((v - max) as f64).exp()).sum::<f64>().ln();
+            let lse = max as f64
+                + row
+                    .iter()
+                    .map(|&v| ((v - max) as f64).exp())
+                    .sum::<f64>()
+                    .ln();
             loss += lse - row[y] as f64;
             let better = row.iter().filter(|&&v| v > row[y]).count();
             correct1 += usize::from(better == 0);

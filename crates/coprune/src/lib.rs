@@ -6,15 +6,15 @@
 
 pub mod analyze;
 pub mod convert;
-pub mod eval;
 mod error;
+pub mod eval;
 pub mod input_shape;
 pub mod prune;
 
+pub use coprune_data as data;
 pub use coprune_ir as ir;
 pub use coprune_onnx as onnx;
 pub use coprune_prune as pruning;
-pub use coprune_data as data;
 pub use coprune_runtime as runtime;
 pub use error::{Error, Result};
 

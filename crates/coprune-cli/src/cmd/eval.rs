@@ -48,7 +48,9 @@ pub fn parse_normalize(s: &str) -> Result<Normalize, coprune::Error> {
         .and_then(|(m, d)| Some((m.trim().parse::<f32>().ok()?, d.trim().parse::<f32>().ok()?)));
     match parsed {
         Some((mean, std)) if std > 0.0 => Ok(Normalize { mean, std }),
-        _ => Err(coprune::Error::Usage(format!("--normalize `{s}` must be MEAN,STD with STD > 0"))),
+        _ => Err(coprune::Error::Usage(format!(
+            "--normalize `{s}` must be MEAN,STD with STD > 0"
+        ))),
     }
 }
 
@@ -70,7 +72,9 @@ pub fn run(args: Args) -> Result<String> {
     let dataset = load_dataset(&cfg)?;
     let bar = crate::progress::bar(dataset.len() as u64, "evaluating", args.json);
     let label = args.model.display().to_string();
-    let r = evaluate(&model, &label, &dataset, &cfg, &|done, _| bar.set_position(done as u64))?;
+    let r = evaluate(&model, &label, &dataset, &cfg, &|done, _| {
+        bar.set_position(done as u64)
+    })?;
     bar.finish_and_clear();
     if args.json {
         outln!(out, "{}", serde_json::to_string_pretty(&r)?);
@@ -81,7 +85,9 @@ pub fn run(args: Args) -> Result<String> {
         "{}: top-1 {:.2}%{} on {} samples, mean loss {:.4}, {} images/s ({:.2} s)",
         r.model,
         100.0 * r.top1,
-        r.top5.map(|t| format!(", top-5 {:.2}%", 100.0 * t)).unwrap_or_default(),
+        r.top5
+            .map(|t| format!(", top-5 {:.2}%", 100.0 * t))
+            .unwrap_or_default(),
         r.samples,
         r.mean_loss,
         si(r.images_per_s as u64),

@@ -17,10 +17,22 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
         return Err(c.unsupported(" (training mode)"));
     }
     let eps = c.node.attr_float("epsilon", 1e-5)?;
-    let get = |i| c.const_f32(i).ok_or_else(|| c.unsupported(" (statistics computed at run time)"));
+    let get = |i| {
+        c.const_f32(i)
+            .ok_or_else(|| c.unsupported(" (statistics computed at run time)"))
+    };
     let (s, b, m, v) = (get(1)?, get(2)?, get(3)?, get(4)?);
-    let mul: Vec<f32> = s.iter().zip(&v).map(|(s, v)| s / (v + eps).sqrt()).collect();
-    let add: Vec<f32> = b.iter().zip(&m).zip(&mul).map(|((b, m), k)| b - m * k).collect();
+    let mul: Vec<f32> = s
+        .iter()
+        .zip(&v)
+        .map(|(s, v)| s / (v + eps).sqrt())
+        .collect();
+    let add: Vec<f32> = b
+        .iter()
+        .zip(&m)
+        .zip(&mul)
+        .map(|((b, m), k)| b - m * k)
+        .collect();
     let shape = c.in_shape(0)?;
     Ok(Box::new(BatchNorm {
         plane: shape[2..].iter().product(),
@@ -37,7 +49,9 @@ impl Kernel for BatchNorm {
         let mut y = x.to_vec();
         for (i, chunk) in y.chunks_mut(self.plane.max(1)).enumerate() {
             let ch = i % c;
-            chunk.iter_mut().for_each(|v| *v = *v * self.mul[ch] + self.add[ch]);
+            chunk
+                .iter_mut()
+                .for_each(|v| *v = *v * self.mul[ch] + self.add[ch]);
         }
         Ok(vec![Value::f32(self.shape.clone(), y)])
     }

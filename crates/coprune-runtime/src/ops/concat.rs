@@ -30,7 +30,9 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
 
 impl Kernel for Concat {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
-        let xs: Vec<&[f32]> = (0..self.chunk.len()).map(|i| f32_in(inputs, i)).collect::<Result<_>>()?;
+        let xs: Vec<&[f32]> = (0..self.chunk.len())
+            .map(|i| f32_in(inputs, i))
+            .collect::<Result<_>>()?;
         let mut y = Vec::with_capacity(self.out.iter().product());
         for o in 0..self.outer {
             for (x, &c) in xs.iter().zip(&self.chunk) {

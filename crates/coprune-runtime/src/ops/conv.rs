@@ -27,10 +27,15 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
     if x.len() != 4 {
         return Err(c.unsupported(" (only 2-D convolutions)"));
     }
-    let w = c.const_f32(1).ok_or_else(|| c.unsupported(" (weight computed at run time)"))?;
+    let w = c
+        .const_f32(1)
+        .ok_or_else(|| c.unsupported(" (weight computed at run time)"))?;
     let bias = match c.inputs.get(2).copied().flatten() {
         None => None,
-        Some(_) => Some(c.const_f32(2).ok_or_else(|| c.unsupported(" (bias computed at run time)"))?),
+        Some(_) => Some(
+            c.const_f32(2)
+                .ok_or_else(|| c.unsupported(" (bias computed at run time)"))?,
+        ),
     };
     let group = c.node.attr_int("group", 1)? as usize;
     let kernel = vec![ws[2], ws[3]];
@@ -47,9 +52,14 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
         "SAME_UPPER" | "SAME_LOWER" => {
             let mut p = vec![0; 4];
             for i in 0..2 {
-                let total = ((y[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1).saturating_sub(x[2 + i]);
+                let total = ((y[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1)
+                    .saturating_sub(x[2 + i]);
                 let (small, big) = (total / 2, total - total / 2);
-                (p[i], p[2 + i]) = if auto_pad == "SAME_UPPER" { (small, big) } else { (big, small) };
+                (p[i], p[2 + i]) = if auto_pad == "SAME_UPPER" {
+                    (small, big)
+                } else {
+                    (big, small)
+                };
             }
             p
         }
@@ -82,7 +92,7 @@ impl Conv {
         let (cg, mg) = (c / g, m / g);
         let kk = cg * kh * kw;
         let plane = oh * ow;
-        if g == c && cg == 1 {
+        if g > 1 && g == c && cg == 1 {
             // Depthwise: each output channel reads one input channel.
             let mult = m / c;
             for oc in 0..m {
@@ -113,8 +123,19 @@ impl Conv {
             }
             return;
         }
-        let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && self.pads[2] == 0 && self.pads[3] == 0;
-        let mut cols = if direct { Vec::new() } else { vec![0f32; kk * plane] };
+        let direct = kh == 1
+            && kw == 1
+            && sh == 1
+            && sw == 1
+            && ph == 0
+            && pw == 0
+            && self.pads[2] == 0
+            && self.pads[3] == 0;
+        let mut cols = if direct {
+            Vec::new()
+        } else {
+            vec![0f32; kk * plane]
+        };
         for gi in 0..g {
             let xg = &x[gi * cg * h * w..(gi + 1) * cg * h * w];
             let b_mat: &[f32] = if direct {
@@ -132,9 +153,36 @@ impl Conv {
                                     continue;
                                 }
                                 let src = &xg[(ci * h + iy as usize) * w..][..w];
-                                for (ox, d) in dst.iter_mut().enumerate() {
-                                    let ix = (ox * sw + kx * dw) as isize - pw as isize;
-                                    *d = if ix >= 0 && (ix as usize) < w { src[ix as usize] } else { 0.0 };
+                                // Output columns whose input column ix = ox·sw + kx·dw − pw lies
+                                // inside the row: [lo, hi); zeros elsewhere, a (strided) copy inside.
+                                let off = (kx * dw) as isize - pw as isize;
+                                let lo = if off >= 0 {
+                                    0
+                                } else {
+                                    ((-off) as usize).div_ceil(sw)
+                                }
+                                .min(ow);
+                                let hi = if (w as isize) <= off {
+                                    0
+                                } else {
+                                    ((w as isize - off) as usize).div_ceil(sw)
+                                }
+                                .clamp(lo, ow);
+                                dst[..lo].fill(0.0);
+                                dst[hi..].fill(0.0);
+                                let start = (lo * sw) as isize + off;
+                                if hi > lo {
+                                    let start = start as usize;
+                                    if sw == 1 {
+                                        dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
+                                    } else {
+                                        for (d, s) in dst[lo..hi]
+                                            .iter_mut()
+                                            .zip(src[start..].iter().step_by(sw))
+                                        {
+                                            *d = *s;
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -149,7 +197,13 @@ impl Conv {
                     chunk.fill(b[gi * mg + o]);
                 }
             }
-            matmul(MatRef::new(wg, mg, kk), MatRef::new(b_mat, kk, plane), yg, self.bias.is_some(), threads);
+            matmul(
+                MatRef::new(wg, mg, kk),
+                MatRef::new(b_mat, kk, plane),
+                yg,
+                self.bias.is_some(),
+                threads,
+            );
         }
     }
 }
@@ -158,10 +212,15 @@ impl Kernel for Conv {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         let x = f32_in(inputs, 0)?;
         let n = self.x[0];
-        let (xs, ys) = (self.x[1..].iter().product::<usize>(), self.y[1..].iter().product::<usize>());
+        let (xs, ys) = (
+            self.x[1..].iter().product::<usize>(),
+            self.y[1..].iter().product::<usize>(),
+        );
         let mut y = vec![0f32; n * ys];
         if n > 1 && self.threads > 1 {
-            y.par_chunks_mut(ys).zip(x.par_chunks(xs)).for_each(|(yo, xi)| self.sample(xi, yo, 1));
+            y.par_chunks_mut(ys)
+                .zip(x.par_chunks(xs))
+                .for_each(|(yo, xi)| self.sample(xi, yo, 1));
         } else {
             for (yo, xi) in y.chunks_mut(ys).zip(x.chunks(xs)) {
                 self.sample(xi, yo, self.threads);

@@ -29,7 +29,9 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
     let cc = match c.inputs.get(2).copied().flatten() {
         None => None,
         Some(f) => {
-            let v = c.const_f32(2).ok_or_else(|| c.unsupported(" (C computed at run time)"))?;
+            let v = c
+                .const_f32(2)
+                .ok_or_else(|| c.unsupported(" (C computed at run time)"))?;
             let s: Vec<usize> = crate::kernel::concrete(&f.shape).unwrap_or_default();
             // Broadcast C ([n], [1, n], [m, 1], [m, n] or scalar) to [m, n].
             let (cm, cn) = match s.len() {
@@ -40,7 +42,8 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
             let mut out = vec![0f32; m * n];
             for i in 0..m {
                 for j in 0..n {
-                    out[i * n + j] = beta * v[(if cm == 1 { 0 } else { i }) * cn + if cn == 1 { 0 } else { j }];
+                    out[i * n + j] =
+                        beta * v[(if cm == 1 { 0 } else { i }) * cn + if cn == 1 { 0 } else { j }];
                 }
             }
             Some(out)
@@ -66,8 +69,16 @@ impl Kernel for Gemm {
             Some(b) => b.as_slice(),
             None => f32_in(inputs, 1)?,
         };
-        let am = if self.trans_a { MatRef::new(a, self.k, self.m).t() } else { MatRef::new(a, self.m, self.k) };
-        let bm = if self.trans_b { MatRef::new(b, self.n, self.k).t() } else { MatRef::new(b, self.k, self.n) };
+        let am = if self.trans_a {
+            MatRef::new(a, self.k, self.m).t()
+        } else {
+            MatRef::new(a, self.m, self.k)
+        };
+        let bm = if self.trans_b {
+            MatRef::new(b, self.n, self.k).t()
+        } else {
+            MatRef::new(b, self.k, self.n)
+        };
         let mut y = match &self.c {
             Some(c) => c.clone(),
             None => vec![0f32; self.m * self.n],

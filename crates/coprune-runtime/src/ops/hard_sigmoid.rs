@@ -8,5 +8,7 @@ use crate::Result;
 pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
     let alpha = c.node.attr_float("alpha", 0.2)?;
     let beta = c.node.attr_float("beta", 0.5)?;
-    Ok(Box::new(Map(move |x: f32| (alpha * x + beta).clamp(0.0, 1.0))))
+    Ok(Box::new(Map(move |x: f32| {
+        (alpha * x + beta).clamp(0.0, 1.0)
+    })))
 }

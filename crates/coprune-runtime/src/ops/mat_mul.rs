@@ -44,7 +44,13 @@ impl Kernel for MatMul {
         let mut y = vec![0f32; self.batch * m * n];
         if !self.b_batched {
             // Fold the batch into M: one large GEMM.
-            matmul(MatRef::new(a, self.batch * m, k), MatRef::new(b, k, n), &mut y, false, self.threads);
+            matmul(
+                MatRef::new(a, self.batch * m, k),
+                MatRef::new(b, k, n),
+                &mut y,
+                false,
+                self.threads,
+            );
         } else {
             for i in 0..self.batch {
                 matmul(

@@ -24,7 +24,12 @@ impl Pool {
             return Err(c.unsupported(" (only 2-D pooling)"));
         }
         let ints = |name: &str, n: usize, d: i64| -> Result<Vec<usize>> {
-            Ok(c.node.attr_ints(name)?.unwrap_or_else(|| vec![d; n]).iter().map(|&v| v.max(0) as usize).collect())
+            Ok(c.node
+                .attr_ints(name)?
+                .unwrap_or_else(|| vec![d; n])
+                .iter()
+                .map(|&v| v.max(0) as usize)
+                .collect())
         };
         let k = ints("kernel_shape", 2, 1)?;
         let s = ints("strides", 2, 1)?;
@@ -33,8 +38,13 @@ impl Pool {
         let mut p = ints("pads", 4, 0)?;
         if auto_pad.starts_with("SAME") {
             for i in 0..2 {
-                let total = ((y[2 + i] - 1) * s[i] + (k[i] - 1) * d[i] + 1).saturating_sub(x[2 + i]);
-                p[i] = if auto_pad == "SAME_UPPER" { total / 2 } else { total - total / 2 };
+                let total =
+                    ((y[2 + i] - 1) * s[i] + (k[i] - 1) * d[i] + 1).saturating_sub(x[2 + i]);
+                p[i] = if auto_pad == "SAME_UPPER" {
+                    total / 2
+                } else {
+                    total - total / 2
+                };
                 p[2 + i] = total - p[i];
             }
         }
@@ -65,13 +75,17 @@ impl Kernel for Pool {
                     let mut acc = if self.max { f32::NEG_INFINITY } else { 0.0 };
                     let mut count = 0usize;
                     for ky in 0..self.kernel[0] {
-                        let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize - self.pads[0] as isize;
+                        let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize
+                            - self.pads[0] as isize;
                         for kx in 0..self.kernel[1] {
-                            let ix = (ox * self.strides[1] + kx * self.dilations[1]) as isize - self.pads[1] as isize;
-                            let inside = iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w;
+                            let ix = (ox * self.strides[1] + kx * self.dilations[1]) as isize
+                                - self.pads[1] as isize;
+                            let inside =
+                                iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w;
                             // Window positions in the padding count for count_include_pad, but
                             // not the part beyond the padding that ceil_mode adds.
-                            let in_pad = iy < (h + self.pads[2]) as isize && ix < (w + self.pads[3]) as isize;
+                            let in_pad = iy < (h + self.pads[2]) as isize
+                                && ix < (w + self.pads[3]) as isize;
                             if inside {
                                 let v = xs[iy as usize * w + ix as usize];
                                 if self.max {
@@ -85,7 +99,11 @@ impl Kernel for Pool {
                             }
                         }
                     }
-                    y[(p * oh + oy) * ow + ox] = if self.max { acc } else { acc / count.max(1) as f32 };
+                    y[(p * oh + oy) * ow + ox] = if self.max {
+                        acc
+                    } else {
+                        acc / count.max(1) as f32
+                    };
                 }
             }
         }

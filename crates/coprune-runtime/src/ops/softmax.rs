@@ -29,7 +29,9 @@ impl Kernel for Softmax {
         let (n, inner) = (self.n, self.inner);
         for block in y.chunks_mut(n * inner) {
             for i in 0..inner {
-                let max = (0..n).map(|j| block[j * inner + i]).fold(f32::NEG_INFINITY, f32::max);
+                let max = (0..n)
+                    .map(|j| block[j * inner + i])
+                    .fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0;
                 for j in 0..n {
                     let e = (block[j * inner + i] - max).exp();

@@ -15,7 +15,9 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
     let r = x.len() as i64;
     let axis = c.node.attr_int("axis", 0)?;
     let axis = (if axis < 0 { axis + r } else { axis }) as usize;
-    let outs: Vec<Vec<usize>> = (0..c.outputs.len()).map(|i| c.out_shape(i)).collect::<Result<_>>()?;
+    let outs: Vec<Vec<usize>> = (0..c.outputs.len())
+        .map(|i| c.out_shape(i))
+        .collect::<Result<_>>()?;
     Ok(Box::new(Split {
         chunk: outs.iter().map(|s| s[axis..].iter().product()).collect(),
         outer: x[..axis].iter().product(),
@@ -27,7 +29,11 @@ impl Kernel for Split {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         let x = f32_in(inputs, 0)?;
         let total: usize = self.chunk.iter().sum();
-        let mut ys: Vec<Vec<f32>> = self.chunk.iter().map(|c| Vec::with_capacity(c * self.outer)).collect();
+        let mut ys: Vec<Vec<f32>> = self
+            .chunk
+            .iter()
+            .map(|c| Vec::with_capacity(c * self.outer))
+            .collect();
         for o in 0..self.outer {
             let mut off = o * total;
             for (y, &c) in ys.iter_mut().zip(&self.chunk) {
@@ -35,6 +41,10 @@ impl Kernel for Split {
                 off += c;
             }
         }
-        Ok(ys.into_iter().zip(&self.outs).map(|(y, s)| Value::f32(s.clone(), y)).collect())
+        Ok(ys
+            .into_iter()
+            .zip(&self.outs)
+            .map(|(y, s)| Value::f32(s.clone(), y))
+            .collect())
     }
 }

@@ -10,15 +10,21 @@ struct View {
 
 impl Kernel for View {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
-        let x = inputs.first().copied().flatten().ok_or_else(|| RuntimeError::Input {
-            name: "#0".into(),
-            msg: "missing".into(),
-        })?;
+        let x = inputs
+            .first()
+            .copied()
+            .flatten()
+            .ok_or_else(|| RuntimeError::Input {
+                name: "#0".into(),
+                msg: "missing".into(),
+            })?;
         Ok(vec![x.reshaped(self.shape.clone())])
     }
 }
 
 /// Lowers a view op.
 pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
-    Ok(Box::new(View { shape: c.out_shape(0)? }))
+    Ok(Box::new(View {
+        shape: c.out_shape(0)?,
+    }))
 }

@@ -1,0 +1,164 @@
+//! Runtime results: hand-checked small graphs here; the real models are compared with
+//! onnxruntime by CI (`COPRUNE_EXPORT_RUNS=DIR` writes inputs and outputs for
+//! scripts/check_runs.py).
+
+use coprune_runtime::{Session, Value};
+use coprune_testutil::{random_cnn, shared_models_dir, small_cnn, Rng};
+use std::collections::HashMap;
+
+fn input_for(s: &Session, seed: u64) -> Vec<Value> {
+    let mut rng = Rng::new(seed);
+    s.input_shapes()
+        .into_iter()
+        .map(|(_, shape)| {
+            let n = shape.iter().product();
+            Value::f32(shape, (0..n).map(|_| rng.f32()).collect())
+        })
+        .collect()
+}
+
+/// Writes input, output and shapes for CI's onnxruntime comparison.
+fn export(name: &str, model_path: &std::path::Path, input: &[Value], output: &[Value]) {
+    let Some(dir) = std::env::var_os("COPRUNE_EXPORT_RUNS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let raw = |v: &Value| -> Vec<u8> {
+        v.as_f32()
+            .unwrap()
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect()
+    };
+    std::fs::write(dir.join(format!("{name}.in.f32")), raw(&input[0])).unwrap();
+    std::fs::write(dir.join(format!("{name}.out.f32")), raw(&output[0])).unwrap();
+    let meta = format!(
+        "{{\"model\": {:?}, \"input_shape\": {:?}, \"output_shape\": {:?}}}",
+        model_path.display().to_string(),
+        input[0].shape(),
+        output[0].shape()
+    );
+    std::fs::write(dir.join(format!("{name}.json")), meta).unwrap();
+}
+
+#[test]
+fn relu_gemm_by_hand() {
+    let mut b = coprune_testutil::GraphBuilder::new(0);
+    let x = b.input("x", coprune_ir::DType::F32, &["2", "3"]);
+    let w = "w".to_string();
+    b.graph
+        .initializers
+        .push(coprune_ir::Tensor::from_f32(&w, vec![2, 3], &[1., 0., -1., 2., 1., 0.]).unwrap());
+    let y = b.op(
+        "Gemm",
+        &[&x, &w],
+        vec![("transB", coprune_ir::AttrValue::Int(1))],
+    );
+    let r = b.op("Relu", &[&y], vec![]);
+    b.output(&r);
+    let m = b.into_model();
+    let s = Session::new(&m, &HashMap::from([("x".to_string(), vec![2, 3])]), 1).unwrap();
+    let out = s
+        .run(vec![Value::f32(vec![2, 3], vec![1., 2., 3., -1., 0., 1.])])
+        .unwrap();
+    // Row 1: [1−3, 2+2] = [−2, 4] → [0, 4]; row 2: [−1−1, −2] → [0, 0].
+    assert_eq!(out[0].as_f32().unwrap(), &[0., 4., 0., 0.]);
+}
+
+#[test]
+fn wrong_input_shape_is_an_error() {
+    let m = small_cnn(0);
+    let s = Session::new(
+        &m,
+        &HashMap::from([("input".to_string(), vec![1, 3, 16, 16])]),
+        1,
+    )
+    .unwrap();
+    let e = s
+        .run(vec![Value::f32(vec![1, 3, 8, 8], vec![0.0; 192])])
+        .unwrap_err();
+    assert!(e.to_string().contains("input `input`"), "{e}");
+}
+
+#[test]
+fn unsupported_op_is_named() {
+    let mut b = coprune_testutil::GraphBuilder::new(0);
+    let x = b.input("x", coprune_ir::DType::F32, &["1", "4"]);
+    let y = b.op("Erf", &[&x], vec![]);
+    b.output(&y);
+    let e = match Session::new(
+        &b.into_model(),
+        &HashMap::from([("x".to_string(), vec![1, 4])]),
+        1,
+    ) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("Erf has no kernel yet"),
+    };
+    assert!(e.contains("Erf") && e.contains("not supported"), "{e}");
+}
+
+#[test]
+fn random_graphs_run_and_batch_consistently() {
+    for seed in 0..40u64 {
+        let m = random_cnn(seed);
+        let one = Session::new(
+            &m,
+            &HashMap::from([("input".to_string(), vec![1, 4, 8, 8])]),
+            1,
+        )
+        .unwrap();
+        let two = Session::new(
+            &m,
+            &HashMap::from([("input".to_string(), vec![2, 4, 8, 8])]),
+            2,
+        )
+        .unwrap();
+        let a = input_for(&one, seed);
+        let b = input_for(&one, seed + 1000);
+        let ya = one.run(a.clone()).unwrap();
+        let yb = one.run(b.clone()).unwrap();
+        let mut both = a[0].as_f32().unwrap().to_vec();
+        both.extend_from_slice(b[0].as_f32().unwrap());
+        let y2 = two.run(vec![Value::f32(vec![2, 4, 8, 8], both)]).unwrap();
+        let mut want = ya[0].as_f32().unwrap().to_vec();
+        want.extend_from_slice(yb[0].as_f32().unwrap());
+        let got = y2[0].as_f32().unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "seed {seed}: {g} vs {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn real_models_run() {
+    let Some(models) = shared_models_dir() else {
+        return;
+    };
+    for name in [
+        "resnet18",
+        "mobilenet_v2",
+        "lenet5_mnist",
+        "mlp_784_128_10_mnist",
+    ] {
+        let path = models.join(format!("{name}.onnx"));
+        let m = coprune_onnx::load(&path).unwrap();
+        let input = &m.graph.inputs[0];
+        let (_, decl) = coprune_ir::infer::declared_shape(&input.name, &input.ty).unwrap();
+        let shape: Vec<usize> = decl
+            .iter()
+            .map(|d| d.as_known().unwrap_or(1) as usize)
+            .collect();
+        let s = Session::new(&m, &HashMap::from([(input.name.clone(), shape)]), 2).unwrap();
+        let x = input_for(&s, 7);
+        let y = s.run(x.clone()).unwrap();
+        assert!(
+            y[0].as_f32().unwrap().iter().all(|v| v.is_finite()),
+            "{name}"
+        );
+        export(name, &path, &x, &y);
+    }
+}
