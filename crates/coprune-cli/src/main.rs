@@ -39,6 +39,8 @@ enum Command {
     Prune(Box<cmd::prune::Args>),
     /// Accuracy (top-1/top-5), mean loss and throughput on a labelled dataset, run by coprune.
     Eval(cmd::eval::Args),
+    /// Latency (median/p10/p90) and throughput, with coprune's runtime or an external probe.
+    Bench(cmd::bench::Args),
     /// Run the bundled example end to end on the bundled LeNet-5 (MNIST) model.
     Demo(cmd::demo::Args),
 }
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Groups(a) => cmd::groups::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
         Command::Prune(a) => cmd::prune::run(*a),
     };
     match result {

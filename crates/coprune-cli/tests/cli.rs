@@ -426,3 +426,23 @@ fn eval_lenet_on_the_bundled_mnist_test_set() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn bench_with_coprune_and_a_probe() {
+    let v = json(&coprune(&["bench", &lenet(), "--runs", "3", "--warmup", "1", "--json"]));
+    assert_eq!(v["runtime"], "coprune");
+    assert!(v["runs"].as_u64().unwrap() >= 3);
+    let (p10, med, p90) = (v["p10_ms"].as_f64().unwrap(), v["median_ms"].as_f64().unwrap(), v["p90_ms"].as_f64().unwrap());
+    assert!(p10 > 0.0 && p10 <= med && med <= p90, "{v}");
+    // A probe prints a latency; the model path is substituted.
+    let v = json(&coprune(&["bench", &lenet(), "--probe", "test -f {model} && echo 'latency: 12.5 ms'", "--runs", "2", "--json"]));
+    assert_eq!(v["median_ms"], 12.5);
+    // A probe that prints no latency, or fails, is a clear error.
+    let o = coprune(&["bench", &lenet(), "--probe", "echo hello {model}"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("printed no latency"), "{}", stderr(&o));
+    let o = coprune(&["bench", &lenet(), "--probe", "exit 3 # {model}"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = coprune(&["bench", &lenet(), "--probe", "echo 1 ms"]);
+    assert!(stderr(&o).contains("{model}"), "{}", stderr(&o));
+}

@@ -1,0 +1,85 @@
+//! `coprune bench MODEL [--batch B] [--threads T] [--runtime coprune|probe] [--probe CMD] [--json]`
+
+use anyhow::{bail, Result};
+use clap::ValueEnum;
+use coprune::prelude::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Runtime {
+    /// coprune's own CPU runtime.
+    Coprune,
+    /// An external command given with --probe that prints a latency.
+    Probe,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The ONNX model.
+    pub model: PathBuf,
+    /// Batch size (the symbolic batch dim of the inputs).
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Runtime threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// What runs the model.
+    #[arg(long, value_enum, default_value = "coprune")]
+    pub runtime: Runtime,
+    /// Command that measures the model elsewhere and prints its latency (`{model}` is replaced
+    /// by the model path), e.g. 'ssh board ./bench {model}'. Implies --runtime probe.
+    #[arg(long, value_name = "CMD")]
+    pub probe: Option<String>,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: usize,
+    /// Minimum timed runs (timing also lasts at least one second); probe: number of calls.
+    #[arg(long, default_value_t = 30)]
+    pub runs: usize,
+    /// Concrete shape of a graph input, e.g. `input=1x3x224x224` (repeatable).
+    #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+    pub input_shape: Vec<InputShape>,
+    /// Print a JSON document instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Result<String> {
+    let mut out = String::new();
+    let runtime = if args.probe.is_some() { Runtime::Probe } else { args.runtime };
+    let r = match (runtime, &args.probe) {
+        (Runtime::Probe, Some(cmd)) => bench_probe(&args.model, cmd, args.runs.min(1000), args.batch)?,
+        (Runtime::Probe, None) => bail!(coprune::Error::Usage("--runtime probe needs --probe 'CMD {model}'".into())),
+        (Runtime::Coprune, _) => {
+            let model = coprune::onnx::load(&args.model).map_err(coprune::Error::from)?;
+            let cfg = BenchConfig {
+                batch: args.batch.max(1),
+                threads: args.threads.max(1),
+                warmup: args.warmup,
+                min_runs: args.runs.max(1),
+                min_time: Duration::from_secs(1),
+                input_shapes: args.input_shape.clone(),
+            };
+            bench_coprune(&model, &args.model.display().to_string(), &cfg)?
+        }
+    };
+    if args.json {
+        outln!(out, "{}", serde_json::to_string_pretty(&r)?);
+        return Ok(out);
+    }
+    outln!(
+        out,
+        "{} ({}, batch {}, {} thread(s)): median {:.3} ms, p10 {:.3} ms, p90 {:.3} ms over {} runs; {:.1} samples/s",
+        r.model,
+        r.runtime,
+        r.batch,
+        r.threads,
+        r.median_ms,
+        r.p10_ms,
+        r.p90_ms,
+        r.runs,
+        r.throughput
+    );
+    Ok(out)
+}
