@@ -101,23 +101,36 @@ impl Conv {
                 let ws = &self.w[oc * kh * kw..(oc + 1) * kh * kw];
                 let b = self.bias.as_ref().map_or(0.0, |b| b[oc]);
                 let ys = &mut y[oc * plane..(oc + 1) * plane];
+                ys.fill(b);
+                // Row by row: for each kernel tap, the valid output columns [lo, hi) read
+                // input columns ox·sw + off; the inner loop is a (strided) axpy.
                 for oy in 0..oh {
-                    for ox in 0..ow {
-                        let mut acc = b;
-                        for ky in 0..kh {
-                            let iy = (oy * sh + ky * dh) as isize - ph as isize;
-                            if iy < 0 || iy >= h as isize {
+                    let yrow = &mut ys[oy * ow..(oy + 1) * ow];
+                    for ky in 0..kh {
+                        let iy = (oy * sh + ky * dh) as isize - ph as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let row = &xs[iy as usize * w..(iy as usize + 1) * w];
+                        for kx in 0..kw {
+                            let wv = ws[ky * kw + kx];
+                            let off = (kx * dw) as isize - pw as isize;
+                            let lo = if off >= 0 { 0 } else { ((-off) as usize).div_ceil(sw) }.min(ow);
+                            let hi = if (w as isize) <= off { 0 } else { ((w as isize - off) as usize).div_ceil(sw) }.clamp(lo, ow);
+                            if hi <= lo {
                                 continue;
                             }
-                            let row = &xs[iy as usize * w..];
-                            for kx in 0..kw {
-                                let ix = (ox * sw + kx * dw) as isize - pw as isize;
-                                if ix >= 0 && (ix as usize) < w {
-                                    acc += ws[ky * kw + kx] * row[ix as usize];
+                            let start = ((lo * sw) as isize + off) as usize;
+                            if sw == 1 {
+                                for (yv, xv) in yrow[lo..hi].iter_mut().zip(&row[start..start + (hi - lo)]) {
+                                    *yv += wv * xv;
+                                }
+                            } else {
+                                for (yv, xv) in yrow[lo..hi].iter_mut().zip(row[start..].iter().step_by(sw)) {
+                                    *yv += wv * xv;
                                 }
                             }
                         }
-                        ys[oy * ow + ox] = acc;
                     }
                 }
             }
