@@ -158,7 +158,11 @@ fn demo_runs() {
     let o = coprune(&["demo", "--out", &out.display().to_string()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("identical graph"), "{}", stdout(&o));
-    assert!(stdout(&o).contains("top-1") && stdout(&o).contains("99.09%"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("top-1") && stdout(&o).contains("99.09%"),
+        "{}",
+        stdout(&o)
+    );
     assert!(out.join("lenet5_mnist.onnx").is_file());
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -411,15 +415,41 @@ fn eval_lenet_on_the_bundled_mnist_test_set() {
     let data = format!("mnist:{}", assets_dir().join("mnist").display());
     // onnxruntime gets 990 of the first 1,000 test images right (scripts/check_eval.py computes
     // the full-set figure in CI).
-    let v = json(&coprune(&["eval", &lenet(), "--data", &data, "--limit", "1000", "--json"]));
+    let v = json(&coprune(&[
+        "eval",
+        &lenet(),
+        "--data",
+        &data,
+        "--limit",
+        "1000",
+        "--json",
+    ]));
     assert_eq!(v["samples"], 1000);
     assert!((v["top1"].as_f64().unwrap() - 0.990).abs() < 1e-9, "{v}");
     assert!(v["top5"].as_f64().unwrap() >= v["top1"].as_f64().unwrap());
     // Bad data specs and mismatched models are usage errors.
     for args in [
-        vec!["eval".to_string(), lenet(), "--data".into(), "cifar99:/nowhere".into()],
-        vec!["eval".to_string(), lenet(), "--data".into(), "mnist:/no/such/dir".into()],
-        vec!["eval".to_string(), fixtures_dir().join("prune/se_block.onnx").display().to_string(), "--data".into(), data.clone()],
+        vec![
+            "eval".to_string(),
+            lenet(),
+            "--data".into(),
+            "cifar99:/nowhere".into(),
+        ],
+        vec![
+            "eval".to_string(),
+            lenet(),
+            "--data".into(),
+            "mnist:/no/such/dir".into(),
+        ],
+        vec![
+            "eval".to_string(),
+            fixtures_dir()
+                .join("prune/se_block.onnx")
+                .display()
+                .to_string(),
+            "--data".into(),
+            data.clone(),
+        ],
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = coprune(&args);
@@ -429,13 +459,33 @@ fn eval_lenet_on_the_bundled_mnist_test_set() {
 
 #[test]
 fn bench_with_coprune_and_a_probe() {
-    let v = json(&coprune(&["bench", &lenet(), "--runs", "3", "--warmup", "1", "--json"]));
+    let v = json(&coprune(&[
+        "bench",
+        &lenet(),
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--json",
+    ]));
     assert_eq!(v["runtime"], "coprune");
     assert!(v["runs"].as_u64().unwrap() >= 3);
-    let (p10, med, p90) = (v["p10_ms"].as_f64().unwrap(), v["median_ms"].as_f64().unwrap(), v["p90_ms"].as_f64().unwrap());
+    let (p10, med, p90) = (
+        v["p10_ms"].as_f64().unwrap(),
+        v["median_ms"].as_f64().unwrap(),
+        v["p90_ms"].as_f64().unwrap(),
+    );
     assert!(p10 > 0.0 && p10 <= med && med <= p90, "{v}");
     // A probe prints a latency; the model path is substituted.
-    let v = json(&coprune(&["bench", &lenet(), "--probe", "test -f {model} && echo 'latency: 12.5 ms'", "--runs", "2", "--json"]));
+    let v = json(&coprune(&[
+        "bench",
+        &lenet(),
+        "--probe",
+        "test -f {model} && echo 'latency: 12.5 ms'",
+        "--runs",
+        "2",
+        "--json",
+    ]));
     assert_eq!(v["median_ms"], 12.5);
     // A probe that prints no latency, or fails, is a clear error.
     let o = coprune(&["bench", &lenet(), "--probe", "echo hello {model}"]);

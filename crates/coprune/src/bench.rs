@@ -64,7 +64,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-fn report(model: &str, runtime: &str, batch: usize, threads: usize, mut ms: Vec<f64>) -> BenchReport {
+fn report(
+    model: &str,
+    runtime: &str,
+    batch: usize,
+    threads: usize,
+    mut ms: Vec<f64>,
+) -> BenchReport {
     ms.sort_by(f64::total_cmp);
     let median = percentile(&ms, 0.5);
     BenchReport {
@@ -85,15 +91,30 @@ fn report(model: &str, runtime: &str, batch: usize, threads: usize, mut ms: Vec<
 pub fn bench_coprune(model: &Model, label: &str, cfg: &BenchConfig) -> Result<BenchReport> {
     let consts = model.graph.constants();
     let mut shapes = HashMap::new();
-    for v in model.graph.inputs.iter().filter(|v| !consts.contains_key(&v.name)) {
+    for v in model
+        .graph
+        .inputs
+        .iter()
+        .filter(|v| !consts.contains_key(&v.name))
+    {
         let shape: Vec<usize> = match cfg.input_shapes.iter().find(|s| s.name == v.name) {
             Some(s) => s.dims.iter().map(|&d| d as usize).collect(),
             None => {
-                let (_, decl) = declared_shape(&v.name, &v.ty)
-                    .ok_or_else(|| Error::Usage(format!("input `{}` has no declared shape; give --input-shape", v.name)))?;
+                let (_, decl) = declared_shape(&v.name, &v.ty).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "input `{}` has no declared shape; give --input-shape",
+                        v.name
+                    ))
+                })?;
                 decl.iter()
                     .enumerate()
-                    .map(|(i, d)| d.as_known().map(|x| x as usize).unwrap_or(if i == 0 { cfg.batch } else { 1 }))
+                    .map(|(i, d)| {
+                        d.as_known().map(|x| x as usize).unwrap_or(if i == 0 {
+                            cfg.batch
+                        } else {
+                            1
+                        })
+                    })
                     .collect()
             }
         };
@@ -123,7 +144,11 @@ pub fn bench_coprune(model: &Model, label: &str, cfg: &BenchConfig) -> Result<Be
             Value::f32(shape, data)
         })
         .collect();
-    let batch = session.input_shapes().first().and_then(|(_, s)| s.first().copied()).unwrap_or(1);
+    let batch = session
+        .input_shapes()
+        .first()
+        .and_then(|(_, s)| s.first().copied())
+        .unwrap_or(1);
     for _ in 0..cfg.warmup {
         session.run(inputs.clone()).map_err(rt)?;
     }
@@ -186,9 +211,16 @@ pub fn parse_probe_latency(text: &str) -> Option<f64> {
 
 /// Measures latency by running `command` (with `{model}` replaced by the model path) `runs`
 /// times and parsing the latency it prints.
-pub fn bench_probe(model_path: &Path, command: &str, runs: usize, batch: usize) -> Result<BenchReport> {
+pub fn bench_probe(
+    model_path: &Path,
+    command: &str,
+    runs: usize,
+    batch: usize,
+) -> Result<BenchReport> {
     if !command.contains("{model}") {
-        return Err(Error::Usage(format!("--probe `{command}` must contain {{model}} where the model path goes")));
+        return Err(Error::Usage(format!(
+            "--probe `{command}` must contain {{model}} where the model path goes"
+        )));
     }
     let path = model_path.display().to_string();
     let quoted = format!("'{}'", path.replace('\'', r"'\''"));
@@ -226,9 +258,15 @@ mod tests {
     #[test]
     fn probe_output_parsing() {
         assert_eq!(parse_probe_latency("latency: 12.5 ms\n"), Some(12.5));
-        assert_eq!(parse_probe_latency("{\"median_ms\": 3.25, \"p10\": 1}"), Some(3.25));
+        assert_eq!(
+            parse_probe_latency("{\"median_ms\": 3.25, \"p10\": 1}"),
+            Some(3.25)
+        );
         assert_eq!(parse_probe_latency("mean 0.5 s"), Some(500.0));
-        assert_eq!(parse_probe_latency("GPU Compute Time: min = 1.2 ms, median = 1.5 ms"), Some(1.5));
+        assert_eq!(
+            parse_probe_latency("GPU Compute Time: min = 1.2 ms, median = 1.5 ms"),
+            Some(1.5)
+        );
         assert_eq!(parse_probe_latency("nothing here"), None);
     }
 }

@@ -47,10 +47,18 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<String> {
     let mut out = String::new();
-    let runtime = if args.probe.is_some() { Runtime::Probe } else { args.runtime };
+    let runtime = if args.probe.is_some() {
+        Runtime::Probe
+    } else {
+        args.runtime
+    };
     let r = match (runtime, &args.probe) {
-        (Runtime::Probe, Some(cmd)) => bench_probe(&args.model, cmd, args.runs.min(1000), args.batch)?,
-        (Runtime::Probe, None) => bail!(coprune::Error::Usage("--runtime probe needs --probe 'CMD {model}'".into())),
+        (Runtime::Probe, Some(cmd)) => {
+            bench_probe(&args.model, cmd, args.runs.min(1000), args.batch)?
+        }
+        (Runtime::Probe, None) => bail!(coprune::Error::Usage(
+            "--runtime probe needs --probe 'CMD {model}'".into()
+        )),
         (Runtime::Coprune, _) => {
             let model = coprune::onnx::load(&args.model).map_err(coprune::Error::from)?;
             let cfg = BenchConfig {

@@ -115,18 +115,32 @@ impl Conv {
                         for kx in 0..kw {
                             let wv = ws[ky * kw + kx];
                             let off = (kx * dw) as isize - pw as isize;
-                            let lo = if off >= 0 { 0 } else { ((-off) as usize).div_ceil(sw) }.min(ow);
-                            let hi = if (w as isize) <= off { 0 } else { ((w as isize - off) as usize).div_ceil(sw) }.clamp(lo, ow);
+                            let lo = if off >= 0 {
+                                0
+                            } else {
+                                ((-off) as usize).div_ceil(sw)
+                            }
+                            .min(ow);
+                            let hi = if (w as isize) <= off {
+                                0
+                            } else {
+                                ((w as isize - off) as usize).div_ceil(sw)
+                            }
+                            .clamp(lo, ow);
                             if hi <= lo {
                                 continue;
                             }
                             let start = ((lo * sw) as isize + off) as usize;
                             if sw == 1 {
-                                for (yv, xv) in yrow[lo..hi].iter_mut().zip(&row[start..start + (hi - lo)]) {
+                                for (yv, xv) in
+                                    yrow[lo..hi].iter_mut().zip(&row[start..start + (hi - lo)])
+                                {
                                     *yv += wv * xv;
                                 }
                             } else {
-                                for (yv, xv) in yrow[lo..hi].iter_mut().zip(row[start..].iter().step_by(sw)) {
+                                for (yv, xv) in
+                                    yrow[lo..hi].iter_mut().zip(row[start..].iter().step_by(sw))
+                                {
                                     *yv += wv * xv;
                                 }
                             }
