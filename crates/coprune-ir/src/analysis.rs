@@ -54,17 +54,7 @@ pub fn analyze(model: &Model, inferred: &Inferred) -> Result<Analysis> {
     for &i in &inferred.order {
         let node = &g.nodes[i];
         let op = &inferred.ops[i];
-        let ins: Vec<Option<&crate::Fact>> = node
-            .inputs
-            .iter()
-            .map(|v| {
-                if v.is_empty() {
-                    None
-                } else {
-                    inferred.facts.get(v)
-                }
-            })
-            .collect();
+        let ins = inferred.input_facts(node);
         let outs: Vec<crate::Fact> = node
             .outputs
             .iter()

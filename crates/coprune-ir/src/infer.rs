@@ -15,6 +15,22 @@ pub struct Inferred {
     pub order: Vec<usize>,
 }
 
+impl Inferred {
+    /// The facts of a node's inputs (`None` for omitted optional inputs).
+    pub fn input_facts(&self, node: &crate::Node) -> Vec<Option<&Fact>> {
+        node.inputs
+            .iter()
+            .map(|v| {
+                if v.is_empty() {
+                    None
+                } else {
+                    self.facts.get(v)
+                }
+            })
+            .collect()
+    }
+}
+
 /// Declared shape of a graph input, with undeclared dims named `<input>_d<axis>`.
 pub fn declared_shape(name: &str, ty: &ValueType) -> Option<(crate::DType, Vec<Dim>)> {
     match ty {

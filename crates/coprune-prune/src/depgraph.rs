@@ -169,17 +169,7 @@ impl DepGraph {
         for &i in &inferred.order {
             let node = &g.nodes[i];
             let op = &inferred.ops[i];
-            let ins: Vec<Option<&Fact>> = node
-                .inputs
-                .iter()
-                .map(|v| {
-                    if v.is_empty() {
-                        None
-                    } else {
-                        inferred.facts.get(v)
-                    }
-                })
-                .collect();
+            let ins = inferred.input_facts(node);
             let outs: Vec<Fact> = node
                 .outputs
                 .iter()

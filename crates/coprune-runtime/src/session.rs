@@ -157,17 +157,7 @@ impl Session {
             };
             let ctx = LowerCtx {
                 node,
-                inputs: node
-                    .inputs
-                    .iter()
-                    .map(|v| {
-                        if v.is_empty() {
-                            None
-                        } else {
-                            inferred.facts.get(v)
-                        }
-                    })
-                    .collect(),
+                inputs: inferred.input_facts(node),
                 outputs: node
                     .outputs
                     .iter()

@@ -37,9 +37,8 @@ pub struct Args {
     /// Minimum timed runs (timing also lasts at least one second); probe: number of calls.
     #[arg(long, default_value_t = 30)]
     pub runs: usize,
-    /// Concrete shape of a graph input, e.g. `input=1x3x224x224` (repeatable).
-    #[arg(long = "input-shape", value_name = "NAME=DIMS")]
-    pub input_shape: Vec<InputShape>,
+    #[command(flatten)]
+    pub shapes: super::ShapeArgs,
     /// Print a JSON document instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -67,7 +66,7 @@ pub fn run(args: Args) -> Result<String> {
                 warmup: args.warmup,
                 min_runs: args.runs.max(1),
                 min_time: Duration::from_secs(1),
-                input_shapes: args.input_shape.clone(),
+                input_shapes: args.shapes.input_shape.clone(),
             };
             bench_coprune(&model, &args.model.display().to_string(), &cfg)?
         }

@@ -8,9 +8,8 @@ use std::path::PathBuf;
 pub struct Args {
     /// The ONNX model.
     pub model: PathBuf,
-    /// Concrete shape of a graph input, e.g. `input=1x3x224x224` (repeatable).
-    #[arg(long = "input-shape", value_name = "NAME=DIMS")]
-    pub input_shape: Vec<InputShape>,
+    #[command(flatten)]
+    pub shapes: super::ShapeArgs,
     /// Print a JSON document instead of the listing.
     #[arg(long)]
     pub json: bool,
@@ -18,7 +17,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<String> {
     let mut out = String::new();
-    let r = groups_file(&args.model, &args.input_shape)?;
+    let r = groups_file(&args.model, &args.shapes.input_shape)?;
     if args.json {
         outln!(out, "{}", serde_json::to_string_pretty(&r)?);
         return Ok(out);

@@ -102,9 +102,8 @@ pub struct Args {
     /// Plan and report, write no model.
     #[arg(long)]
     pub dry_run: bool,
-    /// Concrete shape of a graph input, e.g. `input=1x3x224x224` (repeatable).
-    #[arg(long = "input-shape", value_name = "NAME=DIMS")]
-    pub input_shape: Vec<InputShape>,
+    #[command(flatten)]
+    pub shapes: super::ShapeArgs,
     /// Print a JSON document instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -167,7 +166,7 @@ pub fn run(args: Args) -> Result<String> {
             layer_ratios,
             ignore: args.ignore.clone(),
         },
-        input_shapes: args.input_shape.clone(),
+        input_shapes: args.shapes.input_shape.clone(),
     };
     let source = match (&args.plan, target) {
         (Some(p), _) => PlanSource::Replay(p),

@@ -16,6 +16,15 @@ pub fn opt<'a>(inputs: &[Option<&'a Fact>], i: usize) -> Option<&'a Fact> {
     inputs.get(i).copied().flatten()
 }
 
+/// A possibly negative axis counted from the front (no range check).
+pub fn wrap_axis(axis: i64, rank: usize) -> i64 {
+    if axis < 0 {
+        axis + rank as i64
+    } else {
+        axis
+    }
+}
+
 /// Normalises a possibly negative axis for a tensor of `rank` (use `rank + 1` for Unsqueeze).
 pub fn norm_axis(axis: i64, rank: usize) -> Result<usize> {
     let r = rank as i64;
@@ -275,6 +284,45 @@ macro_rules! unary_op {
 
             fn channel_rule(&self, _ctx: &$crate::ChannelCtx) -> $crate::ChannelRule {
                 $crate::ChannelRule::Elementwise
+            }
+        }
+    };
+}
+
+/// Declares a normalisation along one axis (Softmax, LogSoftmax, Hardmax): element-wise in shape,
+/// coupling all channels when `axis` is the channel axis.
+#[macro_export]
+macro_rules! axis_softmax_op {
+    ($(#[$meta:meta])* $ty:ident, $name:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $ty {
+            pub axis: i64,
+        }
+
+        impl $ty {
+            /// Reads axis (default -1 from opset 13, 1 before).
+            pub fn build(node: &$crate::Node, opset: i64) -> $crate::Result<Box<dyn $crate::Op>> {
+                Ok(Box::new($ty {
+                    axis: node.attr_int("axis", if opset >= 13 { -1 } else { 1 })?,
+                }))
+            }
+        }
+
+        impl $crate::Op for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn output_facts(&self, inputs: &[Option<&$crate::Fact>]) -> $crate::Result<Vec<$crate::Fact>> {
+                Ok(vec![$crate::ops::util::same_as($crate::ops::util::req(inputs, 0, "input")?)])
+            }
+            fn channel_rule(&self, ctx: &$crate::ChannelCtx) -> $crate::ChannelRule {
+                match ctx.axis(0) {
+                    Some(c) if c as i64 == $crate::ops::util::wrap_axis(self.axis, ctx.rank(0)) => {
+                        $crate::ChannelRule::Block(concat!($name, " across the channel axis").into())
+                    }
+                    _ => $crate::ChannelRule::Elementwise,
+                }
             }
         }
     };

@@ -79,6 +79,22 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
     }))
 }
 
+/// Output columns `[lo, hi)` whose input column `ox·stride + off` lies in `0..w` (of `ow`).
+fn valid_columns(off: isize, stride: usize, w: usize, ow: usize) -> (usize, usize) {
+    let lo = if off >= 0 {
+        0
+    } else {
+        ((-off) as usize).div_ceil(stride)
+    }
+    .min(ow);
+    let hi = if (w as isize) <= off {
+        0
+    } else {
+        ((w as isize - off) as usize).div_ceil(stride)
+    };
+    (lo, hi.clamp(lo, ow))
+}
+
 impl Conv {
     /// One sample: x [C, H, W] → y [M, OH, OW].
     fn sample(&self, x: &[f32], y: &mut [f32], threads: usize) {
@@ -115,18 +131,7 @@ impl Conv {
                         for kx in 0..kw {
                             let wv = ws[ky * kw + kx];
                             let off = (kx * dw) as isize - pw as isize;
-                            let lo = if off >= 0 {
-                                0
-                            } else {
-                                ((-off) as usize).div_ceil(sw)
-                            }
-                            .min(ow);
-                            let hi = if (w as isize) <= off {
-                                0
-                            } else {
-                                ((w as isize - off) as usize).div_ceil(sw)
-                            }
-                            .clamp(lo, ow);
+                            let (lo, hi) = valid_columns(off, sw, w, ow);
                             if hi <= lo {
                                 continue;
                             }
@@ -183,18 +188,7 @@ impl Conv {
                                 // Output columns whose input column ix = ox·sw + kx·dw − pw lies
                                 // inside the row: [lo, hi); zeros elsewhere, a (strided) copy inside.
                                 let off = (kx * dw) as isize - pw as isize;
-                                let lo = if off >= 0 {
-                                    0
-                                } else {
-                                    ((-off) as usize).div_ceil(sw)
-                                }
-                                .min(ow);
-                                let hi = if (w as isize) <= off {
-                                    0
-                                } else {
-                                    ((w as isize - off) as usize).div_ceil(sw)
-                                }
-                                .clamp(lo, ow);
+                                let (lo, hi) = valid_columns(off, sw, w, ow);
                                 dst[..lo].fill(0.0);
                                 dst[hi..].fill(0.0);
                                 let start = (lo * sw) as isize + off;

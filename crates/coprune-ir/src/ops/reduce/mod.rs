@@ -2,6 +2,7 @@
 
 pub mod arg_max;
 pub mod arg_min;
+pub mod common;
 pub mod reduce_l1;
 pub mod reduce_l2;
 pub mod reduce_log_sum_exp;
