@@ -496,3 +496,45 @@ fn bench_with_coprune_and_a_probe() {
     let o = coprune(&["bench", &lenet(), "--probe", "echo 1 ms"]);
     assert!(stderr(&o).contains("{model}"), "{}", stderr(&o));
 }
+
+#[test]
+fn bench_with_the_users_onnxruntime() {
+    // A missing library is a one-line hint, exit 2.
+    let o = Command::new(env!("CARGO_BIN_EXE_coprune"))
+        .args(["bench", &lenet(), "--runtime", "ort"])
+        .env("ORT_DYLIB_PATH", "/no/such/libonnxruntime.so")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("ORT_DYLIB_PATH") && !stderr(&o).contains("panicked"),
+        "{}",
+        stderr(&o)
+    );
+    // Where Python's onnxruntime is installed (CI installs it), it is found and measures.
+    let has_ort = Command::new("python3")
+        .args(["-c", "import onnxruntime"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_ort {
+        let o = Command::new(env!("CARGO_BIN_EXE_coprune"))
+            .args([
+                "bench",
+                &lenet(),
+                "--runtime",
+                "ort",
+                "--runs",
+                "5",
+                "--json",
+            ])
+            .env_remove("ORT_DYLIB_PATH")
+            .output()
+            .unwrap();
+        let v = json(&o);
+        assert!(
+            v["runtime"].as_str().unwrap().starts_with("onnxruntime"),
+            "{v}"
+        );
+        assert!(v["median_ms"].as_f64().unwrap() > 0.0);
+    }
+}

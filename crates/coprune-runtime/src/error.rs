@@ -14,6 +14,9 @@ pub enum RuntimeError {
         op: String,
         detail: String,
     },
+    /// An external runtime (onnxruntime) could not be found, loaded or run.
+    #[error("onnxruntime: {0}")]
+    External(String),
     /// An input given to `run` does not match the session.
     #[error("input `{name}`: {msg}")]
     Input { name: String, msg: String },

@@ -8,6 +8,7 @@
 mod error;
 mod gemm;
 mod kernel;
+pub mod onnxruntime;
 pub mod ops;
 mod session;
 mod value;

@@ -87,10 +87,14 @@ fn report(
     }
 }
 
-/// Measures latency with coprune's runtime on seeded random inputs.
-pub fn bench_coprune(model: &Model, label: &str, cfg: &BenchConfig) -> Result<BenchReport> {
+/// Concrete shapes and seeded random data ([-1, 1)) for every graph input: the same every run.
+fn bench_inputs(
+    model: &Model,
+    cfg: &BenchConfig,
+) -> Result<Vec<coprune_runtime::onnxruntime::NamedInput>> {
     let consts = model.graph.constants();
-    let mut shapes = HashMap::new();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut out = Vec::new();
     for v in model
         .graph
         .inputs
@@ -118,34 +122,47 @@ pub fn bench_coprune(model: &Model, label: &str, cfg: &BenchConfig) -> Result<Be
                     .collect()
             }
         };
-        shapes.insert(v.name.clone(), shape);
+        let n: usize = shape.iter().product();
+        let data = (0..n)
+            .map(|_| {
+                // SplitMix64.
+                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect();
+        out.push((v.name.clone(), shape, data));
     }
+    Ok(out)
+}
+
+/// Measures latency with coprune's runtime on seeded random inputs.
+pub fn bench_coprune(model: &Model, label: &str, cfg: &BenchConfig) -> Result<BenchReport> {
+    let given = bench_inputs(model, cfg)?;
+    let shapes: HashMap<String, Vec<usize>> = given
+        .iter()
+        .map(|(n, s, _)| (n.clone(), s.clone()))
+        .collect();
     let rt = |source| Error::Runtime {
         path: label.to_string(),
         source,
     };
     let session = Session::new(model, &shapes, cfg.threads).map_err(rt)?;
-    // SplitMix64-derived inputs in [-1, 1): the same every run.
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let inputs: Vec<Value> = session
-        .input_shapes()
-        .into_iter()
-        .map(|(_, shape)| {
-            let n = shape.iter().product();
-            let data = (0..n)
-                .map(|_| {
-                    state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                    let mut z = state;
-                    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                    ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-                })
-                .collect();
-            Value::f32(shape, data)
+    let order = session.input_shapes();
+    let inputs: Vec<Value> = order
+        .iter()
+        .map(|(name, shape)| {
+            let data = given
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map(|x| x.2.clone())
+                .unwrap_or_default();
+            Value::f32(shape.clone(), data)
         })
         .collect();
-    let batch = session
-        .input_shapes()
+    let batch = order
         .first()
         .and_then(|(_, s)| s.first().copied())
         .unwrap_or(1);
@@ -164,6 +181,39 @@ pub fn bench_coprune(model: &Model, label: &str, cfg: &BenchConfig) -> Result<Be
         }
     }
     Ok(report(label, "coprune", batch, cfg.threads, ms))
+}
+
+/// Measures latency with the user's onnxruntime library (ORT_DYLIB_PATH, or Python's
+/// onnxruntime package), loaded at run time, on the same inputs as [`bench_coprune`].
+pub fn bench_ort(model: &Model, path: &Path, cfg: &BenchConfig) -> Result<BenchReport> {
+    let label = path.display().to_string();
+    let rt = |source| Error::Runtime {
+        path: label.clone(),
+        source,
+    };
+    let lib = coprune_runtime::onnxruntime::find_library().map_err(rt)?;
+    let inputs = bench_inputs(model, cfg)?;
+    let batch = inputs
+        .first()
+        .and_then(|(_, s, _)| s.first().copied())
+        .unwrap_or(1);
+    let ms = coprune_runtime::onnxruntime::measure(
+        &lib,
+        path,
+        &inputs,
+        cfg.threads,
+        cfg.warmup,
+        cfg.min_runs,
+        cfg.min_time,
+    )
+    .map_err(rt)?;
+    Ok(report(
+        &label,
+        &format!("onnxruntime ({})", lib.display()),
+        batch,
+        cfg.threads,
+        ms,
+    ))
 }
 
 /// The latency a probe printed: `median_ms` from a JSON object, else the last number followed

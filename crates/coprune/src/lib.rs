@@ -22,7 +22,7 @@ pub use error::{Error, Result};
 /// The common imports.
 pub mod prelude {
     pub use crate::analyze::{analyze_file, analyze_model, AnalyzeReport};
-    pub use crate::bench::{bench_coprune, bench_probe, BenchConfig, BenchReport};
+    pub use crate::bench::{bench_coprune, bench_ort, bench_probe, BenchConfig, BenchReport};
     pub use crate::convert::{convert_file, ConvertConfig, ConvertReport};
     pub use crate::eval::{evaluate, EvalConfig, EvalReport};
     pub use crate::input_shape::InputShape;

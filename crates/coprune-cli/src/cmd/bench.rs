@@ -1,4 +1,4 @@
-//! `coprune bench MODEL [--batch B] [--threads T] [--runtime coprune|probe] [--probe CMD] [--json]`
+//! `coprune bench MODEL [--batch B] [--threads T] [--runtime coprune|ort|probe] [--probe CMD] [--json]`
 
 use anyhow::{bail, Result};
 use clap::ValueEnum;
@@ -10,6 +10,8 @@ use std::time::Duration;
 pub enum Runtime {
     /// coprune's own CPU runtime.
     Coprune,
+    /// Your onnxruntime library, loaded at run time (ORT_DYLIB_PATH, or Python's onnxruntime).
+    Ort,
     /// An external command given with --probe that prints a latency.
     Probe,
 }
@@ -58,7 +60,7 @@ pub fn run(args: Args) -> Result<String> {
         (Runtime::Probe, None) => bail!(coprune::Error::Usage(
             "--runtime probe needs --probe 'CMD {model}'".into()
         )),
-        (Runtime::Coprune, _) => {
+        (Runtime::Coprune | Runtime::Ort, _) => {
             let model = coprune::onnx::load(&args.model).map_err(coprune::Error::from)?;
             let cfg = BenchConfig {
                 batch: args.batch.max(1),
@@ -68,7 +70,11 @@ pub fn run(args: Args) -> Result<String> {
                 min_time: Duration::from_secs(1),
                 input_shapes: args.shapes.input_shape.clone(),
             };
-            bench_coprune(&model, &args.model.display().to_string(), &cfg)?
+            if runtime == Runtime::Ort {
+                bench_ort(&model, &args.model, &cfg)?
+            } else {
+                bench_coprune(&model, &args.model.display().to_string(), &cfg)?
+            }
         }
     };
     if args.json {
