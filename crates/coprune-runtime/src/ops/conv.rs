@@ -111,12 +111,11 @@ impl Conv {
         if g > 1 && g == c && cg == 1 {
             // Depthwise: each output channel reads one input channel.
             let mult = m / c;
-            for oc in 0..m {
+            let channel = |oc: usize, ys: &mut [f32]| {
                 let ic = oc / mult;
                 let xs = &x[ic * h * w..(ic + 1) * h * w];
                 let ws = &self.w[oc * kh * kw..(oc + 1) * kh * kw];
                 let b = self.bias.as_ref().map_or(0.0, |b| b[oc]);
-                let ys = &mut y[oc * plane..(oc + 1) * plane];
                 ys.fill(b);
                 // Row by row: for each kernel tap, the valid output columns [lo, hi) read
                 // input columns ox·sw + off; the inner loop is a (strided) axpy.
@@ -152,6 +151,15 @@ impl Conv {
                         }
                     }
                 }
+            };
+            if threads > 1 {
+                y.par_chunks_mut(plane)
+                    .enumerate()
+                    .for_each(|(oc, ys)| channel(oc, ys));
+            } else {
+                y.chunks_mut(plane)
+                    .enumerate()
+                    .for_each(|(oc, ys)| channel(oc, ys));
             }
             return;
         }
