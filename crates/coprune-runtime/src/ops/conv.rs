@@ -181,10 +181,12 @@ impl Conv {
             let b_mat: &[f32] = if direct {
                 xg
             } else {
-                for ci in 0..cg {
+                // im2col: rows (ci, ky, kx) × columns (oy, ox); one block of kh·kw rows per
+                // input channel, filled in parallel when threads > 1.
+                let fill = |ci: usize, block: &mut [f32]| {
                     for ky in 0..kh {
                         for kx in 0..kw {
-                            let row = &mut cols[((ci * kh + ky) * kw + kx) * plane..][..plane];
+                            let row = &mut block[(ky * kw + kx) * plane..][..plane];
                             for oy in 0..oh {
                                 let iy = (oy * sh + ky * dh) as isize - ph as isize;
                                 let dst = &mut row[oy * ow..(oy + 1) * ow];
@@ -216,6 +218,16 @@ impl Conv {
                             }
                         }
                     }
+                };
+                let block_len = kh * kw * plane;
+                if threads > 1 {
+                    cols.par_chunks_mut(block_len)
+                        .enumerate()
+                        .for_each(|(ci, b)| fill(ci, b));
+                } else {
+                    cols.chunks_mut(block_len)
+                        .enumerate()
+                        .for_each(|(ci, b)| fill(ci, b));
                 }
                 &cols
             };
