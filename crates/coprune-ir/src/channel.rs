@@ -77,6 +77,14 @@ pub enum ChannelRule {
     Concat { axis: usize },
     /// Split along `axis` (sizes updated when channels are removed).
     Split { axis: usize },
+    /// A contiguous range `start..end` (step 1) of the channels on `axis` (Slice); the bounds,
+    /// entry `index` of the op's starts/ends, are recomputed when channels are removed.
+    Range {
+        axis: usize,
+        start: usize,
+        end: usize,
+        index: usize,
+    },
     /// [N, C, rest…] → [N, C·inner]: channel c becomes features c·inner … c·inner+inner-1.
     Flatten { inner: usize },
 }

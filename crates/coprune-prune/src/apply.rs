@@ -228,6 +228,47 @@ pub fn to_patch(model: &Model, dg: &DepGraph, removed: &[bool], mode: Mode) -> R
                 .push((i, "split".into(), Some(AttrValue::Ints(sizes))));
         }
     }
+    for &(i, index) in &dg.ranges {
+        // New bounds: the kept channels before the old start, plus the kept ones inside.
+        let node = &g.nodes[i];
+        let (Some(inp), Some(out)) = (node.input(0), node.outputs.first()) else {
+            continue;
+        };
+        let (Some(cin), Some(cout)) = (dg.chan.get(inp), dg.chan.get(out)) else {
+            continue;
+        };
+        let len = cout.units.len();
+        let Some(start_pos) = (0..=cin.units.len().saturating_sub(len))
+            .find(|&s| cin.units[s..s + len] == cout.units[..])
+        else {
+            continue;
+        };
+        let new_start = cin.units[..start_pos]
+            .iter()
+            .filter(|&&u| !removed[u])
+            .count() as i64;
+        let new_end = new_start + cout.units.iter().filter(|&&u| !removed[u]).count() as i64;
+        for (input, attr, value) in [(1usize, "starts", new_start), (2, "ends", new_end)] {
+            if let Some(name) = node.input(input) {
+                // Opset ≥ 10: bounds are constant inputs.
+                let Some(t) = consts.get(name) else { continue };
+                let Ok(mut v) = t.to_i64_vec() else { continue };
+                if v.get(index).is_some_and(|&x| x != value) {
+                    v[index] = value;
+                    let new = fresh(name);
+                    patch
+                        .initializers
+                        .push(Tensor::from_i64(&new, t.dims.clone(), &v)?);
+                    patch.inputs.push((i, input, new));
+                }
+            } else if let Ok(Some(mut v)) = node.attr_ints(attr) {
+                if v.get(index).is_some_and(|&x| x != value) {
+                    v[index] = value;
+                    patch.attrs.push((i, attr.into(), Some(AttrValue::Ints(v))));
+                }
+            }
+        }
+    }
     for &i in &dg.reshapes {
         let node = &g.nodes[i];
         let (Some(out), Some(target)) = (node.outputs.first(), node.input(1)) else {

@@ -78,6 +78,8 @@ pub struct DepGraph {
     pub splits: Vec<usize>,
     /// Reshape nodes whose constant target names a channel count.
     pub reshapes: Vec<usize>,
+    /// Slice nodes taking a channel range: (node, entry of the channel axis in starts/ends).
+    pub ranges: Vec<(usize, usize)>,
 }
 
 #[derive(Default)]
@@ -92,6 +94,7 @@ struct Builder {
     depthwise: Vec<usize>,
     splits: Vec<usize>,
     reshapes: Vec<usize>,
+    ranges: Vec<(usize, usize)>,
 }
 
 fn find(p: &mut [u32], mut x: u32) -> u32 {
@@ -500,6 +503,29 @@ impl DepGraph {
                     }
                     b.splits.push(i);
                 }
+                ChannelRule::Range {
+                    axis,
+                    start,
+                    end,
+                    index,
+                } => {
+                    let Some((a, e)) = tracked[0].clone() else {
+                        continue;
+                    };
+                    if a != axis || end > e.len() {
+                        b.block(
+                            &e,
+                            &format!("slice bounds do not match the channels at {at}"),
+                        );
+                        continue;
+                    }
+                    // Channels outside the range are dropped by the slice: removing them changes
+                    // nothing downstream, so only the kept range flows on.
+                    if let Some(o) = node.outputs.first() {
+                        b.chan.insert(o.clone(), (axis, e[start..end].to_vec()));
+                    }
+                    b.ranges.push((i, index));
+                }
                 ChannelRule::Flatten { inner } => {
                     let Some((_, e)) = tracked[0].clone() else {
                         continue;
@@ -634,5 +660,6 @@ fn finish(mut b: Builder) -> DepGraph {
         depthwise: b.depthwise,
         splits: b.splits,
         reshapes: b.reshapes,
+        ranges: b.ranges,
     }
 }

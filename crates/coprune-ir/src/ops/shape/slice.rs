@@ -1,7 +1,7 @@
 //! `Slice`: start/end/step per axis (inputs from opset 10, attributes before). Known sizes are
 //! computed exactly with numpy clamping; tracked 1-D values are sliced too.
 
-use crate::ops::util::{norm_axis, opt, req, tracked};
+use crate::ops::util::{norm_axis, opt, req, tracked, wrap_axis};
 use crate::{bail, ChannelCtx, ChannelRule, ConstValue, Dim, Fact, Node, Op, Result};
 
 /// Pre-opset-10 attributes: starts, ends and optional axes.
@@ -123,29 +123,40 @@ impl Op for Slice {
         let Some(c) = ctx.axis(0) else {
             return ChannelRule::Elementwise;
         };
-        let r = ctx.rank(0) as i64;
-        let axes: Option<Vec<i64>> = match &self.attrs {
-            Some((s, _, a)) => Some(a.clone().unwrap_or_else(|| (0..s.len() as i64).collect())),
-            None => match ctx.inputs.get(3).copied().flatten() {
-                Some(f) => f.known_ints(),
-                None => ctx
-                    .inputs
-                    .get(1)
-                    .copied()
-                    .flatten()
-                    .and_then(|f| f.known_ints())
-                    .map(|s| (0..s.len() as i64).collect()),
-            },
+        let x = ctx.inputs.first().copied().flatten();
+        let r = ctx.rank(0);
+        let ints = |i: usize| {
+            ctx.inputs
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|f| f.known_ints())
         };
-        match axes {
-            Some(a)
-                if !a
-                    .iter()
-                    .any(|&x| (if x < 0 { x + r } else { x }) == c as i64) =>
-            {
-                ChannelRule::Elementwise
+        let (starts, ends, axes, steps) = match &self.attrs {
+            Some((s, e, a)) => (Some(s.clone()), Some(e.clone()), a.clone(), None),
+            None => (ints(1), ints(2), ints(3), ints(4)),
+        };
+        let (Some(starts), Some(ends)) = (starts, ends) else {
+            return ChannelRule::Block("Slice with run-time bounds".into());
+        };
+        let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+        let Some(k) = axes.iter().position(|&a| wrap_axis(a, r) == c as i64) else {
+            return ChannelRule::Elementwise;
+        };
+        let step = steps.as_ref().and_then(|s| s.get(k).copied()).unwrap_or(1);
+        let dim = x.and_then(|f| f.shape.get(c)).and_then(|d| d.as_known());
+        match (step, dim, starts.get(k), ends.get(k)) {
+            (1, Some(n), Some(&s0), Some(&e0)) => {
+                let clamp = |v: i64| (if v < 0 { v + n } else { v }).clamp(0, n) as usize;
+                let (start, end) = (clamp(s0), clamp(e0));
+                ChannelRule::Range {
+                    axis: c,
+                    start,
+                    end: end.max(start),
+                    index: k,
+                }
             }
-            _ => ChannelRule::Block("Slice along the channel axis".into()),
+            _ => ChannelRule::Block("Slice of the channel axis with a step other than 1".into()),
         }
     }
 }
