@@ -73,6 +73,14 @@ pub enum ChannelRule {
         bias: Option<usize>,
         multiplier: usize,
     },
+    /// Grouped convolution (1 < groups < channels): input channel position p of every group is
+    /// read through weight axis 1 position p, so those channels go together, and output channel
+    /// q of every group likewise; each group keeps the same size and `group` is unchanged.
+    Grouped {
+        weight: usize,
+        bias: Option<usize>,
+        groups: usize,
+    },
     /// Concatenation along `axis`.
     Concat { axis: usize },
     /// Split along `axis` (sizes updated when channels are removed).

@@ -417,6 +417,52 @@ impl DepGraph {
                     b.depthwise.push(i);
                     b.chan.insert(o.clone(), (1, e));
                 }
+                ChannelRule::Grouped {
+                    weight,
+                    bias,
+                    groups,
+                } => {
+                    let Some(o) = node.outputs.first() else {
+                        continue;
+                    };
+                    let m = outs.first().and_then(|f| size_at(Some(f), 1)).unwrap_or(0);
+                    match &tracked[0] {
+                        Some((1, ein)) if ein.len() % groups == 0 => {
+                            // Position p of every input group is one weight column: tie them.
+                            let per = ein.len() / groups;
+                            for gi in 1..groups {
+                                for p in 0..per {
+                                    b.union(ein[p], ein[gi * per + p]);
+                                }
+                            }
+                            b.members
+                                .push((i, weight, 1, ein[..per].to_vec(), Role::Consumer));
+                        }
+                        Some((_, ein)) => {
+                            b.block(
+                                ein,
+                                &format!("grouped convolution reads another axis at {at}"),
+                            );
+                        }
+                        None => {}
+                    }
+                    let e = b.space(m, node.display_name(), None);
+                    let per = m / groups.max(1);
+                    for gi in 1..groups {
+                        for q in 0..per {
+                            b.union(e[q], e[gi * per + q]);
+                        }
+                    }
+                    b.members.push((i, weight, 0, e.clone(), Role::Producer));
+                    if let Some(bi) = bias {
+                        if constant.get(bi).copied().unwrap_or(false) {
+                            b.members.push((i, bi, 0, e.clone(), Role::Param));
+                        } else {
+                            b.block(&e, &format!("bias is not a constant vector at {at}"));
+                        }
+                    }
+                    b.chan.insert(o.clone(), (1, e));
+                }
                 ChannelRule::Concat { axis } => {
                     let on_axis = tracked.iter().flatten().all(|(a, _)| *a == axis);
                     if !on_axis {

@@ -199,7 +199,7 @@ fn export_shaped_fixtures_prune() {
         assert!(pruned.macs < dense.macs, "{}", path.display());
         n += 1;
     }
-    assert_eq!(n, 6);
+    assert_eq!(n, 7);
 }
 
 #[test]

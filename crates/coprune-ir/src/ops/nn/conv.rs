@@ -114,8 +114,13 @@ impl Op for Conv {
                 bias,
                 multiplier: (co / ci) as usize,
             },
+            (g, Some(ci), Some(co)) if ci % g == 0 && co % g == 0 => ChannelRule::Grouped {
+                weight: 1,
+                bias,
+                groups: g as usize,
+            },
             (g, _, _) => ChannelRule::Block(format!(
-                "grouped convolution (group={g}) is not prunable yet"
+                "grouped convolution (group={g}) with unknown or indivisible channel counts"
             )),
         }
     }
