@@ -155,6 +155,24 @@ fn mark(dg: &DepGraph, c: &Candidates, counts: &[usize], round_to: Option<usize>
             removed[dg.groups[g].units[i]] = true;
         }
     }
+    // A layer must keep at least one input channel (a channel range cut from a larger group could
+    // otherwise lose all of its channels): keep the best-scored of them.
+    for m in dg
+        .members
+        .iter()
+        .filter(|m| m.role == crate::depgraph::Role::Consumer)
+    {
+        if !m.units.is_empty() && m.units.iter().all(|&u| removed[u]) {
+            let g = dg.unit_group[m.units[0]];
+            let keep = c.order[g]
+                .iter()
+                .rev()
+                .map(|&i| dg.groups[g].units[i])
+                .find(|u| m.units.contains(u))
+                .unwrap_or(m.units[0]);
+            removed[keep] = false;
+        }
+    }
     removed
 }
 

@@ -256,6 +256,16 @@ fn impossible_budget_is_reported() {
 }
 
 #[test]
+fn a_sliced_range_never_loses_all_its_channels() {
+    // slice_channels takes channels 4..12 of a 16-channel layer; at 90% the L1 order could
+    // remove all eight of them.
+    let m = coprune_onnx::load(&fixtures_dir().join("prune/slice_channels.onnx")).unwrap();
+    for crit in CriterionKind::ALL {
+        prune_and_check(&m, &ratio(0.9), crit);
+    }
+}
+
+#[test]
 fn same_inputs_same_plan() {
     let m = random_cnn(4);
     let (_, _, a) = prune_and_check(&m, &ratio(0.5), CriterionKind::Random);
