@@ -136,6 +136,25 @@ impl Builder {
         }
     }
 
+    /// A per-output-channel bias: sliced with the channels when it is a constant vector of their
+    /// count; anything else that is present blocks them.
+    fn bias(
+        &mut self,
+        node: usize,
+        input: usize,
+        f: Option<&Fact>,
+        constant: bool,
+        e: &[u32],
+        at: &str,
+    ) {
+        let Some(f) = f else { return };
+        if constant && f.shape.first().and_then(dim) == Some(e.len()) {
+            self.members.push((node, input, 0, e.to_vec(), Role::Param));
+        } else {
+            self.block(e, &format!("bias is not a constant vector at {at}"));
+        }
+    }
+
     fn block(&mut self, elems: &[u32], reason: &str) {
         for &e in elems {
             if self.blocked[e as usize].is_none() {
@@ -349,13 +368,9 @@ impl DepGraph {
                     b.members
                         .push((i, weight, w_out_axis, e.clone(), Role::Producer));
                     if let Some(bi) = bias {
-                        if constant.get(bi).copied().unwrap_or(false)
-                            && size_at(ins[bi], 0) == Some(n)
-                        {
-                            b.members.push((i, bi, 0, e.clone(), Role::Param));
-                        } else if ins.get(bi).copied().flatten().is_some() {
-                            b.block(&e, &format!("bias is not a constant vector at {at}"));
-                        }
+                        let f = ins.get(bi).copied().flatten();
+                        let is_const = constant.get(bi).copied().unwrap_or(false);
+                        b.bias(i, bi, f, is_const, &e, &at);
                     }
                     if let Some(c) = out_broadcast {
                         if let Some(f) = ins.get(c).copied().flatten() {
@@ -408,11 +423,9 @@ impl DepGraph {
                     };
                     b.members.push((i, weight, 0, e.clone(), Role::Producer));
                     if let Some(bi) = bias {
-                        if constant.get(bi).copied().unwrap_or(false) {
-                            b.members.push((i, bi, 0, e.clone(), Role::Param));
-                        } else {
-                            b.block(&e, &format!("bias is not a constant vector at {at}"));
-                        }
+                        let f = ins.get(bi).copied().flatten();
+                        let is_const = constant.get(bi).copied().unwrap_or(false);
+                        b.bias(i, bi, f, is_const, &e, &at);
                     }
                     b.depthwise.push(i);
                     b.chan.insert(o.clone(), (1, e));
@@ -455,11 +468,9 @@ impl DepGraph {
                     }
                     b.members.push((i, weight, 0, e.clone(), Role::Producer));
                     if let Some(bi) = bias {
-                        if constant.get(bi).copied().unwrap_or(false) {
-                            b.members.push((i, bi, 0, e.clone(), Role::Param));
-                        } else {
-                            b.block(&e, &format!("bias is not a constant vector at {at}"));
-                        }
+                        let f = ins.get(bi).copied().flatten();
+                        let is_const = constant.get(bi).copied().unwrap_or(false);
+                        b.bias(i, bi, f, is_const, &e, &at);
                     }
                     b.chan.insert(o.clone(), (1, e));
                 }
