@@ -6,7 +6,7 @@
 //! Dense f32 GEMM comes from the `gemm` crate.
 
 mod error;
-mod gemm;
+pub mod gemm;
 mod kernel;
 pub mod onnxruntime;
 pub mod ops;
@@ -14,6 +14,6 @@ mod session;
 mod value;
 
 pub use error::{Result, RuntimeError};
-pub use kernel::{Kernel, LowerCtx};
+pub use kernel::{concrete, Kernel, LowerCtx};
 pub use session::Session;
 pub use value::Value;

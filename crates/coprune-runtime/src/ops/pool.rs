@@ -61,51 +61,67 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Input [N, C, H, W].
+    pub fn x_shape(&self) -> &[usize] {
+        &self.x
+    }
+
+    /// Output [N, C, OH, OW].
+    pub fn y_shape(&self) -> &[usize] {
+        &self.y
+    }
+
+    /// Visits every output position of one plane: `f(output index in the plane, input indices
+    /// in the plane inside the window, divisor for averaging)`.
+    pub fn each_window(&self, mut f: impl FnMut(usize, &[usize], usize)) {
+        let (h, w) = (self.x[2], self.x[3]);
+        let (oh, ow) = (self.y[2], self.y[3]);
+        let mut idx = Vec::with_capacity(self.kernel[0] * self.kernel[1]);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                idx.clear();
+                let mut count = 0usize;
+                for ky in 0..self.kernel[0] {
+                    let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize
+                        - self.pads[0] as isize;
+                    for kx in 0..self.kernel[1] {
+                        let ix = (ox * self.strides[1] + kx * self.dilations[1]) as isize
+                            - self.pads[1] as isize;
+                        let inside = iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w;
+                        // Window positions in the padding count for count_include_pad, but not
+                        // the part beyond the padding that ceil_mode adds.
+                        let in_pad =
+                            iy < (h + self.pads[2]) as isize && ix < (w + self.pads[3]) as isize;
+                        if inside {
+                            idx.push(iy as usize * w + ix as usize);
+                            count += 1;
+                        } else if self.count_include_pad && in_pad {
+                            count += 1;
+                        }
+                    }
+                }
+                f(oy * ow + ox, &idx, count.max(1));
+            }
+        }
+    }
+}
+
 impl Kernel for Pool {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         let x = f32_in(inputs, 0)?;
-        let (h, w) = (self.x[2], self.x[3]);
-        let (oh, ow) = (self.y[2], self.y[3]);
+        let hw = self.x[2] * self.x[3];
+        let out = self.y[2] * self.y[3];
         let planes = self.x[0] * self.x[1];
-        let mut y = vec![0f32; planes * oh * ow];
-        for p in 0..planes {
-            let xs = &x[p * h * w..(p + 1) * h * w];
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut acc = if self.max { f32::NEG_INFINITY } else { 0.0 };
-                    let mut count = 0usize;
-                    for ky in 0..self.kernel[0] {
-                        let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize
-                            - self.pads[0] as isize;
-                        for kx in 0..self.kernel[1] {
-                            let ix = (ox * self.strides[1] + kx * self.dilations[1]) as isize
-                                - self.pads[1] as isize;
-                            let inside =
-                                iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w;
-                            // Window positions in the padding count for count_include_pad, but
-                            // not the part beyond the padding that ceil_mode adds.
-                            let in_pad = iy < (h + self.pads[2]) as isize
-                                && ix < (w + self.pads[3]) as isize;
-                            if inside {
-                                let v = xs[iy as usize * w + ix as usize];
-                                if self.max {
-                                    acc = acc.max(v);
-                                } else {
-                                    acc += v;
-                                }
-                                count += 1;
-                            } else if self.count_include_pad && in_pad {
-                                count += 1;
-                            }
-                        }
-                    }
-                    y[(p * oh + oy) * ow + ox] = if self.max {
-                        acc
-                    } else {
-                        acc / count.max(1) as f32
-                    };
-                }
-            }
+        let mut y = vec![0f32; planes * out];
+        for (xs, ys) in x.chunks(hw).zip(y.chunks_mut(out)).take(planes) {
+            self.each_window(|o, idx, count| {
+                ys[o] = if self.max {
+                    idx.iter().fold(f32::NEG_INFINITY, |a, &i| a.max(xs[i]))
+                } else {
+                    idx.iter().map(|&i| xs[i]).sum::<f32>() / count as f32
+                };
+            });
         }
         Ok(vec![Value::f32(self.y.clone(), y)])
     }

@@ -1,0 +1,11 @@
+//! `Add` with broadcasting: see `binary`.
+
+use super::binary::Kind;
+use crate::kernel::GradKernel;
+use crate::Result;
+use coprune_runtime::LowerCtx;
+
+/// Lowers `Add`.
+pub fn lower(c: &LowerCtx) -> Result<Box<dyn GradKernel>> {
+    super::binary::lower(c, Kind::Add)
+}

@@ -1,0 +1,10 @@
+//! `MaxPool` (2-D): see `pool`.
+
+use crate::kernel::GradKernel;
+use crate::Result;
+use coprune_runtime::LowerCtx;
+
+/// Lowers `MaxPool`.
+pub fn lower(c: &LowerCtx) -> Result<Box<dyn GradKernel>> {
+    super::pool::lower(c, true)
+}
