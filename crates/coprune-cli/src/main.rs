@@ -37,6 +37,10 @@ enum Command {
     Groups(cmd::groups::Args),
     /// Structured pruning: plan against a budget and write a physically smaller model.
     Prune(Box<cmd::prune::Args>),
+    /// Train a built-in architecture (mlp, lenet5) from scratch on a dataset.
+    Train(Box<cmd::train::Args>),
+    /// Fine-tune a model (e.g. a pruned one), optionally distilling from the dense original.
+    Finetune(Box<cmd::train::FinetuneArgs>),
     /// Accuracy (top-1/top-5), mean loss and throughput on a labelled dataset, run by coprune.
     Eval(cmd::eval::Args),
     /// Latency (median/p10/p90) and throughput, with coprune's runtime or an external probe.
@@ -79,6 +83,8 @@ fn main() -> ExitCode {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Prune(a) => cmd::prune::run(*a),
+        Command::Train(a) => cmd::train::run(*a),
+        Command::Finetune(a) => cmd::train::run_finetune(*a),
     };
     match result {
         Ok(text) => {

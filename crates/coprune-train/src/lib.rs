@@ -16,7 +16,7 @@ pub mod ops;
 pub mod optim;
 mod params;
 pub mod schedule;
-mod trainer;
+pub mod trainer;
 
 pub use error::{Result, TrainError};
 pub use graph::{Tape, TrainGraph};

@@ -27,6 +27,13 @@ pub enum Error {
     /// A dataset could not be read or does not fit the model.
     #[error(transparent)]
     Data(#[from] coprune_data::DataError),
+    /// Training failed (names the node, or the epoch and step of a NaN loss).
+    #[error("{path}: {source}")]
+    Train {
+        path: String,
+        #[source]
+        source: coprune_train::TrainError,
+    },
     /// Pruning failed; `BudgetNotMet` is the one error that is not bad input (exit 1).
     #[error("{path}: {source}")]
     Prune {
@@ -44,6 +51,9 @@ impl Error {
             self,
             Error::Prune {
                 source: coprune_prune::PruneError::BudgetNotMet(_),
+                ..
+            } | Error::Train {
+                source: coprune_train::TrainError::NonFinite { .. },
                 ..
             }
         )

@@ -54,6 +54,53 @@ pub fn load_dataset(cfg: &EvalConfig) -> Result<Dataset> {
     Ok(d)
 }
 
+/// The one data input of a model: its name, the dims of one sample (after the batch dim) and
+/// the batch size when the model fixes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInput {
+    pub name: String,
+    pub sample: Vec<usize>,
+    pub fixed_batch: Option<usize>,
+}
+
+/// Finds the data input of `model` (graph inputs that are not initializers); errors name `label`.
+pub fn model_input(model: &Model, label: &str) -> Result<ModelInput> {
+    let usage = |m: String| Error::Usage(format!("{label}: {m}"));
+    let consts = model.graph.constants();
+    let inputs: Vec<_> = model
+        .graph
+        .inputs
+        .iter()
+        .filter(|v| !consts.contains_key(&v.name))
+        .collect();
+    let [input] = inputs.as_slice() else {
+        return Err(usage(format!(
+            "a model with one input is needed, this one has {}",
+            inputs.len()
+        )));
+    };
+    let (_, decl) = declared_shape(&input.name, &input.ty)
+        .ok_or_else(|| usage(format!("input `{}` has no declared shape", input.name)))?;
+    if decl.is_empty() {
+        return Err(usage(format!("input `{}` is a scalar", input.name)));
+    }
+    let sample: Option<Vec<usize>> = decl[1..]
+        .iter()
+        .map(|d| d.as_known().map(|v| v as usize))
+        .collect();
+    let sample = sample.ok_or_else(|| {
+        usage(format!(
+            "input `{}` has symbolic dims beyond the batch",
+            input.name
+        ))
+    })?;
+    Ok(ModelInput {
+        name: input.name.clone(),
+        sample,
+        fixed_batch: decl[0].as_known().map(|v| v as usize),
+    })
+}
+
 /// Evaluates `model` on an already loaded dataset; `progress(done, total)` is called per batch.
 pub fn evaluate(
     model: &Model,
@@ -67,41 +114,19 @@ pub fn evaluate(
         path: label.to_string(),
         source,
     };
-    let consts = model.graph.constants();
-    let inputs: Vec<_> = model
-        .graph
-        .inputs
-        .iter()
-        .filter(|v| !consts.contains_key(&v.name))
-        .collect();
-    let [input] = inputs.as_slice() else {
-        return Err(usage(format!(
-            "evaluation needs a model with one input, this one has {}",
-            inputs.len()
-        )));
-    };
-    let (_, decl) = declared_shape(&input.name, &input.ty)
-        .ok_or_else(|| usage(format!("input `{}` has no declared shape", input.name)))?;
-    let rest: Option<Vec<usize>> = decl[1..]
-        .iter()
-        .map(|d| d.as_known().map(|v| v as usize))
-        .collect();
-    let rest = rest.ok_or_else(|| {
-        usage(format!(
-            "input `{}` has symbolic dims beyond the batch",
-            input.name
-        ))
-    })?;
+    let ModelInput {
+        name: input_name,
+        sample: rest,
+        fixed_batch,
+    } = model_input(model, label)?;
     if rest.iter().product::<usize>() != data.sample_len() {
         return Err(usage(format!(
-            "dataset samples {:?} ({} values) do not fit input `{}` {}",
+            "dataset samples {:?} ({} values) do not fit input `{input_name}` {:?}",
             data.sample_shape,
             data.sample_len(),
-            input.name,
-            coprune_ir::shape_to_string(&decl)
+            rest
         )));
     }
-    let fixed_batch = decl[0].as_known().map(|v| v as usize);
     let batch = fixed_batch.unwrap_or(cfg.batch.max(1));
     let mut sessions: HashMap<usize, Session> = HashMap::new();
     let (n, per) = (data.len(), data.sample_len());
@@ -120,7 +145,7 @@ pub fn evaluate(
         let session = match sessions.entry(b) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                let inputs = HashMap::from([(input.name.clone(), shape.clone())]);
+                let inputs = HashMap::from([(input_name.clone(), shape.clone())]);
                 e.insert(Session::new(model, &inputs, cfg.threads).map_err(rt)?)
             }
         };

@@ -11,12 +11,14 @@ mod error;
 pub mod eval;
 pub mod input_shape;
 pub mod prune;
+pub mod train;
 
 pub use coprune_data as data;
 pub use coprune_ir as ir;
 pub use coprune_onnx as onnx;
 pub use coprune_prune as pruning;
 pub use coprune_runtime as runtime;
+pub use coprune_train as training;
 pub use error::{Error, Result};
 
 /// The common imports.

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod eval;
 pub mod groups;
 pub mod prune;
+pub mod train;
 
 /// `--input-shape NAME=DIMS` (repeatable), shared by every command that needs concrete shapes.
 #[derive(Debug, Clone, clap::Args)]
