@@ -225,9 +225,8 @@ fn fit(
     }
 }
 
-/// Renders a report as a per-epoch table.
-pub fn render(label: &str, output: &Path, r: &TrainReport) -> String {
-    let mut out = String::new();
+/// The per-epoch table of a report.
+pub fn render_epochs(r: &TrainReport) -> String {
     let rows: Vec<Vec<String>> = r
         .epochs
         .iter()
@@ -244,7 +243,7 @@ pub fn render(label: &str, output: &Path, r: &TrainReport) -> String {
             ]
         })
         .collect();
-    out.push_str(&table(
+    table(
         &[
             "epoch",
             "train loss",
@@ -255,7 +254,12 @@ pub fn render(label: &str, output: &Path, r: &TrainReport) -> String {
             "s",
         ],
         &rows,
-    ));
+    )
+}
+
+/// Renders a report: the per-epoch table and a summary.
+pub fn render(label: &str, output: &Path, r: &TrainReport) -> String {
+    let mut out = render_epochs(r);
     outln!(
         out,
         "{label}: {} steps, {:.1} steps/s, {:.0} samples/s; {} trainable weights{}",

@@ -13,6 +13,9 @@ struct Conv {
     g: ConvGeom,
 }
 
+/// Samples per partial weight gradient (a fixed split keeps the sum order fixed).
+const SAMPLES_PER_PARTIAL: usize = 8;
+
 /// Lowers `Conv`; weight and bias may be parameters (inputs at run time).
 pub fn lower(c: &LowerCtx) -> Result<Box<dyn GradKernel>> {
     Ok(Box::new(Conv {
@@ -111,14 +114,15 @@ impl GradKernel for Conv {
         if need_w || need_b {
             let wlen = w.len();
             let m = g.y[1];
-            // Per-thread partial sums of dW and db, added at the end.
-            let (dw, db) = xb
+            // Partial sums of dW and db over fixed chunks of samples, added in order: the result
+            // does not depend on how rayon schedules the chunks (same inputs, same bytes).
+            let partials: Vec<(Vec<f32>, Vec<f32>)> = xb
                 .data
-                .par_chunks(xs)
-                .zip(dy.par_chunks(ys))
-                .fold(
-                    || (vec![0f32; wlen], vec![0f32; m], Vec::new()),
-                    |(mut dw, mut db, mut buf), (xi, dyi)| {
+                .par_chunks(xs * SAMPLES_PER_PARTIAL)
+                .zip(dy.par_chunks(ys * SAMPLES_PER_PARTIAL))
+                .map(|(xc, dyc)| {
+                    let (mut dw, mut db, mut buf) = (vec![0f32; wlen], vec![0f32; m], Vec::new());
+                    for (xi, dyi) in xc.chunks(xs).zip(dyc.chunks(ys)) {
                         if need_b {
                             for (o, row) in dyi.chunks(plane).enumerate() {
                                 db[o] += row.iter().sum::<f32>();
@@ -141,18 +145,15 @@ impl GradKernel for Conv {
                                 );
                             }
                         }
-                        (dw, db, buf)
-                    },
-                )
-                .map(|(dw, db, _)| (dw, db))
-                .reduce(
-                    || (vec![0f32; wlen], vec![0f32; m]),
-                    |(mut a, mut b), (c, d)| {
-                        a.iter_mut().zip(&c).for_each(|(p, q)| *p += q);
-                        b.iter_mut().zip(&d).for_each(|(p, q)| *p += q);
-                        (a, b)
-                    },
-                );
+                    }
+                    (dw, db)
+                })
+                .collect();
+            let (mut dw, mut db) = (vec![0f32; wlen], vec![0f32; m]);
+            for (pw, pb) in &partials {
+                dw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
+                db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+            }
             if need_w {
                 out[1] = Some(Buf::new(w.shape.clone(), dw));
             }
