@@ -52,6 +52,16 @@ for name in lenet5_mnist mlp_784_128_10_mnist lenet5_mnist_pruned_l1_local; do
   python3 "$ROOT/scripts/check_eval.py" "$DIR/$name.onnx" "$MNIST" "$top1"
 done
 
+# Recovery: LeNet-5 pruned to half its MACs (above), fine-tuned one epoch on the full MNIST
+# training set, must reach the issue's 99.0% (Torch-Pruning here: 99.01% local L1); the result
+# must score the same in onnxruntime.
+FULL="$DIR/../data/mnist"
+echo "--- finetune lenet5_mnist_pruned (1 epoch, full MNIST)"
+"$BIN" finetune "$OUT/lenet5_mnist_pruned.onnx" --data "mnist:$FULL" -o "$OUT/lenet5_ft.onnx" --threads 2 --json > "$OUT/ft.json"
+top1=$(python3 -c "import json; print(json.load(open('$OUT/ft.json'))['report']['epochs'][-1]['test_accuracy'])")
+python3 "$ROOT/scripts/check_eval.py" "$OUT/lenet5_ft.onnx" "$FULL" "$top1"
+python3 -c "import sys; a=float('$top1'); print(f'fine-tuned top-1 {a:.4f}'); sys.exit(0 if a >= 0.990 else 1)"
+
 if [ "$n" -lt 4 ]; then
   echo "error: expected the reference models in $DIR, found $n" >&2
   exit 1

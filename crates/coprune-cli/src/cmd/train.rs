@@ -309,7 +309,9 @@ pub fn run(args: Args) -> Result<String> {
 pub fn run_finetune(args: FinetuneArgs) -> Result<String> {
     let distill = match &args.teacher {
         Some(_) => {
-            if !(args.kd_temperature > 0.0) || !(0.0..=1.0).contains(&args.kd_weight) {
+            if args.kd_temperature.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+                || !(0.0..=1.0).contains(&args.kd_weight)
+            {
                 bail!(coprune::Error::Usage(
                     "--kd-temperature must be > 0 and --kd-weight in [0, 1]".into()
                 ));
