@@ -556,6 +556,67 @@ fn prune_errors_and_budgets() {
 }
 
 #[test]
+fn prune_with_the_taylor_criterion_needs_data() {
+    let dir = temp_dir("cli-taylor");
+    let out = dir.join("t.onnx").display().to_string();
+    let o = coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--target-macs",
+        "0.5",
+        "--criterion",
+        "taylor",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("needs calibration data"),
+        "{}",
+        stderr(&o)
+    );
+    let o = coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--target-macs",
+        "0.5",
+        "--data",
+        &mnist(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("data-driven"), "{}", stderr(&o));
+    let v = json(&coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--target-macs",
+        "0.5",
+        "--criterion",
+        "taylor",
+        "--data",
+        &mnist(),
+        "--calib-samples",
+        "256",
+        "--json",
+    ]));
+    assert_eq!(v["plan"]["criterion"], "taylor", "{v}");
+    let e = json(&coprune(&[
+        "eval",
+        &out,
+        "--data",
+        &mnist(),
+        "--limit",
+        "1000",
+        "--json",
+    ]));
+    assert!(e["top1"].as_f64().unwrap() > 0.95, "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn groups_lists_blocked_reasons() {
     let v = json(&coprune(&["groups", &lenet(), "--json"]));
     assert_eq!(v["prunable_groups"], 3);

@@ -43,6 +43,7 @@ fn prune_and_check(m: &Model, cfg: &AllocConfig, crit: CriterionKind) -> (Cost, 
         m,
         &dg,
         crit.build(7).as_ref(),
+        &Default::default(),
         Reduction::Mean,
         Normalization::Mean,
     );
@@ -218,6 +219,7 @@ fn macs_target_is_met_within_two_percent() {
             &m,
             &dg,
             &coprune_prune::importance::L1,
+            &Default::default(),
             Reduction::Mean,
             Normalization::Mean,
         );
@@ -239,6 +241,7 @@ fn impossible_budget_is_reported() {
         &m,
         &dg,
         &coprune_prune::importance::L1,
+        &Default::default(),
         Reduction::Mean,
         Normalization::Mean,
     );

@@ -9,7 +9,7 @@ use coprune_prune::allocate::{allocate, AllocConfig};
 use coprune_prune::apply::{prune_model, Mode};
 use coprune_prune::cost::{Cost, CostModel};
 use coprune_prune::depgraph::{DepGraph, Role};
-use coprune_prune::importance::{score_groups, CriterionKind, Normalization, Reduction};
+use coprune_prune::importance::{score_groups, CriterionKind, Normalization, Reduction, Stats};
 use coprune_prune::plan::{PlanSettings, PrunePlan};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -164,6 +164,8 @@ pub struct PruneConfig {
     pub allocation: AllocConfig,
     /// Concrete input shapes.
     pub input_shapes: Vec<InputShape>,
+    /// Calibration data for data-driven criteria (Taylor).
+    pub calibration: Option<crate::train::Calibration>,
 }
 
 /// What `coprune prune` did.
@@ -243,10 +245,21 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
         (Some(plan), _) => plan,
         (None, PlanSource::Compute(cfg)) => {
             let criterion = cfg.criterion.build(cfg.seed);
+            let mut stats = Stats::default();
+            if criterion.needs_gradients() {
+                let cal = cfg.calibration.as_ref().ok_or_else(|| {
+                    Error::Usage(format!(
+                        "criterion {} needs calibration data: give --data KIND:PATH",
+                        criterion.name()
+                    ))
+                })?;
+                stats.grads = crate::train::weight_gradients(&p.model, &p.label, cal)?;
+            }
             let scores = score_groups(
                 &p.model,
                 &p.dg,
                 criterion.as_ref(),
+                &stats,
                 cfg.reduction,
                 cfg.normalization,
             );

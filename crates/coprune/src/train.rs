@@ -83,3 +83,108 @@ pub fn save(model: &Model, path: &Path) -> Result<()> {
     coprune_onnx::save(model, path, &ExportOptions::default())?;
     Ok(())
 }
+
+/// Calibration data for data-driven pruning criteria.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    pub data: DataSpec,
+    pub normalize: Option<Normalize>,
+    /// Samples of the training split to use.
+    pub samples: usize,
+    pub batch: usize,
+    pub threads: usize,
+}
+
+/// Mean loss gradient (cross-entropy on the labels) of every trainable weight over the
+/// calibration samples, by tensor name, `Identity` aliases included: the statistics of
+/// gradient-based criteria. BatchNormalization uses batch statistics, as in training.
+pub fn weight_gradients(
+    model: &Model,
+    label: &str,
+    cal: &Calibration,
+) -> Result<std::collections::HashMap<String, Vec<f32>>> {
+    use coprune_train::{Buf, Params, TrainGraph};
+    let norm = cal
+        .normalize
+        .unwrap_or_else(|| cal.data.default_normalize());
+    let mut data = cal.data.load(Split::Train, norm)?;
+    data.truncate(cal.samples.max(1));
+    let input = model_input(model, label)?;
+    if input.sample.iter().product::<usize>() != data.sample_len() {
+        return Err(Error::Usage(format!(
+            "{label}: calibration samples {:?} do not fit input `{}` {:?}",
+            data.sample_shape, input.name, input.sample
+        )));
+    }
+    let terr = |source| Error::Train {
+        path: label.to_string(),
+        source,
+    };
+    let bs = input.fixed_batch.unwrap_or(cal.batch.max(1));
+    let params = Params::from_model(model).map_err(terr)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cal.threads.max(1))
+        .build()
+        .map_err(|e| Error::Usage(format!("thread pool: {e}")))?;
+    let per = data.sample_len();
+    let mut sums: Vec<Option<Vec<f32>>> = vec![None; params.values.len()];
+    let mut graphs: std::collections::HashMap<usize, TrainGraph> = Default::default();
+    let mut batches = 0usize;
+    pool.install(|| -> Result<()> {
+        for start in (0..data.len()).step_by(bs) {
+            let b = bs.min(data.len() - start);
+            if input.fixed_batch.is_some_and(|f| f != b) {
+                break;
+            }
+            let shape: Vec<usize> = std::iter::once(b)
+                .chain(input.sample.iter().copied())
+                .collect();
+            let g = match graphs.entry(b) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(TrainGraph::new(model, &params, &shape).map_err(terr)?)
+                }
+            };
+            let g = &*g;
+            let x = Buf::new(shape, data.data[start * per..(start + b) * per].to_vec());
+            let tape = g.forward(&params, x, true).map_err(terr)?;
+            let labels = &data.labels[start..start + b];
+            let classes = tape.logits(g).len() / b;
+            if let Some(&bad) = labels.iter().find(|&&l| l as usize >= classes) {
+                return Err(Error::Usage(format!(
+                    "{label}: label {bad} is out of range for {classes} outputs"
+                )));
+            }
+            let out = coprune_train::loss::loss(tape.logits(g), labels, None);
+            let grads = g.backward(&params, &tape, out.grad).map_err(terr)?;
+            for (acc, gr) in sums.iter_mut().zip(grads) {
+                if let Some(gr) = gr {
+                    match acc {
+                        Some(a) => a.iter_mut().zip(&gr.data).for_each(|(p, q)| *p += q),
+                        None => *acc = Some(gr.data),
+                    }
+                }
+            }
+            batches += 1;
+        }
+        Ok(())
+    })?;
+    let mut out = std::collections::HashMap::new();
+    for (name, sum) in params.names.iter().zip(sums) {
+        if let Some(mut g) = sum {
+            g.iter_mut().for_each(|v| *v /= batches.max(1) as f32);
+            out.insert(name.clone(), g);
+        }
+    }
+    // Identity aliases (torchvision exports) see the gradient of their root.
+    for n in &model.graph.nodes {
+        if n.op_type == "Identity" {
+            if let (Some(i), Some(o)) = (n.input(0), n.outputs.first()) {
+                if let Some(g) = out.get(i).cloned() {
+                    out.insert(o.clone(), g);
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -188,6 +188,7 @@ pub fn run(args: Args) -> Result<String> {
         "\n== 5/7 prune to 50% of the MACs (L1, channels removed for real) =="
     );
     let cfg = PruneConfig {
+        calibration: None,
         criterion: CriterionKind::L1,
         reduction: Reduction::Mean,
         normalization: Normalization::Mean,

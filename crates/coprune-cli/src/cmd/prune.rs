@@ -24,6 +24,8 @@ pub enum Criterion {
     BnScale,
     Fpgm,
     Lamp,
+    /// First-order Taylor |Σ w·∂L/∂w| from calibration data (needs --data).
+    Taylor,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -92,6 +94,16 @@ pub struct Args {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Calibration data for data-driven criteria (`--criterion taylor`): `mnist:DIR` (its
+    /// training split).
+    #[arg(long, value_name = "KIND:PATH")]
+    pub data: Option<String>,
+    /// Calibration samples (first N of the training split).
+    #[arg(long, value_name = "N", default_value_t = 512, requires = "data")]
+    pub calib_samples: usize,
+    /// Threads for the calibration passes.
+    #[arg(long, default_value_t = 2, requires = "data")]
+    pub threads: usize,
     /// Save the plan as JSON.
     #[arg(long, value_name = "PLAN.json")]
     pub plan_out: Option<PathBuf>,
@@ -135,7 +147,22 @@ pub fn run(args: Args) -> Result<String> {
             ))),
         }
     }
+    let needs_data = matches!(args.criterion, Criterion::Taylor);
+    let calibration = match (&args.data, needs_data) {
+        (Some(d), true) => Some(coprune::train::Calibration {
+            data: d.parse().map_err(coprune::Error::from)?,
+            normalize: None,
+            samples: args.calib_samples,
+            batch: 64,
+            threads: args.threads,
+        }),
+        (Some(_), false) => bail!(coprune::Error::Usage(
+            "--data is read only by data-driven criteria (--criterion taylor)".into()
+        )),
+        (None, _) => None,
+    };
     let cfg = PruneConfig {
+        calibration,
         criterion: match args.criterion {
             Criterion::L1 => CriterionKind::L1,
             Criterion::L2 => CriterionKind::L2,
@@ -143,6 +170,7 @@ pub fn run(args: Args) -> Result<String> {
             Criterion::BnScale => CriterionKind::BnScale,
             Criterion::Fpgm => CriterionKind::Fpgm,
             Criterion::Lamp => CriterionKind::Lamp,
+            Criterion::Taylor => CriterionKind::Taylor,
         },
         reduction: match args.reduction {
             GroupReduction::Mean => Reduction::Mean,

@@ -1,7 +1,7 @@
 //! Importance criteria: one file per criterion, each scoring the positions of one sliced tensor
 //! (a [`MemberView`]); [`score_groups`] reduces those scores to one per unit of every group.
-//! Criteria see weights only; data-driven criteria will receive statistics collected by the
-//! runtime, never run models themselves.
+//! Criteria never run models: data-driven ones (Taylor) read [`Stats`] that the trainer or the
+//! runtime collected beforehand.
 
 mod bn_scale;
 mod fpgm;
@@ -9,6 +9,7 @@ mod l1;
 mod l2;
 mod lamp;
 mod random;
+mod taylor;
 
 pub use bn_scale::BnScale;
 pub use fpgm::Fpgm;
@@ -16,6 +17,7 @@ pub use l1::L1;
 pub use l2::L2;
 pub use lamp::Lamp;
 pub use random::Random;
+pub use taylor::Taylor;
 
 use crate::depgraph::{DepGraph, Group, Role};
 use coprune_ir::Model;
@@ -35,6 +37,16 @@ pub struct MemberView<'a> {
     pub op: &'a str,
     /// Input index of the tensor at that node.
     pub input: usize,
+    /// The loss gradient of the tensor, when [`Stats`] has one.
+    pub grad: Option<&'a [f32]>,
+}
+
+/// Statistics collected from data for data-driven criteria.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Mean loss gradient of each weight tensor over the calibration batches, by tensor name
+    /// (aliases included).
+    pub grads: HashMap<String, Vec<f32>>,
 }
 
 impl MemberView<'_> {
@@ -104,6 +116,11 @@ pub trait Criterion {
     /// Score per position of one member; `None` when this member does not inform the criterion.
     fn member_scores(&self, m: &MemberView) -> Option<Vec<f32>>;
 
+    /// Whether the criterion reads gradients from [`Stats`] (data needed).
+    fn needs_gradients(&self) -> bool {
+        false
+    }
+
     /// Scores for a whole group, bypassing members (random); `None` by default.
     fn unit_scores(&self, _group: &Group) -> Option<Vec<f32>> {
         None
@@ -149,17 +166,20 @@ pub enum CriterionKind {
     BnScale,
     Fpgm,
     Lamp,
+    /// First-order Taylor |Σ w·∂L/∂w| (needs calibration data).
+    Taylor,
 }
 
 impl CriterionKind {
     /// Every criterion, for help texts and error messages.
-    pub const ALL: [CriterionKind; 6] = [
+    pub const ALL: [CriterionKind; 7] = [
         CriterionKind::L1,
         CriterionKind::L2,
         CriterionKind::Random,
         CriterionKind::BnScale,
         CriterionKind::Fpgm,
         CriterionKind::Lamp,
+        CriterionKind::Taylor,
     ];
 
     /// The criterion object (`seed` is used by the random baseline).
@@ -171,16 +191,18 @@ impl CriterionKind {
             CriterionKind::BnScale => Box::new(BnScale),
             CriterionKind::Fpgm => Box::new(Fpgm),
             CriterionKind::Lamp => Box::new(Lamp),
+            CriterionKind::Taylor => Box::new(Taylor),
         }
     }
 }
 
 /// One score per unit of every group (in each group's unit order), reduced over members and
-/// normalised per group.
+/// normalised per group. `stats` feeds data-driven criteria (empty for the others).
 pub fn score_groups(
     model: &Model,
     dg: &DepGraph,
     criterion: &dyn Criterion,
+    stats: &Stats,
     reduction: Reduction,
     normalization: Normalization,
 ) -> Vec<Vec<f32>> {
@@ -218,6 +240,11 @@ pub fn score_groups(
                 role: m.role,
                 op: &node.op_type,
                 input: m.input,
+                grad: stats
+                    .grads
+                    .get(name)
+                    .filter(|g| g.len() == vals.len())
+                    .map(Vec::as_slice),
             };
             let mut acc = vec![0f32; g.units.len()];
             if let Some(s) = criterion.member_scores(&view) {
