@@ -24,6 +24,11 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("valid JSON")
 }
 
+fn lenet_ref() -> &'static str {
+    static P: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    P.get_or_init(lenet)
+}
+
 fn lenet() -> String {
     assets_dir().join("lenet5_mnist.onnx").display().to_string()
 }
@@ -613,6 +618,120 @@ fn prune_with_the_taylor_criterion_needs_data() {
         "--json",
     ]));
     assert!(e["top1"].as_f64().unwrap() > 0.95, "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn prune_unstructured_and_n_m() {
+    let dir = temp_dir("cli-sparse");
+    let out = dir.join("s.onnx").display().to_string();
+    let v = json(&coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--pattern",
+        "unstructured",
+        "--sparsity",
+        "0.8",
+        "--global",
+        "--json",
+    ]));
+    assert!((v["sparsity"].as_f64().unwrap() - 0.8).abs() < 1e-4, "{v}");
+    assert_eq!(v["layers"].as_array().unwrap().len(), 4);
+    // Shapes unchanged: same parameter count, and it still classifies (global 80% magnitude
+    // pruning of LeNet-5 costs little).
+    let a = json(&coprune(&["analyze", &out, "--json"]));
+    assert_eq!(a["totals"]["params"], 431_080);
+    let e = json(&coprune(&[
+        "eval",
+        &out,
+        "--data",
+        &mnist(),
+        "--limit",
+        "1000",
+        "--json",
+    ]));
+    assert!(e["top1"].as_f64().unwrap() > 0.95, "{e}");
+    // Fine-tuning keeps the zeros.
+    let ft = dir.join("ft.onnx").display().to_string();
+    let f = json(&coprune(&[
+        "finetune",
+        &out,
+        "--data",
+        &mnist(),
+        "-o",
+        &ft,
+        "--limit",
+        "640",
+        "--test-limit",
+        "100",
+        "--json",
+    ]));
+    let zeros = v["zeros"].as_u64().unwrap();
+    assert_eq!(f["report"]["masked_weights"].as_u64().unwrap(), zeros);
+    let again = json(&coprune(&[
+        "prune",
+        &ft,
+        "--pattern",
+        "unstructured",
+        "--threshold",
+        "0",
+        "--dry-run",
+        "--json",
+    ]));
+    assert_eq!(again["zeros"].as_u64().unwrap(), zeros, "{again}");
+    // 2:4: conv1 has one input channel, so it is left dense with a warning; --strict refuses.
+    let o = coprune(&["prune", &lenet(), "-o", &out, "--pattern", "2:4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("warning: ") && stdout(&o).contains("not a multiple of 4"));
+    let o = coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--pattern",
+        "2:4",
+        "--strict",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    for (args, msg) in [
+        (vec!["--pattern", "3:2"], "supported: channel, unstructured"),
+        (
+            vec!["--pattern", "unstructured"],
+            "--sparsity F or --threshold T",
+        ),
+        (
+            vec!["--pattern", "unstructured", "--sparsity", "1.5"],
+            "must be in [0, 1)",
+        ),
+        (
+            vec!["--pattern", "2:4", "--sparsity", "0.5"],
+            "fixes the sparsity",
+        ),
+        (
+            vec![
+                "--pattern",
+                "unstructured",
+                "--sparsity",
+                "0.5",
+                "--criterion",
+                "fpgm",
+            ],
+            "fine-grained",
+        ),
+        (
+            vec!["--pattern", "unstructured", "--target-macs", "0.5"],
+            "--target-macs applies",
+        ),
+        (vec!["--sparsity", "0.5"], "apply to --pattern unstructured"),
+    ] {
+        let mut a = vec!["prune", lenet_ref(), "-o", &out];
+        a.extend(args.iter().copied());
+        let o = coprune(&a);
+        assert_eq!(o.status.code(), Some(2), "{a:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(msg), "{a:?}: {}", stderr(&o));
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 

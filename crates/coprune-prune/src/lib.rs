@@ -14,5 +14,6 @@ pub mod depgraph;
 mod error;
 pub mod importance;
 pub mod plan;
+pub mod sparsity;
 
 pub use error::{PruneError, Result};

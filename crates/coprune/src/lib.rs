@@ -11,6 +11,7 @@ mod error;
 pub mod eval;
 pub mod input_shape;
 pub mod prune;
+pub mod sparse;
 pub mod train;
 
 pub use coprune_data as data;

@@ -7,13 +7,34 @@ use coprune::prelude::*;
 use coprune::prune::{PlanSource, PruneOutputs};
 use coprune::pruning::allocate::{AllocConfig, Target};
 use coprune::pruning::importance::{CriterionKind, Normalization, Reduction};
+use coprune::pruning::sparsity::{ElementCriterion, SparsePattern, SparseTarget, SparsityConfig};
 use std::path::PathBuf;
 
-/// Structure to remove.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+/// Structure to remove, from `--pattern`.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pattern {
     /// Whole channels/filters (with everything coupled to them), physically removed.
     Channel,
+    /// Fine-grained: weights zeroed in place.
+    Sparse(SparsePattern),
+}
+
+fn parse_pattern(s: &str) -> Result<Pattern, String> {
+    match s {
+        "channel" => return Ok(Pattern::Channel),
+        "unstructured" => return Ok(Pattern::Sparse(SparsePattern::Unstructured)),
+        _ => {}
+    }
+    if let Some((n, m)) = s.split_once(':') {
+        if let (Ok(n), Ok(m)) = (n.parse::<usize>(), m.parse::<usize>()) {
+            if n > 0 && n < m {
+                return Ok(Pattern::Sparse(SparsePattern::NM { n, m }));
+            }
+        }
+    }
+    Err(format!(
+        "pattern `{s}` is not supported; supported: channel, unstructured, N:M with 0 < N < M (e.g. 2:4)"
+    ))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -52,9 +73,19 @@ pub struct Args {
     /// Where to write the pruned model (required unless --dry-run).
     #[arg(short, long, value_name = "OUT.onnx")]
     pub output: Option<PathBuf>,
-    /// What to remove.
-    #[arg(long, value_enum, default_value = "channel")]
+    /// What to remove: `channel` (physically removed), `unstructured` or `N:M` such as `2:4`
+    /// (weights zeroed in place; N kept of every M along the input channels).
+    #[arg(long, default_value = "channel", value_parser = parse_pattern)]
     pub pattern: Pattern,
+    /// Unstructured: zero this fraction of each layer's weights (of all weights with --global).
+    #[arg(long, value_name = "F", group = "target")]
+    pub sparsity: Option<f64>,
+    /// Unstructured: zero every weight whose score (|w| for l1) is below T.
+    #[arg(long, value_name = "T", group = "target")]
+    pub threshold: Option<f32>,
+    /// N:M: refuse a layer the pattern does not fit instead of leaving it dense with a warning.
+    #[arg(long)]
+    pub strict: bool,
     /// Remove this fraction of channels (of each group; of all channels with --global).
     #[arg(long, value_name = "F", group = "target")]
     pub ratio: Option<f64>,
@@ -123,7 +154,14 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<String> {
     let mut out = String::new();
-    let Pattern::Channel = args.pattern;
+    if let Pattern::Sparse(p) = args.pattern {
+        return run_sparse(&args, p);
+    }
+    if args.sparsity.is_some() || args.threshold.is_some() || args.strict {
+        bail!(coprune::Error::Usage(
+            "--sparsity, --threshold and --strict apply to --pattern unstructured or N:M".into()
+        ));
+    }
     if args.output.is_none() && !args.dry_run {
         bail!(coprune::Error::Usage(
             "give -o OUT.onnx, or --dry-run".into()
@@ -147,20 +185,7 @@ pub fn run(args: Args) -> Result<String> {
             ))),
         }
     }
-    let needs_data = matches!(args.criterion, Criterion::Taylor);
-    let calibration = match (&args.data, needs_data) {
-        (Some(d), true) => Some(coprune::train::Calibration {
-            data: d.parse().map_err(coprune::Error::from)?,
-            normalize: None,
-            samples: args.calib_samples,
-            batch: 64,
-            threads: args.threads,
-        }),
-        (Some(_), false) => bail!(coprune::Error::Usage(
-            "--data is read only by data-driven criteria (--criterion taylor)".into()
-        )),
-        (None, _) => None,
-    };
+    let calibration = calibration(&args)?;
     let cfg = PruneConfig {
         calibration,
         criterion: match args.criterion {
@@ -279,5 +304,144 @@ pub fn run(args: Args) -> Result<String> {
             outln!(out, "wrote {what}: {p}");
         }
     }
+    Ok(out)
+}
+
+/// Calibration data from `--data`, which only data-driven criteria read.
+fn calibration(args: &Args) -> Result<Option<coprune::train::Calibration>> {
+    let needs_data = matches!(args.criterion, Criterion::Taylor);
+    Ok(match (&args.data, needs_data) {
+        (Some(d), true) => Some(coprune::train::Calibration {
+            data: d.parse().map_err(coprune::Error::from)?,
+            normalize: None,
+            samples: args.calib_samples,
+            batch: 64,
+            threads: args.threads,
+        }),
+        (Some(_), false) => bail!(coprune::Error::Usage(
+            "--data is read only by data-driven criteria (--criterion taylor)".into()
+        )),
+        (None, _) => None,
+    })
+}
+
+/// `--pattern unstructured|N:M`: weights zeroed in place, a per-layer report.
+fn run_sparse(args: &Args, pattern: SparsePattern) -> Result<String> {
+    let mut out = String::new();
+    let channel_only = [
+        (args.ratio.is_some(), "--ratio"),
+        (args.target_macs.is_some(), "--target-macs"),
+        (args.target_params.is_some(), "--target-params"),
+        (args.plan.is_some(), "--plan"),
+        (args.plan_out.is_some(), "--plan-out"),
+        (args.write_masked.is_some(), "--write-masked"),
+        (args.round_to.is_some(), "--round-to"),
+        (args.max_layer_ratio != 1.0, "--max-layer-ratio"),
+        (!args.shapes.input_shape.is_empty(), "--input-shape"),
+    ];
+    if let Some((_, flag)) = channel_only.iter().find(|(used, _)| *used) {
+        bail!(coprune::Error::Usage(format!(
+            "{flag} applies to --pattern channel"
+        )));
+    }
+    if args.output.is_none() && !args.dry_run {
+        bail!(coprune::Error::Usage(
+            "give -o OUT.onnx, or --dry-run".into()
+        ));
+    }
+    let target = match (pattern, args.sparsity, args.threshold) {
+        (SparsePattern::NM { .. }, None, None) => SparseTarget::Pattern,
+        (SparsePattern::NM { n, m }, _, _) => bail!(coprune::Error::Usage(format!(
+            "{n}:{m} fixes the sparsity at {:.0}%; drop --sparsity/--threshold",
+            100.0 * (m - n) as f64 / m as f64
+        ))),
+        (_, Some(f), _) => SparseTarget::Sparsity(f),
+        (_, _, Some(t)) => SparseTarget::Threshold(t),
+        _ => bail!(coprune::Error::Usage(
+            "give a target: --sparsity F or --threshold T".into()
+        )),
+    };
+    let criterion = match args.criterion {
+        Criterion::L1 => ElementCriterion::Magnitude,
+        Criterion::Random => ElementCriterion::Random,
+        Criterion::Taylor => ElementCriterion::Taylor,
+        other => bail!(coprune::Error::Usage(format!(
+            "criterion {other:?} scores channels; fine-grained patterns take l1 (magnitude), random or taylor"
+        ))),
+    };
+    let mut layer_sparsity = Vec::new();
+    for spec in &args.layer_ratio {
+        match spec
+            .rsplit_once('=')
+            .and_then(|(n, f)| f.parse::<f64>().ok().map(|f| (n.to_string(), f)))
+        {
+            Some(x) => layer_sparsity.push(x),
+            None => bail!(coprune::Error::Usage(format!(
+                "--layer-ratio `{spec}` must look like NODE=0.9"
+            ))),
+        }
+    }
+    let cfg = SparsityConfig {
+        pattern,
+        target,
+        criterion,
+        global: args.global,
+        layer_sparsity,
+        ignore: args.ignore.clone(),
+        strict: args.strict,
+        seed: args.seed,
+    };
+    let cal = calibration(args)?;
+    let output = if args.dry_run {
+        None
+    } else {
+        args.output.as_deref()
+    };
+    let r = coprune::sparse::sparsify_file(&args.model, &cfg, cal.as_ref(), output)?;
+    if args.json {
+        outln!(out, "{}", serde_json::to_string_pretty(&r)?);
+        return Ok(out);
+    }
+    let pct = |z: usize, n: usize| format!("{:.1}%", 100.0 * z as f64 / n.max(1) as f64);
+    let rows: Vec<Vec<String>> = r
+        .result
+        .layers
+        .iter()
+        .map(|l| {
+            vec![
+                l.node.clone(),
+                l.op.clone(),
+                si(l.elements as u64),
+                pct(l.zeros_before, l.elements),
+                pct(l.zeros_after, l.elements),
+                l.skipped.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "node",
+            "op",
+            "weights",
+            "zeros before",
+            "zeros after",
+            "note",
+        ],
+        &rows,
+    ));
+    for w in &r.result.warnings {
+        outln!(out, "warning: {w}");
+    }
+    outln!(
+        out,
+        "{} of {} weights are zero ({:.1}%); shapes unchanged{}",
+        si(r.result.zeros as u64),
+        si(r.result.elements as u64),
+        100.0 * r.sparsity,
+        match &r.output {
+            Some(o) => format!("; wrote {o}"),
+            None => " (dry run, nothing written)".into(),
+        }
+    );
     Ok(out)
 }
