@@ -199,6 +199,11 @@ fn demo_runs() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+fn mnist_ref() -> &'static str {
+    static P: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    P.get_or_init(mnist)
+}
+
 fn mnist() -> String {
     format!("mnist:{}", assets_dir().join("mnist").display())
 }
@@ -727,6 +732,117 @@ fn prune_unstructured_and_n_m() {
         (vec!["--sparsity", "0.5"], "apply to --pattern unstructured"),
     ] {
         let mut a = vec!["prune", lenet_ref(), "-o", &out];
+        a.extend(args.iter().copied());
+        let o = coprune(&a);
+        assert_eq!(o.status.code(), Some(2), "{a:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(msg), "{a:?}: {}", stderr(&o));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn gradual_pruning_during_training() {
+    let dir = temp_dir("cli-gradual");
+    let mlp = dir.join("mlp.onnx").display().to_string();
+    let o = coprune(&[
+        "train",
+        "--arch",
+        "mlp",
+        "--data",
+        &mnist(),
+        "-o",
+        &mlp,
+        "--limit",
+        "3000",
+        "--test-limit",
+        "500",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.join("g.onnx").display().to_string();
+    let v = json(&coprune(&[
+        "prune",
+        &mlp,
+        "-o",
+        &out,
+        "--pattern",
+        "unstructured",
+        "--sparsity",
+        "0.8",
+        "--global",
+        "--schedule",
+        "gradual",
+        "--steps",
+        "3",
+        "--data",
+        &mnist(),
+        "--json",
+    ]));
+    let rounds = v["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 3);
+    // Cubic: 1 − (1 − t)³ of 80% at t = 1/3, 2/3, 1.
+    let sp: Vec<f64> = rounds
+        .iter()
+        .map(|r| r["sparsity"].as_f64().unwrap())
+        .collect();
+    for (s, want) in sp.iter().zip([
+        0.8 * (1.0 - (2.0f64 / 3.0).powi(3)),
+        0.8 * (1.0 - (1.0f64 / 3.0).powi(3)),
+        0.8,
+    ]) {
+        assert!((s - want).abs() < 1e-3, "{sp:?}");
+    }
+    assert!(rounds[2]["test_accuracy"].as_f64().unwrap() > 0.85, "{v}");
+    // Channels, linear curve: MACs shrink every round and end at the target.
+    let v = json(&coprune(&[
+        "prune",
+        &mlp,
+        "-o",
+        &out,
+        "--target-macs",
+        "0.5",
+        "--schedule",
+        "gradual",
+        "--steps",
+        "2",
+        "--curve",
+        "linear",
+        "--data",
+        &mnist(),
+        "--json",
+    ]));
+    let macs: Vec<u64> = v["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["macs"].as_u64().unwrap())
+        .collect();
+    let dense = v["dense_macs"].as_u64().unwrap() as f64;
+    assert!(macs[0] > macs[1], "{macs:?}");
+    assert!((macs[1] as f64 / dense - 0.5).abs() < 0.02, "{macs:?}");
+    let a = json(&coprune(&["analyze", &out, "--json"]));
+    assert_eq!(a["totals"]["macs"].as_u64().unwrap(), macs[1]);
+    for (args, msg) in [
+        (
+            vec!["--target-macs", "0.5", "--schedule", "gradual"],
+            "give --data",
+        ),
+        (
+            vec!["--target-macs", "0.5", "--steps", "3"],
+            "apply to --schedule gradual",
+        ),
+        (
+            vec![
+                "--pattern",
+                "2:4",
+                "--schedule",
+                "gradual",
+                "--data",
+                mnist_ref(),
+            ],
+            "channel and unstructured",
+        ),
+    ] {
+        let mut a = vec!["prune", &mlp, "-o", &out];
         a.extend(args.iter().copied());
         let o = coprune(&a);
         assert_eq!(o.status.code(), Some(2), "{a:?}: {}", stderr(&o));

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod convert;
 mod error;
 pub mod eval;
+pub mod gradual;
 pub mod input_shape;
 pub mod prune;
 pub mod sparse;

@@ -29,6 +29,10 @@ struct Prepared {
 fn prepare(path: &Path, shapes: &[InputShape]) -> Result<Prepared> {
     let label = path.display().to_string();
     let model = coprune_onnx::load(path)?;
+    prepare_model(model, label, shapes)
+}
+
+fn prepare_model(model: Model, label: String, shapes: &[InputShape]) -> Result<Prepared> {
     let ResolvedShapes {
         shapes: resolved,
         notes,
@@ -54,6 +58,90 @@ fn prepare(path: &Path, shapes: &[InputShape]) -> Result<Prepared> {
         shapes,
         notes,
         label,
+    })
+}
+
+/// Scores the groups of a prepared model and allocates a plan meeting `cfg`'s target.
+fn compute_plan(p: &Prepared, cm: &CostModel, cfg: &PruneConfig) -> Result<PrunePlan> {
+    let perr = |source| Error::Prune {
+        path: p.label.clone(),
+        source,
+    };
+    let criterion = cfg.criterion.build(cfg.seed);
+    let mut stats = Stats::default();
+    if criterion.needs_gradients() {
+        let cal = cfg.calibration.as_ref().ok_or_else(|| {
+            Error::Usage(format!(
+                "criterion {} needs calibration data: give --data KIND:PATH",
+                criterion.name()
+            ))
+        })?;
+        stats.grads = crate::train::weight_gradients(&p.model, &p.label, cal)?;
+    }
+    let scores = score_groups(
+        &p.model,
+        &p.dg,
+        criterion.as_ref(),
+        &stats,
+        cfg.reduction,
+        cfg.normalization,
+    );
+    let alloc = allocate(&p.model, &p.dg, &scores, cm, &cfg.allocation).map_err(perr)?;
+    Ok(PrunePlan::new(
+        &p.dg,
+        &alloc,
+        PlanSettings {
+            model: p.label.clone(),
+            criterion: cfg.criterion,
+            reduction: cfg.reduction,
+            normalization: cfg.normalization,
+            seed: cfg.seed,
+            allocation: cfg.allocation.clone(),
+            input_shapes: p.shapes.clone(),
+        },
+    ))
+}
+
+/// Channel-prunes an in-memory model by `cfg`: the pruned model, its plan, and its measured
+/// (re-analysed) cost.
+pub fn prune_loaded(
+    model: Model,
+    label: &str,
+    cfg: &PruneConfig,
+) -> Result<(Model, PrunePlan, Cost)> {
+    let p = prepare_model(model, label.to_string(), &cfg.input_shapes)?;
+    let cm = CostModel::new(&p.model, &p.inferred, &p.dg);
+    let plan = compute_plan(&p, &cm, cfg)?;
+    let perr = |source| Error::Prune {
+        path: p.label.clone(),
+        source,
+    };
+    let removed = plan.removed_units(&p.dg).map_err(perr)?;
+    let pruned = prune_model(&p.model, &p.dg, &removed, Mode::Remove).map_err(perr)?;
+    let cost = measure(&pruned, &p.shapes, label)?;
+    Ok((pruned, plan, cost))
+}
+
+/// Params and MACs of a model at the given input shapes.
+fn measure(m: &Model, shapes: &BTreeMap<String, Vec<i64>>, label: &str) -> Result<Cost> {
+    let resolved = shapes
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.iter().map(|&d| coprune_ir::Dim::known(d)).collect(),
+            )
+        })
+        .collect();
+    let ir = |source| Error::Ir {
+        path: label.to_string(),
+        source,
+    };
+    let inferred = infer(m, &resolved).map_err(ir)?;
+    let a = analyze(m, &inferred).map_err(ir)?;
+    Ok(Cost {
+        params: a.totals.params,
+        macs: a.totals.macs,
     })
 }
 
@@ -243,41 +331,7 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
     let cm = CostModel::new(&p.model, &p.inferred, &p.dg);
     let plan = match (plan_in, &source) {
         (Some(plan), _) => plan,
-        (None, PlanSource::Compute(cfg)) => {
-            let criterion = cfg.criterion.build(cfg.seed);
-            let mut stats = Stats::default();
-            if criterion.needs_gradients() {
-                let cal = cfg.calibration.as_ref().ok_or_else(|| {
-                    Error::Usage(format!(
-                        "criterion {} needs calibration data: give --data KIND:PATH",
-                        criterion.name()
-                    ))
-                })?;
-                stats.grads = crate::train::weight_gradients(&p.model, &p.label, cal)?;
-            }
-            let scores = score_groups(
-                &p.model,
-                &p.dg,
-                criterion.as_ref(),
-                &stats,
-                cfg.reduction,
-                cfg.normalization,
-            );
-            let alloc = allocate(&p.model, &p.dg, &scores, &cm, &cfg.allocation).map_err(perr)?;
-            PrunePlan::new(
-                &p.dg,
-                &alloc,
-                PlanSettings {
-                    model: p.label.clone(),
-                    criterion: cfg.criterion,
-                    reduction: cfg.reduction,
-                    normalization: cfg.normalization,
-                    seed: cfg.seed,
-                    allocation: cfg.allocation.clone(),
-                    input_shapes: p.shapes.clone(),
-                },
-            )
-        }
+        (None, PlanSource::Compute(cfg)) => compute_plan(&p, &cm, cfg)?,
         (None, PlanSource::Replay(_)) => unreachable!("a replayed plan was read above"),
     };
     let removed = plan.removed_units(&p.dg).map_err(perr)?;
@@ -305,26 +359,11 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
     }
     if let Some(out_path) = &out.model {
         let pruned = prune_model(&p.model, &p.dg, &removed, Mode::Remove).map_err(perr)?;
-        let resolved = p
-            .shapes
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.iter().map(|&d| coprune_ir::Dim::known(d)).collect(),
-                )
-            })
-            .collect();
-        let ir = |source| Error::Ir {
-            path: out_path.display().to_string(),
-            source,
-        };
-        let inferred = infer(&pruned, &resolved).map_err(ir)?;
-        let a = analyze(&pruned, &inferred).map_err(ir)?;
-        report.measured = Some(Cost {
-            params: a.totals.params,
-            macs: a.totals.macs,
-        });
+        report.measured = Some(measure(
+            &pruned,
+            &p.shapes,
+            &out_path.display().to_string(),
+        )?);
         coprune_onnx::save(&pruned, out_path, &ExportOptions::default())?;
         report.output = Some(out_path.display().to_string());
     }

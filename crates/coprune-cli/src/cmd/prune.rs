@@ -49,6 +49,19 @@ pub enum Criterion {
     Taylor,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Schedule {
+    Oneshot,
+    Gradual,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CurveArg {
+    /// 1 − (1 − t)³
+    Cubic,
+    Linear,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum GroupReduction {
     Mean,
@@ -132,9 +145,28 @@ pub struct Args {
     /// Calibration samples (first N of the training split).
     #[arg(long, value_name = "N", default_value_t = 512, requires = "data")]
     pub calib_samples: usize,
-    /// Threads for the calibration passes.
+    /// Threads for calibration and training passes.
     #[arg(long, default_value_t = 2, requires = "data")]
     pub threads: usize,
+    /// `oneshot` prunes once; `gradual` prunes in --steps rounds along --curve while training on
+    /// --data for --epochs passes in total (Zhu & Gupta).
+    #[arg(long, value_enum, default_value = "oneshot")]
+    pub schedule: Schedule,
+    /// Gradual: pruning rounds.
+    #[arg(long, default_value_t = 4)]
+    pub steps: usize,
+    /// Gradual: passes over the training data, spread over the rounds.
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    /// Gradual: how the reduction grows over the rounds.
+    #[arg(long, value_enum, default_value = "cubic")]
+    pub curve: CurveArg,
+    /// Gradual: AdamW learning rate of the training between rounds.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Gradual: samples per training step.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
     /// Save the plan as JSON.
     #[arg(long, value_name = "PLAN.json")]
     pub plan_out: Option<PathBuf>,
@@ -154,6 +186,16 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<String> {
     let mut out = String::new();
+    let gradual_only = args.steps != 4
+        || args.epochs != 1
+        || args.lr != 1e-3
+        || args.batch != 64
+        || !matches!(args.curve, CurveArg::Cubic);
+    if args.schedule == Schedule::Oneshot && gradual_only {
+        bail!(coprune::Error::Usage(
+            "--steps, --epochs, --curve, --lr and --batch apply to --schedule gradual".into()
+        ));
+    }
     if let Pattern::Sparse(p) = args.pattern {
         return run_sparse(&args, p);
     }
@@ -221,6 +263,14 @@ pub fn run(args: Args) -> Result<String> {
         },
         input_shapes: args.shapes.input_shape.clone(),
     };
+    if args.schedule == Schedule::Gradual {
+        if target.is_none() {
+            bail!(coprune::Error::Usage(
+                "give a target: --ratio F, --target-macs F or --target-params F".into()
+            ));
+        }
+        return run_gradual(&args, coprune::gradual::GradualTarget::Channel(cfg));
+    }
     let source = match (&args.plan, target) {
         (Some(p), _) => PlanSource::Replay(p),
         (None, Some(_)) => PlanSource::Compute(&cfg),
@@ -310,7 +360,7 @@ pub fn run(args: Args) -> Result<String> {
 /// Calibration data from `--data`, which only data-driven criteria read.
 fn calibration(args: &Args) -> Result<Option<coprune::train::Calibration>> {
     let needs_data = matches!(args.criterion, Criterion::Taylor);
-    Ok(match (&args.data, needs_data) {
+    Ok(match (&args.data, needs_data || args.schedule == Schedule::Gradual) {
         (Some(d), true) => Some(coprune::train::Calibration {
             data: d.parse().map_err(coprune::Error::from)?,
             normalize: None,
@@ -319,10 +369,95 @@ fn calibration(args: &Args) -> Result<Option<coprune::train::Calibration>> {
             threads: args.threads,
         }),
         (Some(_), false) => bail!(coprune::Error::Usage(
-            "--data is read only by data-driven criteria (--criterion taylor)".into()
+            "--data is read only by data-driven criteria (--criterion taylor) and --schedule gradual"
+                .into()
         )),
         (None, _) => None,
     })
+}
+
+/// `--schedule gradual`: rounds of pruning and training; writes the final model.
+fn run_gradual(args: &Args, target: coprune::gradual::GradualTarget) -> Result<String> {
+    use coprune::gradual::{gradual, Curve};
+    let mut out = String::new();
+    let (Some(cal), Some(output)) = (calibration(args)?, args.output.as_ref()) else {
+        bail!(coprune::Error::Usage(
+            "--schedule gradual trains: give --data KIND:PATH and -o OUT.onnx".into()
+        ));
+    };
+    if args.dry_run || args.plan_out.is_some() || args.write_masked.is_some() || args.plan.is_some()
+    {
+        bail!(coprune::Error::Usage(
+            "--dry-run, --plan, --plan-out and --write-masked apply to --schedule oneshot".into()
+        ));
+    }
+    let (train, test) = coprune::train::load_splits(&coprune::train::DataConfig {
+        data: cal.data.clone(),
+        normalize: None,
+        limit: None,
+        test_limit: None,
+    })?;
+    let cfg = coprune::train::TrainConfig {
+        epochs: args.epochs.max(1),
+        batch: args.batch.max(1),
+        optimizer: coprune::train::Optimizer::adamw(0.0),
+        lr: args.lr,
+        schedule: coprune::train::LrSchedule::Cosine,
+        seed: args.seed,
+        keep_zeros: true,
+        distill: None,
+        sample_shape: Vec::new(),
+        threads: args.threads.max(1),
+    };
+    let model = coprune::onnx::load(&args.model).map_err(coprune::Error::from)?;
+    let label = args.model.display().to_string();
+    let bar = crate::progress::bar(args.steps as u64, "rounds", args.json);
+    let curve = match args.curve {
+        CurveArg::Cubic => Curve::Cubic,
+        CurveArg::Linear => Curve::Linear,
+    };
+    let (model, r) = gradual(
+        model,
+        &label,
+        &target,
+        args.steps,
+        curve,
+        &cfg,
+        (&train, &test),
+        &|k, _| bar.set_position(k as u64),
+    )?;
+    bar.finish_and_clear();
+    coprune::train::save(&model, output)?;
+    if args.json {
+        outln!(out, "{}", serde_json::to_string_pretty(&r)?);
+        return Ok(out);
+    }
+    let pct = |a: u64, b: u64| format!("{:.1}%", 100.0 * a as f64 / b.max(1) as f64);
+    let rows: Vec<Vec<String>> = r
+        .rounds
+        .iter()
+        .map(|x| {
+            vec![
+                x.round.to_string(),
+                format!("{:.2}", x.progress),
+                format!("{} ({})", si(x.params), pct(x.params, r.dense_params)),
+                format!("{} ({})", si(x.macs), pct(x.macs, r.dense_macs)),
+                x.sparsity
+                    .map_or("-".into(), |s| format!("{:.1}%", 100.0 * s)),
+                x.samples.to_string(),
+                x.test_accuracy
+                    .map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "round", "progress", "params", "MACs", "sparsity", "samples", "test acc",
+        ],
+        &rows,
+    ));
+    outln!(out, "wrote {}", output.display());
+    Ok(out)
 }
 
 /// `--pattern unstructured|N:M`: weights zeroed in place, a per-layer report.
@@ -391,6 +526,14 @@ fn run_sparse(args: &Args, pattern: SparsePattern) -> Result<String> {
         strict: args.strict,
         seed: args.seed,
     };
+    if args.schedule == Schedule::Gradual {
+        if cfg.criterion == ElementCriterion::Taylor {
+            bail!(coprune::Error::Usage(
+                "gradual sparsity ranks by l1 or random; taylor is one-shot".into()
+            ));
+        }
+        return run_gradual(args, coprune::gradual::GradualTarget::Sparse(cfg));
+    }
     let cal = calibration(args)?;
     let output = if args.dry_run {
         None

@@ -1,0 +1,201 @@
+//! Gradual pruning during training (Zhu & Gupta, "To prune, or not to prune", 2017): the
+//! reduction grows over `steps` rounds along a cubic (or linear) curve; each round prunes to the
+//! round's target and trains on the next slice of a seeded stream of the training data (the
+//! rounds together see `epochs` passes). Channel targets remove structure for real every round;
+//! sparsity targets re-rank the surviving weights and keep earlier zeros.
+
+use crate::analyze::analyze_model;
+use crate::prune::{prune_loaded, PruneConfig};
+use crate::train::train_model;
+use crate::{Error, Result};
+use coprune_data::Dataset;
+use coprune_ir::Model;
+use coprune_prune::allocate::Target;
+use coprune_prune::importance::Stats;
+use coprune_prune::sparsity::{sparsify, SparsePattern, SparseTarget, SparsityConfig};
+use coprune_train::trainer::permutation;
+use coprune_train::TrainConfig;
+use serde::Serialize;
+
+/// The shape of the schedule: the fraction of the final reduction reached at progress t ∈ (0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Curve {
+    /// 1 − (1 − t)³: large steps first, small ones last (Zhu & Gupta).
+    Cubic,
+    Linear,
+}
+
+impl Curve {
+    pub fn at(self, t: f64) -> f64 {
+        let t = t.clamp(0.0, 1.0);
+        match self {
+            Curve::Cubic => 1.0 - (1.0 - t).powi(3),
+            Curve::Linear => t,
+        }
+    }
+}
+
+/// What the rounds prune towards.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GradualTarget {
+    /// Structured: the channel config's target is the final one.
+    Channel(PruneConfig),
+    /// Unstructured with a `Sparsity` target.
+    Sparse(SparsityConfig),
+}
+
+/// One round.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Round {
+    pub round: usize,
+    /// Fraction of the final reduction scheduled for this round.
+    pub progress: f64,
+    pub params: u64,
+    pub macs: u64,
+    /// Zero weights among the prunable weights (sparsity targets).
+    pub sparsity: Option<f64>,
+    pub samples: usize,
+    pub test_accuracy: Option<f64>,
+    pub seconds: f64,
+}
+
+/// Gradual pruning's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GradualReport {
+    pub curve: Curve,
+    pub dense_params: u64,
+    pub dense_macs: u64,
+    pub rounds: Vec<Round>,
+}
+
+/// Prunes `model` gradually over `steps` rounds while training on `train` for `train_cfg.epochs`
+/// passes in total; returns the final model. `progress(round, rounds)` is called per round.
+#[allow(clippy::too_many_arguments)]
+pub fn gradual(
+    mut model: Model,
+    label: &str,
+    target: &GradualTarget,
+    steps: usize,
+    curve: Curve,
+    train_cfg: &TrainConfig,
+    data: (&Dataset, &Dataset),
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(Model, GradualReport)> {
+    let (train, test) = data;
+    let steps = steps.max(1);
+    let shapes = match target {
+        GradualTarget::Channel(c) => c.input_shapes.clone(),
+        GradualTarget::Sparse(_) => Vec::new(),
+    };
+    let dense = analyze_model(&model, label, &shapes)?.totals;
+    // The stream of sample indices: `epochs` seeded permutations, cut into `steps` slices.
+    let stream: Vec<usize> = (0..train_cfg.epochs.max(1))
+        .flat_map(|e| permutation(train.len(), train_cfg.seed.wrapping_add(1000 + e as u64)))
+        .collect();
+    let per_round = stream.len().div_ceil(steps);
+    let mut report = GradualReport {
+        curve,
+        dense_params: dense.params,
+        dense_macs: dense.macs,
+        rounds: Vec::new(),
+    };
+    let mut done = 0f64;
+    for k in 1..=steps {
+        let t0 = std::time::Instant::now();
+        let p = curve.at(k as f64 / steps as f64);
+        let mut sparsity = None;
+        match target {
+            GradualTarget::Channel(cfg) => {
+                let now = analyze_model(&model, label, &cfg.input_shapes)?.totals;
+                let rel = match cfg.allocation.target {
+                    Target::Macs(f) => Target::Macs(
+                        (1.0 - (1.0 - f) * p) * dense.macs as f64 / now.macs.max(1) as f64,
+                    ),
+                    Target::Params(f) => Target::Params(
+                        (1.0 - (1.0 - f) * p) * dense.params as f64 / now.params.max(1) as f64,
+                    ),
+                    Target::Ratio(r) => {
+                        Target::Ratio((r * p - r * done) / (1.0 - r * done).max(1e-9))
+                    }
+                };
+                let trivial = match rel {
+                    Target::Macs(f) | Target::Params(f) => f >= 0.999,
+                    Target::Ratio(r) => r <= 1e-6,
+                };
+                if !trivial {
+                    let mut c = cfg.clone();
+                    c.allocation.target = rel;
+                    model = prune_loaded(model, label, &c)?.0;
+                }
+            }
+            GradualTarget::Sparse(cfg) => {
+                if cfg.pattern != SparsePattern::Unstructured {
+                    return Err(Error::Usage(
+                        "gradual schedules apply to channel and unstructured patterns".into(),
+                    ));
+                }
+                let SparseTarget::Sparsity(s) = cfg.target else {
+                    return Err(Error::Usage(
+                        "gradual sparsity needs --sparsity F (not a threshold)".into(),
+                    ));
+                };
+                let mut c = cfg.clone();
+                c.target = SparseTarget::Sparsity(s * p);
+                let (patch, r) =
+                    sparsify(&model, &c, &Stats::default()).map_err(|source| Error::Prune {
+                        path: label.to_string(),
+                        source,
+                    })?;
+                patch.apply(&mut model).map_err(|source| Error::Ir {
+                    path: label.to_string(),
+                    source,
+                })?;
+                sparsity = Some(r.zeros as f64 / r.elements.max(1) as f64);
+            }
+        }
+        done = p;
+        // Train on this round's slice of the stream.
+        let idx =
+            &stream[((k - 1) * per_round).min(stream.len())..(k * per_round).min(stream.len())];
+        let per = train.sample_len();
+        let mut slice = Dataset {
+            sample_shape: train.sample_shape.clone(),
+            data: Vec::with_capacity(idx.len() * per),
+            labels: Vec::with_capacity(idx.len()),
+            classes: train.classes,
+        };
+        for &i in idx {
+            slice
+                .data
+                .extend_from_slice(&train.data[i * per..(i + 1) * per]);
+            slice.labels.push(train.labels[i]);
+        }
+        let mut tc = train_cfg.clone();
+        tc.epochs = 1;
+        tc.keep_zeros = true;
+        tc.seed = train_cfg.seed.wrapping_add(k as u64);
+        let r = train_model(
+            &mut model,
+            label,
+            &slice,
+            Some(test),
+            None,
+            &tc,
+            &|_, _, _, _| {},
+        )?;
+        let cost = analyze_model(&model, label, &shapes)?.totals;
+        report.rounds.push(Round {
+            round: k,
+            progress: p,
+            params: cost.params,
+            macs: cost.macs,
+            sparsity,
+            samples: idx.len(),
+            test_accuracy: r.epochs.last().and_then(|e| e.test_accuracy),
+            seconds: t0.elapsed().as_secs_f64(),
+        });
+        progress(k, steps);
+    }
+    Ok((model, report))
+}
