@@ -42,6 +42,8 @@ pub enum ElementCriterion {
     Random,
     /// |w·∂L/∂w| from calibration gradients in [`Stats`].
     Taylor,
+    /// |w|·‖X_c‖ with the activation norm of the weight's input channel (Wanda).
+    Wanda,
 }
 
 /// Settings of a sparsification.
@@ -92,6 +94,8 @@ struct Weight {
     nodes: Vec<usize>,
     /// Input-channel axis for N:M.
     in_axis: Option<usize>,
+    /// The value the first reading node takes at input 0 (its activations).
+    reads: Option<String>,
     /// Whether the root is an initializer (replaced in place) or a Constant node output.
     initializer: bool,
 }
@@ -166,6 +170,7 @@ fn weights(model: &Model) -> Result<Vec<Weight>> {
                         tensor: t.clone(),
                         nodes: vec![i],
                         in_axis: axis,
+                        reads: n.input(0).map(str::to_string),
                         initializer: *init,
                     });
                 }
@@ -270,6 +275,24 @@ pub fn sparsify(
                         PruneError::Invalid(format!("no calibration gradient for `{}`", w.name))
                     })?;
                 v.iter().zip(gr).map(|(a, b)| (a * b).abs()).collect()
+            }
+            ElementCriterion::Wanda => {
+                let dims: Vec<usize> = w.tensor.dims.iter().map(|&d| d as usize).collect();
+                let act = w
+                    .in_axis
+                    .zip(w.reads.as_ref().and_then(|r| stats.act_norms.get(r)))
+                    .filter(|(ax, a)| a.len() == dims[*ax]);
+                match act {
+                    Some((ax, a)) => {
+                        let inner: usize = dims[ax + 1..].iter().product();
+                        v.iter()
+                            .enumerate()
+                            .map(|(i, x)| x.abs() * a[(i / inner) % dims[ax]])
+                            .collect()
+                    }
+                    // No statistics for this layer (grouped conv, unusual op): magnitude.
+                    None => v.iter().map(|x| x.abs()).collect(),
+                }
             }
         };
         // Weights already zero are pruned whatever their score.

@@ -22,6 +22,8 @@ pub struct Session {
     outputs: Vec<(String, usize)>,
     constants: Vec<(usize, Arc<Value>)>,
     n_slots: usize,
+    /// The value name of each slot (for observers).
+    names: Vec<String>,
     /// Index of the last step reading each slot (usize::MAX: a graph output, kept).
     last_use: Vec<usize>,
     pool: rayon::ThreadPool,
@@ -206,6 +208,10 @@ impl Session {
             .iter()
             .map(|o| (o.name.clone(), slot_of(&o.name, &mut slot)))
             .collect();
+        let mut names = vec![String::new(); n_slots];
+        for (name, &i) in &slot {
+            names[i] = name.clone();
+        }
         let mut last_use = vec![0usize; n_slots];
         for (k, s) in steps.iter().enumerate() {
             for &i in s.inputs.iter().flatten() {
@@ -228,6 +234,7 @@ impl Session {
             outputs,
             constants,
             n_slots,
+            names,
             last_use,
             pool,
         })
@@ -244,6 +251,17 @@ impl Session {
     /// Runs the model; `inputs` in the order of [`Session::input_shapes`]. Returns the graph
     /// outputs in order.
     pub fn run(&self, inputs: Vec<Value>) -> Result<Vec<Value>> {
+        self.run_observed(inputs, &mut |_, _| {})
+    }
+
+    /// Like [`Session::run`], and shows `observe` every graph input and every computed value
+    /// (by name) as it is produced, before it may be freed; the outputs are unchanged. This is
+    /// the statistics hook: calibration passes record activation norms with it.
+    pub fn run_observed(
+        &self,
+        inputs: Vec<Value>,
+        observe: &mut (dyn FnMut(&str, &Value) + Send),
+    ) -> Result<Vec<Value>> {
         if inputs.len() != self.inputs.len() {
             return Err(RuntimeError::Input {
                 name: "inputs".into(),
@@ -269,6 +287,7 @@ impl Session {
                     ),
                 });
             }
+            observe(name, &v);
             slots[*s] = Some(Arc::new(v));
         }
         self.pool.install(|| {
@@ -281,6 +300,7 @@ impl Session {
                 let outs = step.kernel.run(&ins)?;
                 for (o, v) in step.outputs.iter().zip(outs) {
                     if let Some(o) = o {
+                        observe(&self.names[*o], &v);
                         slots[*o] = Some(Arc::new(v));
                     }
                 }

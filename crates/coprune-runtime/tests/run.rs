@@ -66,6 +66,44 @@ fn relu_gemm_by_hand() {
     assert_eq!(out[0].as_f32().unwrap(), &[0., 4., 0., 0.]);
 }
 
+/// The statistics hook sees the input and every computed value by name, with the values the
+/// graph computes, and changes no output.
+#[test]
+fn observer_sees_every_value_without_changing_outputs() {
+    let m = small_cnn(3);
+    let s = Session::new(
+        &m,
+        &HashMap::from([("input".to_string(), vec![2, 3, 16, 16])]),
+        2,
+    )
+    .unwrap();
+    let x = input_for(&s, 1);
+    let plain = s.run(x.clone()).unwrap();
+    let mut seen: Vec<(String, Vec<usize>)> = Vec::new();
+    let observed = s
+        .run_observed(x, &mut |name, v| {
+            seen.push((name.to_string(), v.shape().to_vec()))
+        })
+        .unwrap();
+    assert_eq!(plain, observed);
+    assert_eq!(seen[0], ("input".to_string(), vec![2, 3, 16, 16]));
+    let computed: Vec<&str> = m
+        .graph
+        .nodes
+        .iter()
+        .map(|n| n.outputs[0].as_str())
+        .collect();
+    for c in &computed {
+        assert!(
+            seen.iter().any(|(n, _)| n == c),
+            "{c} not observed: {seen:?}"
+        );
+    }
+    let last = &m.graph.outputs[0].name;
+    let (_, shape) = seen.iter().find(|(n, _)| n == last).unwrap();
+    assert_eq!(shape, plain[0].shape());
+}
+
 #[test]
 fn wrong_input_shape_is_an_error() {
     let m = small_cnn(0);

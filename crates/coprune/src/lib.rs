@@ -13,6 +13,7 @@ pub mod gradual;
 pub mod input_shape;
 pub mod prune;
 pub mod sparse;
+pub mod stats;
 pub mod train;
 
 pub use coprune_data as data;

@@ -78,6 +78,15 @@ fn compute_plan(p: &Prepared, cm: &CostModel, cfg: &PruneConfig) -> Result<Prune
         })?;
         stats.grads = crate::train::weight_gradients(&p.model, &p.label, cal)?;
     }
+    if criterion.needs_activations() {
+        let cal = cfg.calibration.as_ref().ok_or_else(|| {
+            Error::Usage(format!(
+                "criterion {} needs calibration data: give --data KIND:PATH",
+                criterion.name()
+            ))
+        })?;
+        stats.act_norms = crate::stats::activation_norms(&p.model, &p.label, cal)?;
+    }
     let scores = score_groups(
         &p.model,
         &p.dg,

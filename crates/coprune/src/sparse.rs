@@ -41,6 +41,12 @@ pub fn sparsify_file(
         })?;
         stats.grads = crate::train::weight_gradients(&model, &label, cal)?;
     }
+    if cfg.criterion == ElementCriterion::Wanda {
+        let cal = calibration.ok_or_else(|| {
+            Error::Usage("criterion wanda needs calibration data: give --data KIND:PATH".into())
+        })?;
+        stats.act_norms = crate::stats::activation_norms(&model, &label, cal)?;
+    }
     let (patch, result) = sparsify(&model, cfg, &stats).map_err(perr)?;
     patch.apply(&mut model).map_err(|source| Error::Ir {
         path: label.clone(),

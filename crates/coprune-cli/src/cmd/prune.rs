@@ -47,6 +47,8 @@ pub enum Criterion {
     Lamp,
     /// First-order Taylor |Σ w·∂L/∂w| from calibration data (needs --data).
     Taylor,
+    /// Activation-weighted ‖X‖·|W| (Wanda) from calibration data (needs --data).
+    Wanda,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -238,6 +240,7 @@ pub fn run(args: Args) -> Result<String> {
             Criterion::Fpgm => CriterionKind::Fpgm,
             Criterion::Lamp => CriterionKind::Lamp,
             Criterion::Taylor => CriterionKind::Taylor,
+            Criterion::Wanda => CriterionKind::Wanda,
         },
         reduction: match args.reduction {
             GroupReduction::Mean => Reduction::Mean,
@@ -359,7 +362,7 @@ pub fn run(args: Args) -> Result<String> {
 
 /// Calibration data from `--data`, which only data-driven criteria read.
 fn calibration(args: &Args) -> Result<Option<coprune::train::Calibration>> {
-    let needs_data = matches!(args.criterion, Criterion::Taylor);
+    let needs_data = matches!(args.criterion, Criterion::Taylor | Criterion::Wanda);
     Ok(match (&args.data, needs_data || args.schedule == Schedule::Gradual) {
         (Some(d), true) => Some(coprune::train::Calibration {
             data: d.parse().map_err(coprune::Error::from)?,
@@ -369,7 +372,7 @@ fn calibration(args: &Args) -> Result<Option<coprune::train::Calibration>> {
             threads: args.threads,
         }),
         (Some(_), false) => bail!(coprune::Error::Usage(
-            "--data is read only by data-driven criteria (--criterion taylor) and --schedule gradual"
+            "--data is read only by data-driven criteria (--criterion taylor|wanda) and --schedule gradual"
                 .into()
         )),
         (None, _) => None,
@@ -500,8 +503,9 @@ fn run_sparse(args: &Args, pattern: SparsePattern) -> Result<String> {
         Criterion::L1 => ElementCriterion::Magnitude,
         Criterion::Random => ElementCriterion::Random,
         Criterion::Taylor => ElementCriterion::Taylor,
+        Criterion::Wanda => ElementCriterion::Wanda,
         other => bail!(coprune::Error::Usage(format!(
-            "criterion {other:?} scores channels; fine-grained patterns take l1 (magnitude), random or taylor"
+            "criterion {other:?} scores channels; fine-grained patterns take l1 (magnitude), random, taylor or wanda"
         ))),
     };
     let mut layer_sparsity = Vec::new();
@@ -527,9 +531,12 @@ fn run_sparse(args: &Args, pattern: SparsePattern) -> Result<String> {
         seed: args.seed,
     };
     if args.schedule == Schedule::Gradual {
-        if cfg.criterion == ElementCriterion::Taylor {
+        if matches!(
+            cfg.criterion,
+            ElementCriterion::Taylor | ElementCriterion::Wanda
+        ) {
             bail!(coprune::Error::Usage(
-                "gradual sparsity ranks by l1 or random; taylor is one-shot".into()
+                "gradual sparsity ranks by l1 or random; taylor and wanda are one-shot".into()
             ));
         }
         return run_gradual(args, coprune::gradual::GradualTarget::Sparse(cfg));

@@ -10,6 +10,7 @@ mod l2;
 mod lamp;
 mod random;
 mod taylor;
+mod wanda;
 
 pub use bn_scale::BnScale;
 pub use fpgm::Fpgm;
@@ -18,6 +19,7 @@ pub use l2::L2;
 pub use lamp::Lamp;
 pub use random::Random;
 pub use taylor::Taylor;
+pub use wanda::Wanda;
 
 use crate::depgraph::{DepGraph, Group, Role};
 use coprune_ir::Model;
@@ -39,6 +41,9 @@ pub struct MemberView<'a> {
     pub input: usize,
     /// The loss gradient of the tensor, when [`Stats`] has one.
     pub grad: Option<&'a [f32]>,
+    /// ‖X‖₂ per channel of the value the node reads at input 0 (its activations), when
+    /// [`Stats`] has it.
+    pub act: Option<&'a [f32]>,
 }
 
 /// Statistics collected from data for data-driven criteria.
@@ -47,6 +52,8 @@ pub struct Stats {
     /// Mean loss gradient of each weight tensor over the calibration batches, by tensor name
     /// (aliases included).
     pub grads: HashMap<String, Vec<f32>>,
+    /// ‖X_c‖₂ per channel of each layer input over the calibration samples, by value name.
+    pub act_norms: HashMap<String, Vec<f32>>,
 }
 
 impl MemberView<'_> {
@@ -121,6 +128,11 @@ pub trait Criterion {
         false
     }
 
+    /// Whether the criterion reads activation norms from [`Stats`] (data needed).
+    fn needs_activations(&self) -> bool {
+        false
+    }
+
     /// Scores for a whole group, bypassing members (random); `None` by default.
     fn unit_scores(&self, _group: &Group) -> Option<Vec<f32>> {
         None
@@ -168,11 +180,13 @@ pub enum CriterionKind {
     Lamp,
     /// First-order Taylor |Σ w·∂L/∂w| (needs calibration data).
     Taylor,
+    /// Activation-weighted ‖X_c‖·Σ|W[:, c]| (Wanda-style; needs calibration data).
+    Wanda,
 }
 
 impl CriterionKind {
     /// Every criterion, for help texts and error messages.
-    pub const ALL: [CriterionKind; 7] = [
+    pub const ALL: [CriterionKind; 8] = [
         CriterionKind::L1,
         CriterionKind::L2,
         CriterionKind::Random,
@@ -180,6 +194,7 @@ impl CriterionKind {
         CriterionKind::Fpgm,
         CriterionKind::Lamp,
         CriterionKind::Taylor,
+        CriterionKind::Wanda,
     ];
 
     /// The criterion object (`seed` is used by the random baseline).
@@ -192,6 +207,7 @@ impl CriterionKind {
             CriterionKind::Fpgm => Box::new(Fpgm),
             CriterionKind::Lamp => Box::new(Lamp),
             CriterionKind::Taylor => Box::new(Taylor),
+            CriterionKind::Wanda => Box::new(Wanda),
         }
     }
 }
@@ -244,6 +260,10 @@ pub fn score_groups(
                     .grads
                     .get(name)
                     .filter(|g| g.len() == vals.len())
+                    .map(Vec::as_slice),
+                act: node
+                    .input(0)
+                    .and_then(|x| stats.act_norms.get(x))
                     .map(Vec::as_slice),
             };
             let mut acc = vec![0f32; g.units.len()];

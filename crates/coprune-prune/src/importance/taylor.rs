@@ -56,6 +56,7 @@ mod tests {
             op: "Conv",
             input: 1,
             grad: Some(&g),
+            act: None,
         };
         assert_eq!(Taylor.member_scores(&m), Some(vec![3.0, 0.5]));
         // Input-channel axis of the same tensor (axis 1 has one position).
