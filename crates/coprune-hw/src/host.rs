@@ -6,11 +6,10 @@ use crate::{Caches, DeviceKind, HardwareProfile};
 
 /// SIMD width in bits and the extensions that matter for kernels.
 fn simd() -> (usize, Vec<String>) {
-    let mut isa = Vec::new();
     #[allow(unused_mut)]
-    let mut bits = 0usize;
+    let mut isa: Vec<String> = Vec::new();
     #[cfg(target_arch = "x86_64")]
-    {
+    let bits = {
         macro_rules! feat {
             ($($f:tt),*) => {$(
                 if std::arch::is_x86_feature_detected!($f) {
@@ -28,22 +27,24 @@ fn simd() -> (usize, Vec<String>) {
             "avx512vnni",
             "avx512bf16"
         );
-        bits = if isa.iter().any(|f| f == "avx512f") {
+        if isa.iter().any(|f| f == "avx512f") {
             512
         } else if isa.iter().any(|f| f == "avx") {
             256
         } else {
             128
-        };
-    }
+        }
+    };
     #[cfg(target_arch = "aarch64")]
-    {
+    let bits = {
         isa.push("neon".to_string());
         if std::arch::is_aarch64_feature_detected!("dotprod") {
             isa.push("asimddp".to_string());
         }
-        bits = 128;
-    }
+        128
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let bits = 32;
     (bits.max(32), isa)
 }
 
