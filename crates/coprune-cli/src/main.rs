@@ -41,6 +41,8 @@ enum Command {
     Train(Box<cmd::train::Args>),
     /// Fine-tune a model (e.g. a pruned one), optionally distilling from the dense original.
     Finetune(Box<cmd::train::FinetuneArgs>),
+    /// A target device's profile: the host (detected and measured) or a built-in/TOML profile.
+    Profile(cmd::profile::Args),
     /// Accuracy (top-1/top-5), mean loss and throughput on a labelled dataset, run by coprune.
     Eval(cmd::eval::Args),
     /// Latency (median/p10/p90) and throughput, with coprune's runtime or an external probe.
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Prune(a) => cmd::prune::run(*a),
         Command::Train(a) => cmd::train::run(*a),
+        Command::Profile(a) => cmd::profile::run(a),
         Command::Finetune(a) => cmd::train::run_finetune(*a),
     };
     match result {

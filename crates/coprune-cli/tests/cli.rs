@@ -852,6 +852,129 @@ fn gradual_pruning_during_training() {
 }
 
 #[test]
+fn profiles_and_latency_budgets() {
+    let dir = temp_dir("cli-profile");
+    // The host: detected and measured.
+    let h = json(&coprune(&["profile", "--json"]));
+    assert_eq!(h["name"], "host");
+    assert_eq!(h["source"], "measured");
+    assert!(h["peak_gflops"].as_f64().unwrap() > 0.1, "{h}");
+    assert!(h["bandwidth_gbs"].as_f64().unwrap() > 0.1, "{h}");
+    let list = stdout(&coprune(&["profile", "--list"]));
+    for name in [
+        "x86-avx2",
+        "x86-avx512",
+        "arm-cortex-a76",
+        "arm-cortex-m7",
+        "nvidia-ampere",
+        "nvidia-hopper",
+        "tpu-like",
+    ] {
+        assert!(list.contains(name), "{list}");
+    }
+    let o = coprune(&["profile", "--target", "no-such-device"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("x86-avx512"), "{}", stderr(&o));
+    // A user's own profile: the TOML of a built-in one, renamed, with a 16-channel multiple.
+    let toml = stdout(&coprune(&[
+        "profile",
+        "--target",
+        "arm-cortex-a76",
+        "--toml",
+    ]))
+    .replace("name = \"arm-cortex-a76\"", "name = \"my-board\"")
+    .replace("channel_multiple = 4", "channel_multiple = 16");
+    let file = dir.join("board.toml");
+    std::fs::write(&file, toml).unwrap();
+    let f = file.display().to_string();
+    assert_eq!(
+        json(&coprune(&["profile", "--target", &f, "--json"]))["name"],
+        "my-board"
+    );
+    let out = dir.join("p.onnx").display().to_string();
+    // Roofline on the user's board: 60% of the predicted latency, channel counts ×16.
+    let v = json(&coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--target",
+        &f,
+        "--latency",
+        "0.6",
+        "--json",
+    ]));
+    let l = &v["plan"]["latency"];
+    assert!(
+        l["model"]
+            .as_str()
+            .unwrap()
+            .contains("roofline on my-board"),
+        "{v}"
+    );
+    let (d, p) = (
+        l["dense_ms"].as_f64().unwrap(),
+        l["predicted_ms"].as_f64().unwrap(),
+    );
+    assert!(p <= 0.6 * d * 1.02 && p < d, "{d} → {p}");
+    assert_eq!(v["plan"]["allocation"]["round_to"], 16);
+    for g in v["plan"]["groups"].as_array().unwrap() {
+        let kept = g["channels"].as_u64().unwrap() - g["removed"].as_array().unwrap().len() as u64;
+        assert_eq!(kept % 16, 0, "{g}");
+    }
+    // Measured on the host, to a budget in milliseconds: the plan says what it predicts.
+    let v = json(&coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--target",
+        "host",
+        "--latency",
+        "0.7",
+        "--threads",
+        "1",
+        "--json",
+    ]));
+    let l = &v["plan"]["latency"];
+    assert!(l["model"].as_str().unwrap().contains("measured"), "{v}");
+    assert!(l["predicted_ms"].as_f64().unwrap() <= 0.7 * 1.02 * l["dense_ms"].as_f64().unwrap());
+    // Bad combinations.
+    for (args, code, msg) in [
+        (vec!["--latency", "0.5"], 2, "--target"),
+        (
+            vec![
+                "--target",
+                "arm-cortex-m7",
+                "--latency-model",
+                "measured",
+                "--latency",
+                "0.5",
+            ],
+            2,
+            "measured latency needs the device",
+        ),
+        (
+            vec!["--target", "x86-avx2", "--latency-ms", "1e9"],
+            2,
+            "nothing to prune",
+        ),
+        (
+            vec!["--target", "x86-avx2", "--latency", "0.0001"],
+            1,
+            "predicted latency",
+        ),
+    ] {
+        let mut a = vec!["prune", lenet_ref(), "-o", &out];
+        a.extend(args.iter().copied());
+        let o = coprune(&a);
+        assert_eq!(o.status.code(), Some(code), "{a:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(msg), "{a:?}: {}", stderr(&o));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn groups_lists_blocked_reasons() {
     let v = json(&coprune(&["groups", &lenet(), "--json"]));
     assert_eq!(v["prunable_groups"], 3);

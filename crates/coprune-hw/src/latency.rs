@@ -14,6 +14,9 @@ pub struct NodeShape<'a> {
     pub macs: u64,
     /// Which inputs are learned constants (weights and biases).
     pub weights: Vec<bool>,
+    /// The values of the other constant inputs (bounds, pads, scales), which a measurement
+    /// needs to build the node.
+    pub consts: Vec<Option<&'a coprune_ir::Tensor>>,
 }
 
 impl NodeShape<'_> {
@@ -40,6 +43,38 @@ pub trait LatencyModel {
     fn describe(&self) -> String;
     /// Milliseconds for one run of the node.
     fn node_ms(&self, n: &NodeShape) -> f64;
+}
+
+/// Another model's predictions times a factor: a measured table calibrated so that its sum over
+/// the dense model equals the dense model's measured end-to-end latency (isolated layer timings
+/// miss cache reuse between layers and per-run overheads).
+pub struct Scaled<M: LatencyModel> {
+    pub inner: M,
+    pub factor: f64,
+}
+
+impl<M: LatencyModel> LatencyModel for Scaled<M> {
+    fn describe(&self) -> String {
+        format!(
+            "{}, calibrated ×{:.3} to the whole model",
+            self.inner.describe(),
+            self.factor
+        )
+    }
+
+    fn node_ms(&self, n: &NodeShape) -> f64 {
+        self.factor * self.inner.node_ms(n)
+    }
+}
+
+impl LatencyModel for Box<dyn LatencyModel> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+
+    fn node_ms(&self, n: &NodeShape) -> f64 {
+        (**self).node_ms(n)
+    }
 }
 
 /// Ops that only relabel shapes: free.
@@ -168,6 +203,7 @@ mod tests {
                 outputs: &y,
                 macs: (cout * 128 * 9 * 224 * 224) as u64,
                 weights: vec![false, true],
+                consts: vec![None, None],
             };
             r.node_ms(&n)
         };
@@ -182,6 +218,7 @@ mod tests {
             outputs: std::slice::from_ref(&x),
             macs: 0,
             weights: vec![false],
+            consts: vec![None],
         };
         assert_eq!(r.node_ms(&n), 0.0);
     }

@@ -7,6 +7,7 @@
 use crate::cost::{Cost, CostModel};
 use crate::depgraph::DepGraph;
 use crate::{PruneError, Result};
+use coprune_hw::LatencyModel;
 use serde::{Deserialize, Serialize};
 
 /// What to reach.
@@ -19,6 +20,10 @@ pub enum Target {
     Macs(f64),
     /// Keep this fraction of the dense model's parameters.
     Params(f64),
+    /// Keep this fraction of the dense model's predicted latency (needs a latency model).
+    Latency(f64),
+    /// Predicted latency at most this many milliseconds (needs a latency model).
+    LatencyMs(f64),
 }
 
 /// Allocation settings (the CLI's `prune` flags resolve into this).
@@ -59,6 +64,8 @@ pub struct Allocation {
     pub removed: Vec<bool>,
     pub dense: Cost,
     pub pruned: Cost,
+    /// Predicted latency (ms) of the dense and the pruned model, when a latency model was given.
+    pub latency_ms: Option<(f64, f64)>,
 }
 
 /// Per group: candidate units (prunable, ascending score) and the removal cap.
@@ -213,12 +220,16 @@ fn global_counts(c: &Candidates, scores: &[Vec<f32>], k: usize) -> Vec<usize> {
 }
 
 /// Chooses the units to remove.
+/// `lm` predicts latency for latency targets (and is reported for the others). With a latency
+/// target and global ranking, each group's scores are divided by the latency one of its channels
+/// costs, so the ranking keeps the most importance per millisecond (a greedy knapsack, as HALP).
 pub fn allocate(
     model: &coprune_ir::Model,
     dg: &DepGraph,
     scores: &[Vec<f32>],
     cm: &CostModel,
     cfg: &AllocConfig,
+    lm: Option<&dyn LatencyModel>,
 ) -> Result<Allocation> {
     if !(cfg.max_layer_ratio > 0.0 && cfg.max_layer_ratio <= 1.0) {
         return Err(PruneError::Invalid(format!(
@@ -226,9 +237,23 @@ pub fn allocate(
             cfg.max_layer_ratio
         )));
     }
-    let c = candidates(dg, model, scores, cfg)?;
+    let latency_target = matches!(cfg.target, Target::Latency(_) | Target::LatencyMs(_));
+    if latency_target && lm.is_none() {
+        return Err(PruneError::Invalid(
+            "a latency target needs a latency model (a target device)".into(),
+        ));
+    }
     let none = vec![false; dg.num_units()];
     let dense = cm.eval(&none);
+    let weighted;
+    let scores = match (lm, latency_target && cfg.global) {
+        (Some(lm), true) => {
+            weighted = latency_weighted(dg, model, scores, cm, cfg, lm)?;
+            &weighted[..]
+        }
+        _ => scores,
+    };
+    let c = candidates(dg, model, scores, cfg)?;
     let total: usize = c
         .size
         .iter()
@@ -251,34 +276,63 @@ pub fn allocate(
             }
             select(r)
         }
-        Target::Macs(f) | Target::Params(f) => {
-            if !(f > 0.0 && f <= 1.0) {
-                return Err(PruneError::Invalid(format!(
-                    "target fraction {f} must be in (0, 1]"
-                )));
-            }
-            let metric = |cost: Cost| match cfg.target {
-                Target::Macs(_) => cost.macs as f64,
-                _ => cost.params as f64,
+        Target::Macs(_) | Target::Params(_) | Target::Latency(_) | Target::LatencyMs(_) => {
+            let dense_lat = lm.map(|l| cm.latency(&none, l));
+            let (f, goal_abs) = match cfg.target {
+                Target::LatencyMs(ms) => {
+                    let d = dense_lat.unwrap_or(0.0);
+                    if ms.is_nan() || ms <= 0.0 {
+                        return Err(PruneError::Invalid(format!(
+                            "latency budget {ms} ms must be positive"
+                        )));
+                    }
+                    (ms / d.max(1e-12), ms)
+                }
+                Target::Macs(f) | Target::Params(f) | Target::Latency(f) => (f, f64::NAN),
+                Target::Ratio(_) => unreachable!("handled above"),
             };
-            let goal = f * metric(dense);
+            if !(f > 0.0 && f <= 1.0) {
+                return Err(PruneError::Invalid(match cfg.target {
+                    Target::LatencyMs(ms) => format!(
+                        "latency budget {ms} ms is above the dense model's predicted {:.3} ms: nothing to prune",
+                        dense_lat.unwrap_or(0.0)
+                    ),
+                    _ => format!("target fraction {f} must be in (0, 1]"),
+                }));
+            }
+            let metric = |removed: &[bool]| -> f64 {
+                match cfg.target {
+                    Target::Macs(_) => cm.eval(removed).macs as f64,
+                    Target::Params(_) => cm.eval(removed).params as f64,
+                    _ => lm.map_or(0.0, |l| cm.latency(removed, l)),
+                }
+            };
+            let dense_metric = metric(&none);
+            let goal = if goal_abs.is_nan() {
+                f * dense_metric
+            } else {
+                goal_abs
+            };
             let (mut lo, mut hi) = (0.0f64, 1.0f64);
             let most = select(hi);
-            let best = metric(cm.eval(&most));
+            let best = metric(&most);
             if best > goal * 1.02 {
-                return Err(budget_error(dg, cfg, f, best / metric(dense)));
+                return Err(budget_error(dg, cfg, f, best / dense_metric));
             }
             for _ in 0..40 {
                 let mid = 0.5 * (lo + hi);
-                if metric(cm.eval(&select(mid))) <= goal {
+                if metric(&select(mid)) <= goal {
                     hi = mid;
                 } else {
                     lo = mid;
                 }
+                if hi - lo < 1e-6 {
+                    break;
+                }
             }
             // The closer of the two bracketing plans, as long as it stays within 2% of the goal.
             let (a, b) = (select(lo), select(hi));
-            let (ca, cb) = (metric(cm.eval(&a)), metric(cm.eval(&b)));
+            let (ca, cb) = (metric(&a), metric(&b));
             if (ca - goal).abs() < (cb - goal).abs() && ca <= goal * 1.02 {
                 a
             } else {
@@ -287,11 +341,56 @@ pub fn allocate(
         }
     };
     let pruned = cm.eval(&removed);
+    let latency_ms = lm.map(|l| (cm.latency(&none, l), cm.latency(&removed, l)));
     Ok(Allocation {
         removed,
         dense,
         pruned,
+        latency_ms,
     })
+}
+
+/// Scores divided by the latency one channel of the group costs (normalised to mean 1 over the
+/// groups), measured by removing `round_to` (or 1) channels of that group alone.
+fn latency_weighted(
+    dg: &DepGraph,
+    model: &coprune_ir::Model,
+    scores: &[Vec<f32>],
+    cm: &CostModel,
+    cfg: &AllocConfig,
+    lm: &dyn LatencyModel,
+) -> Result<Vec<Vec<f32>>> {
+    let none = vec![false; dg.num_units()];
+    let base = cm.latency(&none, lm);
+    let c = candidates(dg, model, scores, cfg)?;
+    let step = cfg.round_to.unwrap_or(1).max(1);
+    let mut per_channel = vec![0f64; c.order.len()];
+    for (g, order) in c.order.iter().enumerate() {
+        let n = step.min(order.len()).min(c.cap[g]);
+        if n == 0 {
+            continue;
+        }
+        let mut removed = none.clone();
+        for &u in &order[..n] {
+            removed[u] = true;
+        }
+        per_channel[g] = ((base - cm.latency(&removed, lm)) / n as f64).max(0.0);
+    }
+    let active: Vec<f64> = per_channel.iter().copied().filter(|&v| v > 0.0).collect();
+    let mean = active.iter().sum::<f64>() / active.len().max(1) as f64;
+    Ok(scores
+        .iter()
+        .enumerate()
+        .map(|(g, s)| {
+            // A group whose channels save nothing keeps its scores ×1e3: pruned last.
+            let w = if per_channel[g] > 0.0 && mean > 0.0 {
+                per_channel[g] / mean
+            } else {
+                1e-3
+            };
+            s.iter().map(|&x| x / w as f32).collect()
+        })
+        .collect())
 }
 
 fn budget_error(dg: &DepGraph, cfg: &AllocConfig, want: f64, best: f64) -> PruneError {
@@ -307,6 +406,7 @@ fn budget_error(dg: &DepGraph, cfg: &AllocConfig, want: f64, best: f64) -> Prune
     reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
     let what = match cfg.target {
         Target::Macs(_) => "MACs",
+        Target::Latency(_) | Target::LatencyMs(_) => "predicted latency",
         _ => "parameters",
     };
     let list: Vec<String> = reasons

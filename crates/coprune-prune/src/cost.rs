@@ -3,6 +3,7 @@
 //! cost depends only on shapes (all of them).
 
 use crate::depgraph::DepGraph;
+use coprune_hw::{LatencyModel, NodeShape};
 use coprune_ir::{infer::Inferred, Dim, Fact, Model};
 use std::collections::{HashMap, HashSet};
 
@@ -27,9 +28,11 @@ pub struct CostModel<'a> {
     members_at: HashMap<(usize, usize), Vec<usize>>,
     /// Canonical tensor identity per constant name (aliases share it).
     base_of: HashMap<String, String>,
+    /// Constant values by name (for latency measurements of nodes with constant inputs).
+    values: HashMap<String, std::borrow::Cow<'a, coprune_ir::Tensor>>,
 }
 
-fn count(d: &Dim) -> u64 {
+fn count_dim(d: &Dim) -> u64 {
     d.substitute(&|_| Some(1)).as_known().unwrap_or(0).max(0) as u64
 }
 
@@ -62,11 +65,42 @@ impl<'a> CostModel<'a> {
             constants,
             members_at,
             base_of,
+            values: consts,
         }
+    }
+
+    /// Predicted latency (ms) with the units flagged in `removed` taken out: the sum of `lm`'s
+    /// per-node predictions at the pruned shapes.
+    pub fn latency(&self, removed: &[bool], lm: &dyn LatencyModel) -> f64 {
+        let mut total = 0.0;
+        self.walk(removed, &mut |_, _| {}, &mut |shape| {
+            total += lm.node_ms(shape)
+        });
+        total
     }
 
     /// Cost with the units flagged in `removed` (indexed by unit id) taken out.
     pub fn eval(&self, removed: &[bool]) -> Cost {
+        let mut cost = Cost::default();
+        self.walk(
+            removed,
+            &mut |params, macs| {
+                cost.params += params;
+                cost.macs += macs;
+            },
+            &mut |_| {},
+        );
+        cost
+    }
+
+    /// Visits every node at its pruned shapes: `count(params, macs)` per node, and `node` with
+    /// the node's shapes (for latency models).
+    fn walk(
+        &self,
+        removed: &[bool],
+        count: &mut dyn FnMut(u64, u64),
+        node_fn: &mut dyn FnMut(&NodeShape),
+    ) {
         let g = &self.model.graph;
         let kept = |units: &[usize]| units.iter().filter(|&&u| !removed[u]).count() as i64;
         let adjust_value = |name: &str, f: &Fact| -> Fact {
@@ -78,13 +112,14 @@ impl<'a> CostModel<'a> {
             }
             f
         };
-        let mut cost = Cost::default();
         // A tensor is counted once per distinct slicing, as `apply` creates one per slicing.
         let mut seen: HashSet<(String, Slicing)> = HashSet::new();
         for &i in &self.inferred.order {
             let node = &g.nodes[i];
             let op = &self.inferred.ops[i];
             let mut ins: Vec<Option<Fact>> = Vec::with_capacity(node.inputs.len());
+            let mut weights = vec![false; node.inputs.len()];
+            let mut params = 0u64;
             for (k, v) in node.inputs.iter().enumerate() {
                 let Some(f) = (if v.is_empty() {
                     None
@@ -113,11 +148,12 @@ impl<'a> CostModel<'a> {
                 slicing.sort();
                 if let Some(&(dtype, rank)) = self.constants.get(v) {
                     if dtype.is_float() && rank > 0 && op.learned_input(k) {
+                        weights[k] = true;
                         let dims: Vec<i64> =
                             f.shape.iter().map(|d| d.as_known().unwrap_or(0)).collect();
                         let base = self.base_of.get(v).cloned().unwrap_or_else(|| v.clone());
                         if seen.insert((base, slicing)) {
-                            cost.params += dims.iter().map(|&d| d.max(0) as u64).product::<u64>();
+                            params += dims.iter().map(|&d| d.max(0) as u64).product::<u64>();
                         }
                     }
                 }
@@ -129,10 +165,26 @@ impl<'a> CostModel<'a> {
                 .filter_map(|o| self.inferred.facts.get(o).map(|f| adjust_value(o, f)))
                 .collect();
             let refs: Vec<Option<&Fact>> = ins.iter().map(Option::as_ref).collect();
-            if let Ok(c) = op.cost(&refs, &outs) {
-                cost.macs += count(&c.macs);
-            }
+            let macs = op.cost(&refs, &outs).map_or(0, |c| count_dim(&c.macs));
+            count(params, macs);
+            let consts = node
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(k, v)| {
+                    (!weights[k])
+                        .then(|| self.values.get(v).map(|t| &**t))
+                        .flatten()
+                })
+                .collect();
+            node_fn(&NodeShape {
+                node,
+                inputs: refs,
+                outputs: &outs,
+                macs,
+                weights,
+                consts,
+            });
         }
-        cost
     }
 }

@@ -44,6 +44,18 @@ pub struct PrunePlan {
     pub groups: Vec<PlanGroup>,
     pub dense: Cost,
     pub predicted: Cost,
+    /// Predicted latency, when the plan was made against a latency model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<PlanLatency>,
+}
+
+/// Latency as predicted when planning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanLatency {
+    /// The latency model (`measured with coprune's runtime on the host (1 thread)`).
+    pub model: String,
+    pub dense_ms: f64,
+    pub predicted_ms: f64,
 }
 
 /// Settings recorded in a plan next to the decision.
@@ -56,6 +68,8 @@ pub struct PlanSettings {
     pub seed: u64,
     pub allocation: AllocConfig,
     pub input_shapes: BTreeMap<String, Vec<i64>>,
+    /// Description of the latency model used, if any.
+    pub latency_model: Option<String>,
 }
 
 impl PrunePlan {
@@ -93,6 +107,13 @@ impl PrunePlan {
             groups,
             dense: alloc.dense,
             predicted: alloc.pruned,
+            latency: s.latency_model.zip(alloc.latency_ms).map(
+                |(model, (dense_ms, predicted_ms))| PlanLatency {
+                    model,
+                    dense_ms,
+                    predicted_ms,
+                },
+            ),
         }
     }
 

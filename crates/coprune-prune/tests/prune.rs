@@ -47,7 +47,7 @@ fn prune_and_check(m: &Model, cfg: &AllocConfig, crit: CriterionKind) -> (Cost, 
         Reduction::Mean,
         Normalization::Mean,
     );
-    let alloc = allocate(m, &dg, &scores, &cm, cfg).unwrap();
+    let alloc = allocate(m, &dg, &scores, &cm, cfg, None).unwrap();
     for g in &dg.groups {
         for (i, &u) in g.units.iter().enumerate() {
             if alloc.removed[u] {
@@ -87,6 +87,7 @@ fn prune_and_check(m: &Model, cfg: &AllocConfig, crit: CriterionKind) -> (Cost, 
         &dg,
         &alloc,
         PlanSettings {
+            latency_model: None,
             model: "m".into(),
             criterion: crit,
             reduction: Reduction::Mean,
@@ -223,7 +224,7 @@ fn macs_target_is_met_within_two_percent() {
             Reduction::Mean,
             Normalization::Mean,
         );
-        match allocate(&m, &dg, &scores, &cm, &cfg) {
+        match allocate(&m, &dg, &scores, &cm, &cfg, None) {
             Ok(a) => assert!(a.pruned.macs as f64 <= 0.6 * 1.02 * a.dense.macs as f64),
             Err(e) => assert!(e.to_string().contains("cannot reach"), "{e}"),
         }
@@ -249,7 +250,7 @@ fn impossible_budget_is_reported() {
         target: Target::Macs(0.01),
         ..AllocConfig::default()
     };
-    let e = allocate(&m, &dg, &scores, &cm, &cfg)
+    let e = allocate(&m, &dg, &scores, &cm, &cfg, None)
         .unwrap_err()
         .to_string();
     assert!(

@@ -8,6 +8,7 @@
 mod error;
 pub mod gemm;
 mod kernel;
+pub mod measure;
 pub mod onnxruntime;
 pub mod ops;
 mod session;

@@ -118,10 +118,16 @@ pub fn gradual(
                     Target::Ratio(r) => {
                         Target::Ratio((r * p - r * done) / (1.0 - r * done).max(1e-9))
                     }
+                    Target::Latency(_) | Target::LatencyMs(_) => {
+                        return Err(Error::Usage(
+                            "gradual schedules take --ratio, --target-macs or --target-params; latency budgets are one-shot for now".into(),
+                        ))
+                    }
                 };
                 let trivial = match rel {
-                    Target::Macs(f) | Target::Params(f) => f >= 0.999,
+                    Target::Macs(f) | Target::Params(f) | Target::Latency(f) => f >= 0.999,
                     Target::Ratio(r) => r <= 1e-6,
+                    Target::LatencyMs(_) => false,
                 };
                 if !trivial {
                     let mut c = cfg.clone();

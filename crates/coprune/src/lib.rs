@@ -10,6 +10,7 @@ pub mod convert;
 mod error;
 pub mod eval;
 pub mod gradual;
+pub mod hardware;
 pub mod input_shape;
 pub mod prune;
 pub mod sparse;
@@ -17,6 +18,7 @@ pub mod stats;
 pub mod train;
 
 pub use coprune_data as data;
+pub use coprune_hw as hw;
 pub use coprune_ir as ir;
 pub use coprune_onnx as onnx;
 pub use coprune_prune as pruning;

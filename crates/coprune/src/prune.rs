@@ -95,7 +95,55 @@ fn compute_plan(p: &Prepared, cm: &CostModel, cfg: &PruneConfig) -> Result<Prune
         cfg.reduction,
         cfg.normalization,
     );
-    let alloc = allocate(&p.model, &p.dg, &scores, cm, &cfg.allocation).map_err(perr)?;
+    let mut lm = cfg
+        .latency
+        .as_ref()
+        .map(crate::hardware::latency_model)
+        .transpose()?;
+    if let (Some((profile, inner)), Some(spec)) = (lm.take(), cfg.latency.as_ref()) {
+        let inner = if spec.kind == crate::hardware::LatencyKind::Measured {
+            // Calibrate the per-layer table to the dense model measured end to end.
+            let sum = cm.latency(&vec![false; p.dg.num_units()], inner.as_ref());
+            let shapes: Vec<InputShape> = p
+                .shapes
+                .iter()
+                .map(|(k, v)| InputShape {
+                    name: k.clone(),
+                    dims: v.clone(),
+                })
+                .collect();
+            let bench = crate::bench::bench_coprune(
+                &p.model,
+                &p.label,
+                &crate::bench::BenchConfig {
+                    threads: spec.threads,
+                    warmup: 3,
+                    min_runs: 10,
+                    min_time: std::time::Duration::from_millis(300),
+                    input_shapes: shapes,
+                    ..Default::default()
+                },
+            )?;
+            let factor = if sum > 0.0 {
+                bench.median_ms / sum
+            } else {
+                1.0
+            };
+            Box::new(coprune_hw::Scaled { inner, factor }) as Box<dyn coprune_hw::LatencyModel>
+        } else {
+            inner
+        };
+        lm = Some((profile, inner));
+    }
+    let mut allocation = cfg.allocation.clone();
+    if let (Some((profile, _)), None) = (&lm, allocation.round_to) {
+        // Channel counts on the target's multiple unless the user chose one.
+        if profile.channel_multiple > 1 {
+            allocation.round_to = Some(profile.channel_multiple);
+        }
+    }
+    let lm_ref = lm.as_ref().map(|(_, l)| l.as_ref());
+    let alloc = allocate(&p.model, &p.dg, &scores, cm, &allocation, lm_ref).map_err(perr)?;
     Ok(PrunePlan::new(
         &p.dg,
         &alloc,
@@ -105,8 +153,9 @@ fn compute_plan(p: &Prepared, cm: &CostModel, cfg: &PruneConfig) -> Result<Prune
             reduction: cfg.reduction,
             normalization: cfg.normalization,
             seed: cfg.seed,
-            allocation: cfg.allocation.clone(),
+            allocation,
             input_shapes: p.shapes.clone(),
+            latency_model: lm_ref.map(|l| l.describe()),
         },
     ))
 }
@@ -261,8 +310,10 @@ pub struct PruneConfig {
     pub allocation: AllocConfig,
     /// Concrete input shapes.
     pub input_shapes: Vec<InputShape>,
-    /// Calibration data for data-driven criteria (Taylor).
+    /// Calibration data for data-driven criteria (Taylor, Wanda).
     pub calibration: Option<crate::train::Calibration>,
+    /// The target device and latency model, for latency budgets (and latency predictions).
+    pub latency: Option<crate::hardware::LatencySpec>,
 }
 
 /// What `coprune prune` did.

@@ -189,6 +189,7 @@ pub fn run(args: Args) -> Result<String> {
     );
     let cfg = PruneConfig {
         calibration: None,
+        latency: None,
         criterion: CriterionKind::L1,
         reduction: Reduction::Mean,
         normalization: Normalization::Mean,

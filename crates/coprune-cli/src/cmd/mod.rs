@@ -6,6 +6,7 @@ pub mod convert;
 pub mod demo;
 pub mod eval;
 pub mod groups;
+pub mod profile;
 pub mod prune;
 pub mod train;
 

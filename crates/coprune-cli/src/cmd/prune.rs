@@ -52,6 +52,12 @@ pub enum Criterion {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LatencyModelArg {
+    Measured,
+    Roofline,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Schedule {
     Oneshot,
     Gradual,
@@ -110,6 +116,21 @@ pub struct Args {
     /// Keep this fraction of the dense model's parameters (met within 2%).
     #[arg(long, value_name = "F", group = "target")]
     pub target_params: Option<f64>,
+    /// Keep this fraction of the dense model's latency on --target (predicted by the latency
+    /// model; met within 2%).
+    #[arg(long, value_name = "F", group = "target", requires = "target_device")]
+    pub latency: Option<f64>,
+    /// Predicted latency on --target at most this many milliseconds.
+    #[arg(long, value_name = "MS", group = "target", requires = "target_device")]
+    pub latency_ms: Option<f64>,
+    /// The device to plan for: `host` (measured), a built-in profile (see `coprune profile
+    /// --list`) or a profile TOML file. Channel counts follow its multiple unless --round-to.
+    #[arg(long = "target", value_name = "NAME|FILE", id = "target_device")]
+    pub target_device: Option<String>,
+    /// How latency is predicted: `measured` (each layer timed alone with coprune's runtime;
+    /// host only, the default there) or `roofline` (analytic, any profile).
+    #[arg(long, value_enum, requires = "target_device")]
+    pub latency_model: Option<LatencyModelArg>,
     /// Replay a saved plan on this model instead of computing one.
     #[arg(long, value_name = "PLAN.json", group = "target")]
     pub plan: Option<PathBuf>,
@@ -147,8 +168,9 @@ pub struct Args {
     /// Calibration samples (first N of the training split).
     #[arg(long, value_name = "N", default_value_t = 512, requires = "data")]
     pub calib_samples: usize,
-    /// Threads for calibration and training passes.
-    #[arg(long, default_value_t = 2, requires = "data")]
+    /// Threads for calibration and training passes, and the threads the deployed model runs on
+    /// for latency predictions.
+    #[arg(long, default_value_t = 2)]
     pub threads: usize,
     /// `oneshot` prunes once; `gradual` prunes in --steps rounds along --curve while training on
     /// --data for --epochs passes in total (Zhu & Gupta).
@@ -215,8 +237,25 @@ pub fn run(args: Args) -> Result<String> {
         (Some(r), _, _) => Some(Target::Ratio(r)),
         (_, Some(f), _) => Some(Target::Macs(f)),
         (_, _, Some(f)) => Some(Target::Params(f)),
-        _ => None,
+        _ => match (args.latency, args.latency_ms) {
+            (Some(f), _) => Some(Target::Latency(f)),
+            (_, Some(ms)) => Some(Target::LatencyMs(ms)),
+            _ => None,
+        },
     };
+    let latency = args
+        .target_device
+        .as_ref()
+        .map(|t| coprune::hardware::LatencySpec {
+            target: t.clone(),
+            kind: match (args.latency_model, t.as_str()) {
+                (Some(LatencyModelArg::Measured), _) | (None, "host") => {
+                    coprune::hardware::LatencyKind::Measured
+                }
+                _ => coprune::hardware::LatencyKind::Roofline,
+            },
+            threads: args.threads.max(1),
+        });
     let mut layer_ratios = Vec::new();
     for spec in &args.layer_ratio {
         let parsed = spec
@@ -232,6 +271,7 @@ pub fn run(args: Args) -> Result<String> {
     let calibration = calibration(&args)?;
     let cfg = PruneConfig {
         calibration,
+        latency,
         criterion: match args.criterion {
             Criterion::L1 => CriterionKind::L1,
             Criterion::L2 => CriterionKind::L2,
@@ -278,7 +318,7 @@ pub fn run(args: Args) -> Result<String> {
         (Some(p), _) => PlanSource::Replay(p),
         (None, Some(_)) => PlanSource::Compute(&cfg),
         (None, None) => bail!(coprune::Error::Usage(
-            "give a target: --ratio F, --target-macs F, --target-params F, or --plan PLAN.json"
+            "give a target: --ratio F, --target-macs F, --target-params F, --latency F or --latency-ms MS (with --target), or --plan PLAN.json"
                 .into()
         )),
     };
@@ -336,6 +376,16 @@ pub fn run(args: Args) -> Result<String> {
         ]);
     }
     out.push_str(&table(&["model", "", "", "params", "MACs"], &rows));
+    if let Some(l) = &r.plan.latency {
+        outln!(
+            out,
+            "predicted latency: {:.3} ms dense → {:.3} ms pruned ({:.1}%), {}",
+            l.dense_ms,
+            l.predicted_ms,
+            100.0 * l.predicted_ms / l.dense_ms.max(1e-12),
+            l.model
+        );
+    }
     outln!(
         out,
         "{} channels removed from {} groups ({} criterion){}",
@@ -475,6 +525,7 @@ fn run_sparse(args: &Args, pattern: SparsePattern) -> Result<String> {
         (args.write_masked.is_some(), "--write-masked"),
         (args.round_to.is_some(), "--round-to"),
         (args.max_layer_ratio != 1.0, "--max-layer-ratio"),
+        (args.target_device.is_some(), "--target"),
         (!args.shapes.input_shape.is_empty(), "--input-shape"),
     ];
     if let Some((_, flag)) = channel_only.iter().find(|(used, _)| *used) {

@@ -1,0 +1,266 @@
+//! Measurements on the host: the rates of its profile (GEMM peak, memory bandwidth) and a
+//! measured [`LatencyModel`] that times each node, alone, at the shapes asked for.
+
+use crate::gemm::{matmul, MatRef};
+use crate::Session;
+use coprune_hw::{detect_host, HardwareProfile, LatencyModel, NodeShape, Roofline, VIEW_OPS};
+use coprune_ir::{DType, Dim, Graph, Model, OpsetImport, Tensor, ValueInfo};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Best rate of `f` (work units per second) over repeated runs for at least `budget`.
+fn best_rate(budget: Duration, work: f64, mut f: impl FnMut()) -> f64 {
+    f();
+    let start = Instant::now();
+    let mut best = 0f64;
+    while start.elapsed() < budget {
+        let t = Instant::now();
+        f();
+        best = best.max(work / t.elapsed().as_secs_f64().max(1e-9));
+    }
+    best
+}
+
+/// The host's profile with measured rates: f32 GEMM peak on all cores (512³ products with the
+/// runtime's GEMM) and memory bandwidth (copying 64 MiB; read + write bytes).
+pub fn measure_host() -> HardwareProfile {
+    let mut p = detect_host();
+    let n = 512;
+    let a = vec![1.0f32; n * n];
+    let b = vec![0.5f32; n * n];
+    let mut c = vec![0f32; n * n];
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(p.cores).build();
+    let flops = 2.0 * (n * n * n) as f64;
+    let mut gemm = || {
+        best_rate(Duration::from_millis(300), flops, || {
+            matmul(
+                MatRef::new(&a, n, n),
+                MatRef::new(&b, n, n),
+                &mut c,
+                false,
+                p.cores,
+            )
+        })
+    };
+    let peak = match &pool {
+        Ok(pool) => pool.install(&mut gemm),
+        Err(_) => gemm(),
+    };
+    let len = 16 << 20;
+    let src = vec![1.0f32; len];
+    let mut dst = vec![0f32; len];
+    let bw = best_rate(Duration::from_millis(200), (2 * 4 * len) as f64, || {
+        dst.copy_from_slice(&src);
+        std::hint::black_box(&mut dst);
+    });
+    let ratio = p.peak_gops_int8 / p.peak_gflops;
+    p.peak_gflops = peak / 1e9;
+    p.peak_gops_int8 = p.peak_gflops * ratio;
+    p.bandwidth_gbs = bw / 1e9;
+    p.source = "measured".into();
+    p
+}
+
+/// Times each node alone with coprune's runtime (batch and shapes as asked, random weights of
+/// the pruned shapes), median of several runs, memoised per distinct node and shape. Nodes the
+/// runtime cannot build alone fall back to the roofline of the measured host.
+pub struct Measured {
+    pub threads: usize,
+    /// Timed runs per node (after two warm-up runs).
+    pub runs: usize,
+    fallback: Roofline,
+    memo: Mutex<HashMap<String, f64>>,
+    /// What running a one-node session costs beyond the node itself (measured on a 1-element
+    /// Relu), subtracted from every measurement.
+    baseline: Mutex<Option<f64>>,
+}
+
+impl Measured {
+    /// A measured model on `threads` threads; `host` is the measured host profile.
+    pub fn new(host: HardwareProfile, threads: usize, runs: usize) -> Measured {
+        Measured {
+            threads: threads.max(1),
+            runs: runs.max(1),
+            fallback: Roofline {
+                profile: host,
+                threads: threads.max(1),
+            },
+            memo: Mutex::new(HashMap::new()),
+            baseline: Mutex::new(None),
+        }
+    }
+
+    fn baseline(&self) -> f64 {
+        if let Some(b) = self.baseline.lock().ok().and_then(|b| *b) {
+            return b;
+        }
+        let node = coprune_ir::Node::new("r", "Relu", &["x"], &["y"]);
+        let x = coprune_ir::Fact::new(DType::F32, vec![Dim::known(1)]);
+        let y = [x.clone()];
+        let shape = NodeShape {
+            node: &node,
+            inputs: vec![Some(&x)],
+            outputs: &y,
+            macs: 0,
+            weights: vec![false],
+            consts: vec![None],
+        };
+        let b = self.time_raw(&shape).unwrap_or(0.0);
+        if let Ok(mut slot) = self.baseline.lock() {
+            *slot = Some(b);
+        }
+        b
+    }
+
+    /// Distinct node shapes measured so far.
+    pub fn measured(&self) -> usize {
+        self.memo.lock().map_or(0, |m| m.len())
+    }
+
+    fn key(n: &NodeShape) -> String {
+        let shapes: Vec<String> = n
+            .inputs
+            .iter()
+            .map(|f| f.map_or("-".into(), |f| coprune_ir::shape_to_string(&f.shape)))
+            .collect();
+        format!(
+            "{}|{:?}|{}|{:?}",
+            n.node.op_type,
+            n.node.attrs,
+            shapes.join(";"),
+            n.weights
+        )
+    }
+
+    /// A model holding just this node.
+    fn one_node(n: &NodeShape) -> Option<(Model, HashMap<String, Vec<usize>>)> {
+        let mut g = Graph::default();
+        let mut node = n.node.clone();
+        let mut shapes = HashMap::new();
+        for (k, f) in n.inputs.iter().enumerate() {
+            let Some(f) = f else { continue };
+            let name = format!("in{k}");
+            node.inputs[k] = name.clone();
+            let dims: Vec<usize> = f
+                .shape
+                .iter()
+                .map(|d| d.as_known().map(|v| v.max(0) as usize))
+                .collect::<Option<_>>()?;
+            if n.weights.get(k).copied().unwrap_or(false) {
+                let count: usize = dims.iter().product();
+                let vals: Vec<f32> = (0..count).map(|i| ((i % 7) as f32 - 3.0) * 0.01).collect();
+                let t = Tensor::from_f32(&name, dims.iter().map(|&d| d as u64).collect(), &vals)
+                    .ok()?;
+                g.initializers.push(t);
+            } else if let Some(t) = n.consts.get(k).copied().flatten() {
+                let mut t = t.clone();
+                t.name = name.clone();
+                t.storage = coprune_ir::Storage::Raw;
+                g.initializers.push(t);
+            } else {
+                if f.dtype != DType::F32 {
+                    return None;
+                }
+                let sym: Vec<Dim> = dims.iter().map(|&d| Dim::known(d as i64)).collect();
+                g.inputs.push(ValueInfo::tensor(&name, f.dtype, &sym));
+                shapes.insert(name, dims);
+            }
+        }
+        for (j, o) in node.outputs.iter_mut().enumerate() {
+            if !o.is_empty() {
+                *o = format!("out{j}");
+                g.outputs
+                    .push(ValueInfo::tensor(o.clone(), DType::F32, &[]));
+            }
+        }
+        if node.op_type == "Conv" {
+            // The group count follows pruned channels: depthwise stays depthwise.
+            if let (Some(Some(x)), Some(Some(w))) = (n.inputs.first(), n.inputs.get(1)) {
+                if let (Some(c), Some(cg)) = (
+                    x.shape.get(1).and_then(Dim::as_known),
+                    w.shape.get(1).and_then(Dim::as_known),
+                ) {
+                    if cg > 0 && c % cg == 0 {
+                        node.set_attr("group", coprune_ir::AttrValue::Int(c / cg));
+                    }
+                }
+            }
+        }
+        g.nodes.push(node);
+        let m = Model {
+            ir_version: 8,
+            opsets: vec![OpsetImport {
+                domain: String::new(),
+                version: 17,
+                extra: Default::default(),
+            }],
+            graph: g,
+            ..Model::default()
+        };
+        Some((m, shapes))
+    }
+
+    fn time(&self, n: &NodeShape) -> Option<f64> {
+        let base = self.baseline();
+        self.time_raw(n).map(|t| (t - base).max(0.0))
+    }
+
+    fn time_raw(&self, n: &NodeShape) -> Option<f64> {
+        let (model, shapes) = Self::one_node(n)?;
+        let s = Session::new(&model, &shapes, self.threads).ok()?;
+        let inputs: Vec<crate::Value> = s
+            .input_shapes()
+            .into_iter()
+            .map(|(_, sh)| {
+                let count = sh.iter().product();
+                crate::Value::f32(sh, (0..count).map(|i| ((i % 13) as f32) * 0.1).collect())
+            })
+            .collect();
+        for _ in 0..2 {
+            s.run(inputs.clone()).ok()?;
+        }
+        let mut ms: Vec<f64> = (0..self.runs)
+            .map(|_| {
+                // The copy of the inputs is not part of the node's time.
+                let x = inputs.clone();
+                let t = Instant::now();
+                let _ = s.run(x);
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        Some(ms[ms.len() / 2])
+    }
+}
+
+impl LatencyModel for Measured {
+    fn describe(&self) -> String {
+        format!(
+            "measured with coprune's runtime on the host ({} thread{})",
+            self.threads,
+            if self.threads == 1 { "" } else { "s" }
+        )
+    }
+
+    fn node_ms(&self, n: &NodeShape) -> f64 {
+        if VIEW_OPS.contains(&n.node.op_type.as_str()) {
+            return 0.0;
+        }
+        let key = Self::key(n);
+        if let Some(&v) = self
+            .memo
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).copied())
+            .as_ref()
+        {
+            return v;
+        }
+        let v = self.time(n).unwrap_or_else(|| self.fallback.node_ms(n));
+        if let Ok(mut m) = self.memo.lock() {
+            m.insert(key, v);
+        }
+        v
+    }
+}
