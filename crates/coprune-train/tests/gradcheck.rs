@@ -153,6 +153,35 @@ fn every_trainable_op_matches_finite_differences() {
     assert!(checked >= 60, "only {checked} elements checked");
 }
 
+/// A transformer-style block: MatMul → LayerNormalization (last axis) → Relu → MatMul, and a
+/// LayerNormalization over the last two axes with broadcast scale.
+#[test]
+fn layer_normalization_matches_finite_differences() {
+    let mut b = GraphBuilder::new(9);
+    let x = b.input("input", DType::F32, &["N", "4", "6"]);
+    let w1 = b.weight("w1", &[6, 8]);
+    let h = b.op("MatMul", &[&x, &w1], vec![]);
+    let g = b.weight("ln_scale", &[8]);
+    let be = b.weight("ln_bias", &[8]);
+    let ln = b.op(
+        "LayerNormalization",
+        &[&h, &g, &be],
+        vec![("axis", AttrValue::Int(-1))],
+    );
+    let r = b.op("Tanh", &[&ln], vec![]);
+    let g2 = b.weight("ln2_scale", &[1, 8]);
+    let ln2 = b.op(
+        "LayerNormalization",
+        &[&r, &g2],
+        vec![("axis", AttrValue::Int(1))],
+    );
+    let w2 = b.weight("w2", &[8, 3]);
+    let o = b.op("MatMul", &[&ln2, &w2], vec![]);
+    b.output(&o);
+    let checked = check(&b.into_model(), &[2, 4, 6], 13, 8);
+    assert!(checked >= 30, "only {checked} elements checked");
+}
+
 /// Running statistics are updated in training mode and used in evaluation mode.
 #[test]
 fn batch_norm_updates_running_statistics() {

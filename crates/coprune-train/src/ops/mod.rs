@@ -13,6 +13,7 @@ pub mod gemm_op;
 pub mod global_average_pool;
 pub mod hard_sigmoid;
 pub mod hard_swish;
+pub mod layer_normalization;
 pub mod leaky_relu;
 pub mod mat_mul;
 pub mod max_pool;
@@ -55,6 +56,7 @@ pub fn registry() -> &'static HashMap<&'static str, Lower> {
             ("HardSigmoid", hard_sigmoid::lower),
             ("HardSwish", hard_swish::lower),
             ("Identity", view::lower),
+            ("LayerNormalization", layer_normalization::lower),
             ("LeakyRelu", leaky_relu::lower),
             ("MatMul", mat_mul::lower),
             ("MaxPool", max_pool::lower),
