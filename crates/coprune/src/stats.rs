@@ -1,10 +1,8 @@
 //! Statistics from data for data-driven criteria, collected by running the model (the runtime's
 //! observer hook) — criteria themselves never run models.
 
-use crate::eval::model_input;
 use crate::train::Calibration;
 use crate::{Error, Result};
-use coprune_data::Split;
 use coprune_ir::Model;
 use coprune_runtime::{Session, Value};
 use std::collections::HashMap;
@@ -42,20 +40,9 @@ pub fn activation_norms(
     label: &str,
     cal: &Calibration,
 ) -> Result<HashMap<String, Vec<f32>>> {
-    let norm = cal
-        .normalize
-        .unwrap_or_else(|| cal.data.default_normalize());
-    let mut data = cal.data.load(Split::Train, norm)?;
-    data.truncate(cal.samples.max(1));
-    let input = model_input(model, label)?;
-    if input.sample.iter().product::<usize>() != data.sample_len() {
-        return Err(Error::Usage(format!(
-            "{label}: calibration samples {:?} do not fit input `{}` {:?}",
-            data.sample_shape, input.name, input.sample
-        )));
-    }
+    let set = crate::train::CalibrationSet::load(model, label, cal)?;
+    let (data, input) = (&set.data, &set.input);
     let wanted = layer_inputs(model);
-    let bs = input.fixed_batch.unwrap_or(cal.batch.max(1));
     let per = data.sample_len();
     let rt = |source| Error::Runtime {
         path: label.to_string(),
@@ -63,14 +50,7 @@ pub fn activation_norms(
     };
     let mut sums: HashMap<String, Vec<f64>> = HashMap::new();
     let mut sessions: HashMap<usize, Session> = HashMap::new();
-    for start in (0..data.len()).step_by(bs) {
-        let b = bs.min(data.len() - start);
-        if input.fixed_batch.is_some_and(|f| f != b) {
-            break;
-        }
-        let shape: Vec<usize> = std::iter::once(b)
-            .chain(input.sample.iter().copied())
-            .collect();
+    for (start, b, shape) in set.batches() {
         let session = match sessions.entry(b) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {

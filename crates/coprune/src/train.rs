@@ -104,23 +104,12 @@ pub fn weight_gradients(
     cal: &Calibration,
 ) -> Result<std::collections::HashMap<String, Vec<f32>>> {
     use coprune_train::{Buf, Params, TrainGraph};
-    let norm = cal
-        .normalize
-        .unwrap_or_else(|| cal.data.default_normalize());
-    let mut data = cal.data.load(Split::Train, norm)?;
-    data.truncate(cal.samples.max(1));
-    let input = model_input(model, label)?;
-    if input.sample.iter().product::<usize>() != data.sample_len() {
-        return Err(Error::Usage(format!(
-            "{label}: calibration samples {:?} do not fit input `{}` {:?}",
-            data.sample_shape, input.name, input.sample
-        )));
-    }
+    let set = CalibrationSet::load(model, label, cal)?;
+    let data = &set.data;
     let terr = |source| Error::Train {
         path: label.to_string(),
         source,
     };
-    let bs = input.fixed_batch.unwrap_or(cal.batch.max(1));
     let params = Params::from_model(model).map_err(terr)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cal.threads.max(1))
@@ -131,14 +120,7 @@ pub fn weight_gradients(
     let mut graphs: std::collections::HashMap<usize, TrainGraph> = Default::default();
     let mut batches = 0usize;
     pool.install(|| -> Result<()> {
-        for start in (0..data.len()).step_by(bs) {
-            let b = bs.min(data.len() - start);
-            if input.fixed_batch.is_some_and(|f| f != b) {
-                break;
-            }
-            let shape: Vec<usize> = std::iter::once(b)
-                .chain(input.sample.iter().copied())
-                .collect();
+        for (start, b, shape) in set.batches() {
             let g = match graphs.entry(b) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
@@ -187,4 +169,48 @@ pub fn weight_gradients(
         }
     }
     Ok(out)
+}
+
+/// Calibration samples with the model input they feed, checked to fit.
+pub(crate) struct CalibrationSet {
+    pub data: Dataset,
+    pub input: crate::eval::ModelInput,
+    batch: usize,
+}
+
+impl CalibrationSet {
+    /// Loads the first `cal.samples` training samples and checks them against the model input.
+    pub(crate) fn load(model: &Model, label: &str, cal: &Calibration) -> Result<CalibrationSet> {
+        let norm = cal
+            .normalize
+            .unwrap_or_else(|| cal.data.default_normalize());
+        let mut data = cal.data.load(Split::Train, norm)?;
+        data.truncate(cal.samples.max(1));
+        let input = model_input(model, label)?;
+        if input.sample.iter().product::<usize>() != data.sample_len() {
+            return Err(Error::Usage(format!(
+                "{label}: calibration samples {:?} do not fit input `{}` {:?}",
+                data.sample_shape, input.name, input.sample
+            )));
+        }
+        let batch = input.fixed_batch.unwrap_or(cal.batch.max(1));
+        Ok(CalibrationSet { data, input, batch })
+    }
+
+    /// The batches as (first sample, size, input shape); a model with a fixed batch size gets
+    /// only whole batches.
+    pub(crate) fn batches(&self) -> Vec<(usize, usize, Vec<usize>)> {
+        let n = self.data.len();
+        (0..n)
+            .step_by(self.batch)
+            .map(|start| (start, self.batch.min(n - start)))
+            .filter(|&(_, b)| self.input.fixed_batch.is_none_or(|f| f == b))
+            .map(|(start, b)| {
+                let shape = std::iter::once(b)
+                    .chain(self.input.sample.iter().copied())
+                    .collect();
+                (start, b, shape)
+            })
+            .collect()
+    }
 }

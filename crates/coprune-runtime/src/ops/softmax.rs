@@ -26,23 +26,28 @@ impl Kernel for Softmax {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         let x = f32_in(inputs, 0)?;
         let mut y = x.to_vec();
-        let (n, inner) = (self.n, self.inner);
-        for block in y.chunks_mut(n * inner) {
-            for i in 0..inner {
-                let max = (0..n)
-                    .map(|j| block[j * inner + i])
-                    .fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0;
-                for j in 0..n {
-                    let e = (block[j * inner + i] - max).exp();
-                    block[j * inner + i] = e;
-                    sum += e;
-                }
-                for j in 0..n {
-                    block[j * inner + i] /= sum;
-                }
+        softmax_in_place(&mut y, self.n, self.inner);
+        Ok(vec![Value::f32(self.shape.clone(), y)])
+    }
+}
+
+/// Softmax along an axis of `n` positions with `inner` elements after it, in place (shared with
+/// the trainer).
+pub fn softmax_in_place(y: &mut [f32], n: usize, inner: usize) {
+    for block in y.chunks_mut((n * inner).max(1)) {
+        for i in 0..inner {
+            let max = (0..n)
+                .map(|j| block[j * inner + i])
+                .fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0;
+            for j in 0..n {
+                let e = (block[j * inner + i] - max).exp();
+                block[j * inner + i] = e;
+                sum += e;
+            }
+            for j in 0..n {
+                block[j * inner + i] /= sum;
             }
         }
-        Ok(vec![Value::f32(self.shape.clone(), y)])
     }
 }

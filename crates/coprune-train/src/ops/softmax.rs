@@ -26,22 +26,7 @@ impl GradKernel for Softmax {
         let xb = input(x, 0)?;
         let (n, inner) = (self.n, self.inner);
         let mut y = xb.data.clone();
-        for block in y.chunks_mut(n * inner) {
-            for i in 0..inner {
-                let max = (0..n)
-                    .map(|j| block[j * inner + i])
-                    .fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0;
-                for j in 0..n {
-                    let e = (block[j * inner + i] - max).exp();
-                    block[j * inner + i] = e;
-                    sum += e;
-                }
-                for j in 0..n {
-                    block[j * inner + i] /= sum;
-                }
-            }
-        }
+        coprune_runtime::ops::softmax::softmax_in_place(&mut y, n, inner);
         Ok(Forward::one(Buf::new(xb.shape.clone(), y)))
     }
 
