@@ -35,12 +35,14 @@ def main():
         ("coprune L1 50% MACs", ["--target-macs", "0.5"]),
         ("coprune latency 0.5 (host)", ["--target", "host", "--latency", "0.5", "--threads", t]),
         ("coprune latency 0.5 global (host)", ["--target", "host", "--latency", "0.5", "--global", "--threads", t]),
+        ("coprune ORT-latency 0.5 (host)", ["--target", "host", "--latency-model", "measured-ort", "--latency", "0.5", "--threads", t]),
+        ("coprune ORT-latency 0.5 global (host)", ["--target", "host", "--latency-model", "measured-ort", "--latency", "0.5", "--global", "--threads", t]),
     ]:
         path = os.path.join(out, name.replace(" ", "_") + ".onnx")
         run("prune", dense, "-o", path, *flags)
         plans.append((name, path))
     base = None
-    print(f"{'plan':<36} {'MACs %':>7} {'ORT ms':>8} {'coprune ms':>11} {'ORT speed-up / MAC reduction':>30}")
+    print(f"{'plan':<40} {'MACs %':>7} {'ORT ms':>8} {'coprune ms':>11} {'ORT speed-up / MAC reduction':>30}")
     for name, path in plans:
         macs = json.loads(run("analyze", path, "--json"))["totals"]["macs"]
         ort = json.loads(run("bench", path, "--runtime", "ort", "--threads", t, "--json"))["median_ms"]
@@ -48,7 +50,7 @@ def main():
         if base is None:
             base = (macs, ort)
         ratio = (base[1] / ort) / (base[0] / macs)
-        print(f"{name:<36} {100 * macs / base[0]:>6.1f}% {ort:>8.2f} {ours:>11.2f} {ratio:>30.2f}")
+        print(f"{name:<40} {100 * macs / base[0]:>6.1f}% {ort:>8.2f} {ours:>11.2f} {ratio:>30.2f}")
 
 
 if __name__ == "__main__":

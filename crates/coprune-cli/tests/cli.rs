@@ -1123,12 +1123,50 @@ fn bench_with_the_users_onnxruntime() {
         "{}",
         stderr(&o)
     );
+    // Planning against onnxruntime latency needs the library too.
+    let dir = temp_dir("cli-ort-plan");
+    let out = dir.join("p.onnx").display().to_string();
+    let plan = [
+        "prune",
+        lenet_ref(),
+        "-o",
+        &out,
+        "--target",
+        "host",
+        "--latency-model",
+        "measured-ort",
+        "--latency",
+        "0.7",
+        "--threads",
+        "1",
+        "--json",
+    ];
+    let o = Command::new(env!("CARGO_BIN_EXE_coprune"))
+        .args(plan)
+        .env("ORT_DYLIB_PATH", "/no/such/libonnxruntime.so")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ORT_DYLIB_PATH"), "{}", stderr(&o));
     // Where Python's onnxruntime is installed (CI installs it), it is found and measures.
     let has_ort = Command::new("python3")
         .args(["-c", "import onnxruntime"])
         .output()
         .is_ok_and(|o| o.status.success());
     if has_ort {
+        // LeNet-5's layers are noisy to time (see profiles_and_latency_budgets): the plan meets
+        // the budget and names onnxruntime, or reports that it cannot.
+        let o = coprune(&plan);
+        match o.status.code() {
+            Some(0) => {
+                let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+                let m = v["plan"]["latency"]["model"].as_str().unwrap().to_string();
+                assert!(m.contains("measured with onnxruntime"), "{m}");
+            }
+            Some(1) => assert!(stderr(&o).contains("predicted latency"), "{}", stderr(&o)),
+            other => panic!("{other:?}: {}", stderr(&o)),
+        }
+        std::fs::remove_dir_all(&dir).ok();
         let o = Command::new(env!("CARGO_BIN_EXE_coprune"))
             .args([
                 "bench",

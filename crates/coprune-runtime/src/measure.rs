@@ -65,8 +65,23 @@ pub fn measure_host() -> HardwareProfile {
 /// Times each node alone with coprune's runtime (batch and shapes as asked, random weights of
 /// the pruned shapes), median of several runs, memoised per distinct node and shape. Nodes the
 /// runtime cannot build alone fall back to the roofline of the measured host.
+/// Encodes a model as ONNX bytes (coprune-onnx lives above the runtime, so callers pass it in).
+pub type Encoder = Box<dyn Fn(&Model) -> Option<Vec<u8>> + Send + Sync>;
+
+/// What times the nodes.
+pub enum Backend {
+    /// coprune's own runtime.
+    Coprune,
+    /// The user's onnxruntime library (what they deploy with).
+    Ort {
+        lib: std::path::PathBuf,
+        encode: Encoder,
+    },
+}
+
 pub struct Measured {
     pub threads: usize,
+    backend: Backend,
     /// Timed runs per node (after two warm-up runs).
     pub runs: usize,
     fallback: Roofline,
@@ -79,7 +94,18 @@ pub struct Measured {
 impl Measured {
     /// A measured model on `threads` threads; `host` is the measured host profile.
     pub fn new(host: HardwareProfile, threads: usize, runs: usize) -> Measured {
+        Measured::with_backend(host, threads, runs, Backend::Coprune)
+    }
+
+    /// A measured model timed by `backend`.
+    pub fn with_backend(
+        host: HardwareProfile,
+        threads: usize,
+        runs: usize,
+        backend: Backend,
+    ) -> Measured {
         Measured {
+            backend,
             threads: threads.max(1),
             runs: runs.max(1),
             fallback: Roofline {
@@ -170,8 +196,11 @@ impl Measured {
         for (j, o) in node.outputs.iter_mut().enumerate() {
             if !o.is_empty() {
                 *o = format!("out{j}");
-                g.outputs
-                    .push(ValueInfo::tensor(o.clone(), DType::F32, &[]));
+                let (dtype, shape) = n
+                    .outputs
+                    .get(j)
+                    .map_or((DType::F32, Vec::new()), |f| (f.dtype, f.shape.clone()));
+                g.outputs.push(ValueInfo::tensor(o.clone(), dtype, &shape));
             }
         }
         if node.op_type == "Conv" {
@@ -208,6 +237,34 @@ impl Measured {
 
     fn time_raw(&self, n: &NodeShape) -> Option<f64> {
         let (model, shapes) = Self::one_node(n)?;
+        if let Backend::Ort { lib, encode } = &self.backend {
+            let bytes = encode(&model)?;
+            let inputs: Vec<crate::onnxruntime::NamedInput> = model
+                .graph
+                .inputs
+                .iter()
+                .filter_map(|v| {
+                    let sh = shapes.get(&v.name)?.clone();
+                    let count = sh.iter().product();
+                    Some((
+                        v.name.clone(),
+                        sh,
+                        (0..count).map(|i| ((i % 13) as f32) * 0.1).collect(),
+                    ))
+                })
+                .collect();
+            let ms = crate::onnxruntime::measure_model(
+                lib,
+                crate::onnxruntime::Source::Bytes(&bytes),
+                &inputs,
+                self.threads,
+                2,
+                self.runs,
+                Duration::from_millis(2),
+            )
+            .ok()?;
+            return ms.into_iter().reduce(f64::min);
+        }
         let s = Session::new(&model, &shapes, self.threads).ok()?;
         let inputs: Vec<crate::Value> = s
             .input_shapes()
@@ -241,7 +298,11 @@ impl Measured {
 impl LatencyModel for Measured {
     fn describe(&self) -> String {
         format!(
-            "measured with coprune's runtime on the host ({} thread{})",
+            "measured with {} on the host ({} thread{})",
+            match self.backend {
+                Backend::Coprune => "coprune's runtime",
+                Backend::Ort { .. } => "onnxruntime",
+            },
             self.threads,
             if self.threads == 1 { "" } else { "s" }
         )

@@ -50,6 +50,25 @@ pub fn find_library() -> Result<PathBuf> {
     libs.pop().ok_or_else(|| err(hint.into()))
 }
 
+/// The process's onnxruntime environment (onnxruntime allows one per process): loaded from
+/// `lib` on first use.
+fn environment(lib: &Path) -> Result<ort::environment::Environment> {
+    static ENV: std::sync::Mutex<Option<ort::environment::Environment>> =
+        std::sync::Mutex::new(None);
+    let mut slot = ENV
+        .lock()
+        .map_err(|_| err("onnxruntime environment lock poisoned".into()))?;
+    if let Some(e) = slot.as_ref() {
+        return Ok(e.clone());
+    }
+    let env = ort::init_from(lib)
+        .map_err(|x| err(format!("cannot load {}: {x}", lib.display())))?
+        .build()
+        .map_err(|x| err(x.to_string()))?;
+    *slot = Some(env.clone());
+    Ok(env)
+}
+
 /// Median-ready latencies (ms) of `model` in onnxruntime with f32 inputs of the given shapes,
 /// after `warmup` runs, for at least `min_runs` runs and `min_time`.
 pub fn measure(
@@ -61,17 +80,46 @@ pub fn measure(
     min_runs: usize,
     min_time: Duration,
 ) -> Result<Vec<f64>> {
+    measure_model(
+        lib,
+        Source::File(model),
+        inputs,
+        threads,
+        warmup,
+        min_runs,
+        min_time,
+    )
+}
+
+/// Where onnxruntime reads the model from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    File(&'a Path),
+    /// Serialized ONNX bytes.
+    Bytes(&'a [u8]),
+}
+
+/// [`measure`] for a model in a file or in memory.
+pub fn measure_model(
+    lib: &Path,
+    model: Source,
+    inputs: &[NamedInput],
+    threads: usize,
+    warmup: usize,
+    min_runs: usize,
+    min_time: Duration,
+) -> Result<Vec<f64>> {
     let e = |x: ort::Error| err(x.to_string());
-    let env = ort::init_from(lib)
-        .map_err(|x| err(format!("cannot load {}: {x}", lib.display())))?
-        .build()
-        .map_err(e)?;
-    let mut session = ort::session::Session::builder(&env)
+    let env = environment(lib)?;
+    let mut builder = ort::session::Session::builder(&env)
         .map_err(e)?
         .with_intra_threads(threads.max(1))
-        .map_err(|x| err(x.to_string()))?
-        .commit_from_file(model)
-        .map_err(e)?;
+        .map_err(|x| err(x.to_string()))?;
+    let mut session = match model {
+        Source::File(p) => builder.commit_from_file(p),
+        Source::Bytes(b) => builder.commit_from_memory(b),
+    }
+    .map_err(e)?;
     let make = || -> Result<Vec<(String, ort::value::DynValue)>> {
         inputs
             .iter()

@@ -88,7 +88,7 @@ fn report(
 }
 
 /// Concrete shapes and seeded random data ([-1, 1)) for every graph input: the same every run.
-fn bench_inputs(
+pub(crate) fn bench_inputs(
     model: &Model,
     cfg: &BenchConfig,
 ) -> Result<Vec<coprune_runtime::onnxruntime::NamedInput>> {

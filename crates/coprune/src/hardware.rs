@@ -22,6 +22,8 @@ pub enum LatencyKind {
     Roofline,
     /// Each layer timed alone with coprune's runtime (host only).
     Measured,
+    /// Each layer timed alone with the user's onnxruntime library (host only).
+    MeasuredOrt,
 }
 
 /// A target device and how its latency is predicted (plain data; the CLI's `--target`).
@@ -42,19 +44,74 @@ pub fn latency_model(spec: &LatencySpec) -> Result<(HardwareProfile, Box<dyn Lat
             profile: profile.clone(),
             threads: spec.threads.max(1),
         }),
-        LatencyKind::Measured => {
+        LatencyKind::Measured | LatencyKind::MeasuredOrt => {
             if spec.target != "host" {
                 return Err(Error::Usage(format!(
                     "measured latency needs the device itself: target `{}` can use the roofline model (--latency-model roofline), or run coprune on it",
                     spec.target
                 )));
             }
-            Box::new(coprune_runtime::measure::Measured::new(
+            let backend = if spec.kind == LatencyKind::MeasuredOrt {
+                let lib = coprune_runtime::onnxruntime::find_library().map_err(|source| {
+                    Error::Runtime {
+                        path: "onnxruntime".into(),
+                        source,
+                    }
+                })?;
+                coprune_runtime::measure::Backend::Ort {
+                    lib,
+                    encode: Box::new(|m| coprune_onnx::encode(m).ok()),
+                }
+            } else {
+                coprune_runtime::measure::Backend::Coprune
+            };
+            Box::new(coprune_runtime::measure::Measured::with_backend(
                 profile.clone(),
                 spec.threads,
                 5,
+                backend,
             ))
         }
     };
     Ok((profile, lm))
+}
+
+/// The dense model's end-to-end latency (median ms) with the backend of `spec`, for calibrating a
+/// measured per-layer table.
+pub fn whole_model_ms(
+    model: &coprune_ir::Model,
+    label: &str,
+    spec: &LatencySpec,
+    input_shapes: Vec<crate::input_shape::InputShape>,
+) -> Result<f64> {
+    let cfg = crate::bench::BenchConfig {
+        threads: spec.threads,
+        warmup: 3,
+        min_runs: 10,
+        min_time: std::time::Duration::from_millis(300),
+        input_shapes,
+        ..Default::default()
+    };
+    if spec.kind != LatencyKind::MeasuredOrt {
+        return Ok(crate::bench::bench_coprune(model, label, &cfg)?.median_ms);
+    }
+    let rt = |source| Error::Runtime {
+        path: label.to_string(),
+        source,
+    };
+    let lib = coprune_runtime::onnxruntime::find_library().map_err(rt)?;
+    let bytes = coprune_onnx::encode(model)?;
+    let inputs = crate::bench::bench_inputs(model, &cfg)?;
+    let mut ms = coprune_runtime::onnxruntime::measure_model(
+        &lib,
+        coprune_runtime::onnxruntime::Source::Bytes(&bytes),
+        &inputs,
+        cfg.threads,
+        cfg.warmup,
+        cfg.min_runs,
+        cfg.min_time,
+    )
+    .map_err(rt)?;
+    ms.sort_by(f64::total_cmp);
+    Ok(ms[ms.len() / 2])
 }

@@ -101,7 +101,7 @@ fn compute_plan(p: &Prepared, cm: &CostModel, cfg: &PruneConfig) -> Result<Prune
         .map(crate::hardware::latency_model)
         .transpose()?;
     if let (Some((profile, inner)), Some(spec)) = (lm.take(), cfg.latency.as_ref()) {
-        let inner = if spec.kind == crate::hardware::LatencyKind::Measured {
+        let inner = if spec.kind != crate::hardware::LatencyKind::Roofline {
             // Calibrate the per-layer table to the dense model measured end to end.
             let sum = cm.latency(&vec![false; p.dg.num_units()], inner.as_ref());
             let shapes: Vec<InputShape> = p
@@ -112,23 +112,8 @@ fn compute_plan(p: &Prepared, cm: &CostModel, cfg: &PruneConfig) -> Result<Prune
                     dims: v.clone(),
                 })
                 .collect();
-            let bench = crate::bench::bench_coprune(
-                &p.model,
-                &p.label,
-                &crate::bench::BenchConfig {
-                    threads: spec.threads,
-                    warmup: 3,
-                    min_runs: 10,
-                    min_time: std::time::Duration::from_millis(300),
-                    input_shapes: shapes,
-                    ..Default::default()
-                },
-            )?;
-            let factor = if sum > 0.0 {
-                bench.median_ms / sum
-            } else {
-                1.0
-            };
+            let whole = crate::hardware::whole_model_ms(&p.model, &p.label, spec, shapes)?;
+            let factor = if sum > 0.0 { whole / sum } else { 1.0 };
             Box::new(coprune_hw::Scaled { inner, factor }) as Box<dyn coprune_hw::LatencyModel>
         } else {
             inner

@@ -53,7 +53,11 @@ pub enum Criterion {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LatencyModelArg {
+    /// Each layer timed with coprune's runtime (host).
     Measured,
+    /// Each layer timed with your onnxruntime library (host; ORT_DYLIB_PATH or Python's).
+    MeasuredOrt,
+    /// Analytic, any profile.
     Roofline,
 }
 
@@ -128,7 +132,8 @@ pub struct Args {
     #[arg(long = "target", value_name = "NAME|FILE", id = "target_device")]
     pub target_device: Option<String>,
     /// How latency is predicted: `measured` (each layer timed alone with coprune's runtime;
-    /// host only, the default there) or `roofline` (analytic, any profile).
+    /// host only, the default there), `measured-ort` (timed with your onnxruntime; host only)
+    /// or `roofline` (analytic, any profile). Measured tables are calibrated to the whole model.
     #[arg(long, value_enum, requires = "target_device")]
     pub latency_model: Option<LatencyModelArg>,
     /// Replay a saved plan on this model instead of computing one.
@@ -249,6 +254,9 @@ pub fn run(args: Args) -> Result<String> {
         .map(|t| coprune::hardware::LatencySpec {
             target: t.clone(),
             kind: match (args.latency_model, t.as_str()) {
+                (Some(LatencyModelArg::MeasuredOrt), _) => {
+                    coprune::hardware::LatencyKind::MeasuredOrt
+                }
                 (Some(LatencyModelArg::Measured), _) | (None, "host") => {
                     coprune::hardware::LatencyKind::Measured
                 }
