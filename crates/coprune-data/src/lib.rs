@@ -63,6 +63,21 @@ impl Dataset {
         self.sample_shape.iter().product()
     }
 
+    /// The samples at `idx`, in that order (indices may repeat).
+    pub fn subset(&self, idx: &[usize]) -> Dataset {
+        let per = self.sample_len();
+        let mut data = Vec::with_capacity(idx.len() * per);
+        for &i in idx {
+            data.extend_from_slice(&self.data[i * per..(i + 1) * per]);
+        }
+        Dataset {
+            sample_shape: self.sample_shape.clone(),
+            data,
+            labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            classes: self.classes,
+        }
+    }
+
     /// Keeps the first `n` samples.
     pub fn truncate(&mut self, n: usize) {
         if n < self.len() {

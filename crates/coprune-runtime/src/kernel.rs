@@ -19,7 +19,31 @@ pub struct LowerCtx<'a> {
     pub threads: usize,
 }
 
-impl LowerCtx<'_> {
+impl<'a> LowerCtx<'a> {
+    /// The context of `node` from whole-graph inference and the graph's constants.
+    pub fn new(
+        node: &'a Node,
+        inferred: &'a coprune_ir::Inferred,
+        consts: &'a std::collections::HashMap<String, std::borrow::Cow<'_, Tensor>>,
+        threads: usize,
+    ) -> LowerCtx<'a> {
+        LowerCtx {
+            node,
+            inputs: inferred.input_facts(node),
+            outputs: node
+                .outputs
+                .iter()
+                .filter_map(|o| inferred.facts.get(o))
+                .collect(),
+            constants: node
+                .inputs
+                .iter()
+                .map(|v| consts.get(v).map(|t| &**t))
+                .collect(),
+            threads,
+        }
+    }
+
     /// Concrete dims of input `i`.
     pub fn in_shape(&self, i: usize) -> Result<Vec<usize>> {
         let f = self

@@ -157,21 +157,7 @@ impl Session {
                 });
                 continue;
             };
-            let ctx = LowerCtx {
-                node,
-                inputs: inferred.input_facts(node),
-                outputs: node
-                    .outputs
-                    .iter()
-                    .filter_map(|o| inferred.facts.get(o))
-                    .collect(),
-                constants: node
-                    .inputs
-                    .iter()
-                    .map(|v| consts.get(v).map(|t| &**t))
-                    .collect(),
-                threads,
-            };
+            let ctx = LowerCtx::new(node, &inferred, &consts, threads);
             let kernel = lower(&ctx)?;
             let inputs_s = node
                 .inputs

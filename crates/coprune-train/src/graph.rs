@@ -155,21 +155,7 @@ impl TrainGraph {
                 first_err.get_or_insert_with(|| node.display_name().to_string());
                 continue;
             };
-            let ctx = LowerCtx {
-                node,
-                inputs: inferred.input_facts(node),
-                outputs: node
-                    .outputs
-                    .iter()
-                    .filter_map(|o| inferred.facts.get(o))
-                    .collect(),
-                constants: node
-                    .inputs
-                    .iter()
-                    .map(|v| consts.get(v).map(|t| &**t))
-                    .collect(),
-                threads: 1,
-            };
+            let ctx = LowerCtx::new(node, &inferred, &consts, 1);
             let kernel = lower(&ctx)?;
             let ins: Vec<Option<Src>> = node
                 .inputs

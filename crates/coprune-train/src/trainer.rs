@@ -151,14 +151,8 @@ fn teacher_input(m: &Model) -> Result<String> {
 
 /// Gathers the samples `idx` of `data` into one batch.
 fn batch(data: &Dataset, idx: &[usize], shape: Vec<usize>) -> (Buf, Vec<u32>) {
-    let per = data.sample_len();
-    let mut x = Vec::with_capacity(idx.len() * per);
-    let mut y = Vec::with_capacity(idx.len());
-    for &i in idx {
-        x.extend_from_slice(&data.data[i * per..(i + 1) * per]);
-        y.push(data.labels[i]);
-    }
-    (Buf::new(shape, x), y)
+    let b = data.subset(idx);
+    (Buf::new(shape, b.data), b.labels)
 }
 
 /// Accuracy and mean loss of the current parameters on `data` (evaluation mode).

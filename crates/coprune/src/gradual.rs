@@ -101,13 +101,14 @@ pub fn gradual(
         rounds: Vec::new(),
     };
     let mut done = 0f64;
+    // The model's size as the round starts (the previous round's figures).
+    let mut now = dense.clone();
     for k in 1..=steps {
         let t0 = std::time::Instant::now();
         let p = curve.at(k as f64 / steps as f64);
         let mut sparsity = None;
         match target {
             GradualTarget::Channel(cfg) => {
-                let now = analyze_model(&model, label, &cfg.input_shapes)?.totals;
                 let rel = match cfg.allocation.target {
                     Target::Macs(f) => Target::Macs(
                         (1.0 - (1.0 - f) * p) * dense.macs as f64 / now.macs.max(1) as f64,
@@ -164,19 +165,7 @@ pub fn gradual(
         // Train on this round's slice of the stream.
         let idx =
             &stream[((k - 1) * per_round).min(stream.len())..(k * per_round).min(stream.len())];
-        let per = train.sample_len();
-        let mut slice = Dataset {
-            sample_shape: train.sample_shape.clone(),
-            data: Vec::with_capacity(idx.len() * per),
-            labels: Vec::with_capacity(idx.len()),
-            classes: train.classes,
-        };
-        for &i in idx {
-            slice
-                .data
-                .extend_from_slice(&train.data[i * per..(i + 1) * per]);
-            slice.labels.push(train.labels[i]);
-        }
+        let slice = train.subset(idx);
         let mut tc = train_cfg.clone();
         tc.epochs = 1;
         tc.keep_zeros = true;
@@ -201,6 +190,7 @@ pub fn gradual(
             test_accuracy: r.epochs.last().and_then(|e| e.test_accuracy),
             seconds: t0.elapsed().as_secs_f64(),
         });
+        now = cost;
         progress(k, steps);
     }
     Ok((model, report))

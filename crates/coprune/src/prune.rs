@@ -9,7 +9,7 @@ use coprune_prune::allocate::{allocate, AllocConfig};
 use coprune_prune::apply::{prune_model, Mode};
 use coprune_prune::cost::{Cost, CostModel};
 use coprune_prune::depgraph::{DepGraph, Role};
-use coprune_prune::importance::{score_groups, CriterionKind, Normalization, Reduction, Stats};
+use coprune_prune::importance::{score_groups, CriterionKind, Normalization, Reduction};
 use coprune_prune::plan::{PlanSettings, PrunePlan};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -68,25 +68,14 @@ fn compute_plan(p: &Prepared, cm: &CostModel, cfg: &PruneConfig) -> Result<Prune
         source,
     };
     let criterion = cfg.criterion.build(cfg.seed);
-    let mut stats = Stats::default();
-    if criterion.needs_gradients() {
-        let cal = cfg.calibration.as_ref().ok_or_else(|| {
-            Error::Usage(format!(
-                "criterion {} needs calibration data: give --data KIND:PATH",
-                criterion.name()
-            ))
-        })?;
-        stats.grads = crate::train::weight_gradients(&p.model, &p.label, cal)?;
-    }
-    if criterion.needs_activations() {
-        let cal = cfg.calibration.as_ref().ok_or_else(|| {
-            Error::Usage(format!(
-                "criterion {} needs calibration data: give --data KIND:PATH",
-                criterion.name()
-            ))
-        })?;
-        stats.act_norms = crate::stats::activation_norms(&p.model, &p.label, cal)?;
-    }
+    let stats = crate::stats::collect(
+        &p.model,
+        &p.label,
+        cfg.calibration.as_ref(),
+        criterion.name(),
+        criterion.needs_gradients(),
+        criterion.needs_activations(),
+    )?;
     let scores = score_groups(
         &p.model,
         &p.dg,

@@ -4,7 +4,6 @@
 use crate::train::Calibration;
 use crate::{Error, Result};
 use coprune_onnx::ExportOptions;
-use coprune_prune::importance::Stats;
 use coprune_prune::sparsity::{sparsify, ElementCriterion, SparsityConfig, SparsityReport};
 use serde::Serialize;
 use std::path::Path;
@@ -34,19 +33,17 @@ pub fn sparsify_file(
         path: label.clone(),
         source,
     };
-    let mut stats = Stats::default();
-    if cfg.criterion == ElementCriterion::Taylor {
-        let cal = calibration.ok_or_else(|| {
-            Error::Usage("criterion taylor needs calibration data: give --data KIND:PATH".into())
-        })?;
-        stats.grads = crate::train::weight_gradients(&model, &label, cal)?;
-    }
-    if cfg.criterion == ElementCriterion::Wanda {
-        let cal = calibration.ok_or_else(|| {
-            Error::Usage("criterion wanda needs calibration data: give --data KIND:PATH".into())
-        })?;
-        stats.act_norms = crate::stats::activation_norms(&model, &label, cal)?;
-    }
+    let stats = crate::stats::collect(
+        &model,
+        &label,
+        calibration,
+        match cfg.criterion {
+            ElementCriterion::Taylor => "taylor",
+            _ => "wanda",
+        },
+        cfg.criterion == ElementCriterion::Taylor,
+        cfg.criterion == ElementCriterion::Wanda,
+    )?;
     let (patch, result) = sparsify(&model, cfg, &stats).map_err(perr)?;
     patch.apply(&mut model).map_err(|source| Error::Ir {
         path: label.clone(),

@@ -7,6 +7,34 @@ use coprune_ir::Model;
 use coprune_runtime::{Session, Value};
 use std::collections::HashMap;
 
+/// The statistics a data-driven criterion reads: mean weight gradients and/or activation norms
+/// from the calibration data (an error naming `criterion` when there is none).
+pub fn collect(
+    model: &Model,
+    label: &str,
+    cal: Option<&Calibration>,
+    criterion: &str,
+    gradients: bool,
+    activations: bool,
+) -> Result<coprune_prune::importance::Stats> {
+    let mut stats = coprune_prune::importance::Stats::default();
+    if !(gradients || activations) {
+        return Ok(stats);
+    }
+    let cal = cal.ok_or_else(|| {
+        Error::Usage(format!(
+            "criterion {criterion} needs calibration data: give --data KIND:PATH"
+        ))
+    })?;
+    if gradients {
+        stats.grads = crate::train::weight_gradients(model, label, cal)?;
+    }
+    if activations {
+        stats.act_norms = activation_norms(model, label, cal)?;
+    }
+    Ok(stats)
+}
+
 /// The channel axis of the value a layer reads at input 0, for the layers whose weights
 /// activation-weighted criteria score (Conv, ConvTranspose: axis 1; Gemm: the feature axis;
 /// MatMul: the last axis), by value name.

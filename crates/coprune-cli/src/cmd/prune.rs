@@ -264,18 +264,7 @@ pub fn run(args: Args) -> Result<String> {
             },
             threads: args.threads.max(1),
         });
-    let mut layer_ratios = Vec::new();
-    for spec in &args.layer_ratio {
-        let parsed = spec
-            .rsplit_once('=')
-            .and_then(|(n, f)| f.parse::<f64>().ok().map(|f| (n.to_string(), f)));
-        match parsed {
-            Some(x) => layer_ratios.push(x),
-            None => bail!(coprune::Error::Usage(format!(
-                "--layer-ratio `{spec}` must look like NODE=0.3"
-            ))),
-        }
-    }
+    let layer_ratios = layer_ratios(&args.layer_ratio, "0.3")?;
     let calibration = calibration(&args)?;
     let cfg = PruneConfig {
         calibration,
@@ -416,6 +405,23 @@ pub fn run(args: Args) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// `--layer-ratio NODE=F` values; `example` is the fraction shown in the error.
+fn layer_ratios(specs: &[String], example: &str) -> Result<Vec<(String, f64)>> {
+    specs
+        .iter()
+        .map(|spec| {
+            spec.rsplit_once('=')
+                .and_then(|(n, f)| f.parse::<f64>().ok().map(|f| (n.to_string(), f)))
+                .ok_or_else(|| {
+                    coprune::Error::Usage(format!(
+                        "--layer-ratio `{spec}` must look like NODE={example}"
+                    ))
+                    .into()
+                })
+        })
+        .collect()
 }
 
 /// Calibration data from `--data`, which only data-driven criteria read.
@@ -567,18 +573,7 @@ fn run_sparse(args: &Args, pattern: SparsePattern) -> Result<String> {
             "criterion {other:?} scores channels; fine-grained patterns take l1 (magnitude), random, taylor or wanda"
         ))),
     };
-    let mut layer_sparsity = Vec::new();
-    for spec in &args.layer_ratio {
-        match spec
-            .rsplit_once('=')
-            .and_then(|(n, f)| f.parse::<f64>().ok().map(|f| (n.to_string(), f)))
-        {
-            Some(x) => layer_sparsity.push(x),
-            None => bail!(coprune::Error::Usage(format!(
-                "--layer-ratio `{spec}` must look like NODE=0.9"
-            ))),
-        }
-    }
+    let layer_sparsity = layer_ratios(&args.layer_ratio, "0.9")?;
     let cfg = SparsityConfig {
         pattern,
         target,

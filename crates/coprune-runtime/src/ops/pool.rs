@@ -72,6 +72,17 @@ impl Pool {
         &self.y
     }
 
+    /// Pools one input plane `xs` into one output plane `ys` (shared with the trainer).
+    pub fn plane(&self, xs: &[f32], ys: &mut [f32]) {
+        self.each_window(|o, idx, count| {
+            ys[o] = if self.max {
+                idx.iter().fold(f32::NEG_INFINITY, |a, &i| a.max(xs[i]))
+            } else {
+                idx.iter().map(|&i| xs[i]).sum::<f32>() / count as f32
+            };
+        });
+    }
+
     /// Visits every output position of one plane: `f(output index in the plane, input indices
     /// in the plane inside the window, divisor for averaging)`.
     pub fn each_window(&self, mut f: impl FnMut(usize, &[usize], usize)) {
@@ -115,13 +126,7 @@ impl Kernel for Pool {
         let planes = self.x[0] * self.x[1];
         let mut y = vec![0f32; planes * out];
         for (xs, ys) in x.chunks(hw).zip(y.chunks_mut(out)).take(planes) {
-            self.each_window(|o, idx, count| {
-                ys[o] = if self.max {
-                    idx.iter().fold(f32::NEG_INFINITY, |a, &i| a.max(xs[i]))
-                } else {
-                    idx.iter().map(|&i| xs[i]).sum::<f32>() / count as f32
-                };
-            });
+            self.plane(xs, ys);
         }
         Ok(vec![Value::f32(self.y.clone(), y)])
     }

@@ -38,15 +38,7 @@ impl GradKernel for Pool {
         let mut y = vec![0f32; xb.len() / hw.max(1) * out];
         y.par_chunks_mut(out)
             .zip(xb.data.par_chunks(hw))
-            .for_each(|(ys, xs)| {
-                self.g.each_window(|o, idx, count| {
-                    ys[o] = if self.max {
-                        idx.iter().fold(f32::NEG_INFINITY, |a, &i| a.max(xs[i]))
-                    } else {
-                        idx.iter().map(|&i| xs[i]).sum::<f32>() / count as f32
-                    };
-                })
-            });
+            .for_each(|(ys, xs)| self.g.plane(xs, ys));
         Ok(Forward::one(Buf::new(self.g.y_shape().to_vec(), y)))
     }
 
