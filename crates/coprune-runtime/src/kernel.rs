@@ -7,6 +7,11 @@ use coprune_ir::{Fact, Node, Tensor};
 pub trait Kernel: Send + Sync {
     /// Computes the outputs from the inputs (`None` for omitted optional inputs).
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>>;
+
+    /// For kernels with a constant weight that has zeros: whether the sparse path was chosen.
+    fn sparse(&self) -> Option<&crate::sparse::SparseChoice> {
+        None
+    }
 }
 
 /// What a lowering function gets: the node, concrete input/output facts, constant inputs.
@@ -17,6 +22,8 @@ pub struct LowerCtx<'a> {
     pub constants: Vec<Option<&'a Tensor>>,
     /// Threads for data-parallel kernels.
     pub threads: usize,
+    /// Whether sparse kernels may be used (default: timed per layer).
+    pub sparse: crate::sparse::SparseMode,
 }
 
 impl<'a> LowerCtx<'a> {
@@ -41,6 +48,7 @@ impl<'a> LowerCtx<'a> {
                 .map(|v| consts.get(v).map(|t| &**t))
                 .collect(),
             threads,
+            sparse: Default::default(),
         }
     }
 

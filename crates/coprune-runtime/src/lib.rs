@@ -12,6 +12,7 @@ pub mod measure;
 pub mod onnxruntime;
 pub mod ops;
 mod session;
+pub mod sparse;
 mod value;
 
 pub use error::{Result, RuntimeError};

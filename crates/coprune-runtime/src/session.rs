@@ -3,12 +3,14 @@
 
 use crate::kernel::{concrete, Kernel, LowerCtx};
 use crate::ops::registry;
+use crate::sparse::{SparseChoice, SparseMode};
 use crate::{Result, RuntimeError, Value};
 use coprune_ir::{infer, ConstValue, DType, Dim, Model, Tensor};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 struct Step {
+    node: String,
     kernel: Box<dyn Kernel>,
     inputs: Vec<Option<usize>>,
     outputs: Vec<Option<usize>>,
@@ -26,7 +28,8 @@ pub struct Session {
     names: Vec<String>,
     /// Index of the last step reading each slot (usize::MAX: a graph output, kept).
     last_use: Vec<usize>,
-    pool: rayon::ThreadPool,
+    /// Always set once built (`lower` runs inside it first).
+    pool: Option<rayon::ThreadPool>,
 }
 
 fn tensor_value(t: &Tensor) -> Option<Value> {
@@ -62,11 +65,41 @@ fn folded(f: &coprune_ir::Fact) -> Option<Value> {
 }
 
 impl Session {
-    /// Lowers `model` for the given input shapes, running on `threads` threads.
+    /// Lowers `model` for the given input shapes, running on `threads` threads; layers with
+    /// sparse weights are timed dense and sparse at load and keep the faster kernel.
     pub fn new(
         model: &Model,
         input_shapes: &HashMap<String, Vec<usize>>,
         threads: usize,
+    ) -> Result<Session> {
+        Session::with_sparse(model, input_shapes, threads, SparseMode::Auto)
+    }
+
+    /// [`Session::new`] with a choice of sparse kernels.
+    pub fn with_sparse(
+        model: &Model,
+        input_shapes: &HashMap<String, Vec<usize>>,
+        threads: usize,
+        sparse: SparseMode,
+    ) -> Result<Session> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .map_err(|e| RuntimeError::Input {
+                name: "threads".into(),
+                msg: e.to_string(),
+            })?;
+        // Lower inside the pool: sparse layers are timed with the threads they will run on.
+        let mut s = pool.install(|| Session::lower(model, input_shapes, threads, sparse))?;
+        s.pool = Some(pool);
+        Ok(s)
+    }
+
+    fn lower(
+        model: &Model,
+        input_shapes: &HashMap<String, Vec<usize>>,
+        threads: usize,
+        sparse: SparseMode,
     ) -> Result<Session> {
         let g = &model.graph;
         let dims: HashMap<String, Vec<Dim>> = input_shapes
@@ -157,7 +190,8 @@ impl Session {
                 });
                 continue;
             };
-            let ctx = LowerCtx::new(node, &inferred, &consts, threads);
+            let mut ctx = LowerCtx::new(node, &inferred, &consts, threads);
+            ctx.sparse = sparse;
             let kernel = lower(&ctx)?;
             let inputs_s = node
                 .inputs
@@ -173,6 +207,7 @@ impl Session {
                 known.insert(o.clone());
             }
             steps.push(Step {
+                node: node.display_name().to_string(),
                 kernel,
                 inputs: inputs_s,
                 outputs: outputs_s,
@@ -207,13 +242,6 @@ impl Session {
         for &(_, s) in &outputs {
             last_use[s] = usize::MAX;
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build()
-            .map_err(|e| RuntimeError::Input {
-                name: "threads".into(),
-                msg: e.to_string(),
-            })?;
         Ok(Session {
             steps,
             inputs,
@@ -222,8 +250,16 @@ impl Session {
             n_slots,
             names,
             last_use,
-            pool,
+            pool: None,
         })
+    }
+
+    /// Every layer whose constant weight has zeros, with the kernel it runs (node name, choice).
+    pub fn sparse_layers(&self) -> Vec<(&str, &SparseChoice)> {
+        self.steps
+            .iter()
+            .filter_map(|s| s.kernel.sparse().map(|c| (s.node.as_str(), c)))
+            .collect()
     }
 
     /// Names and shapes of the inputs the session expects.
@@ -276,7 +312,8 @@ impl Session {
             observe(name, &v);
             slots[*s] = Some(Arc::new(v));
         }
-        self.pool.install(|| {
+        let pool = self.pool.as_ref().expect("session pool");
+        pool.install(|| {
             for (k, step) in self.steps.iter().enumerate() {
                 let ins: Vec<Option<&Value>> = step
                     .inputs

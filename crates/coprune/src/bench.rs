@@ -4,6 +4,7 @@
 use crate::input_shape::InputShape;
 use crate::{Error, Result};
 use coprune_ir::{infer::declared_shape, Model};
+use coprune_runtime::sparse::SparseMode;
 use coprune_runtime::{Session, Value};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -25,6 +26,8 @@ pub struct BenchConfig {
     pub min_time: Duration,
     /// Concrete shapes for inputs (override `batch`).
     pub input_shapes: Vec<InputShape>,
+    /// Sparse kernels in coprune's runtime (auto: timed per layer at load).
+    pub sparse: SparseMode,
 }
 
 impl Default for BenchConfig {
@@ -36,6 +39,7 @@ impl Default for BenchConfig {
             min_runs: 30,
             min_time: Duration::from_secs(1),
             input_shapes: Vec::new(),
+            sparse: SparseMode::Auto,
         }
     }
 }
@@ -54,6 +58,21 @@ pub struct BenchReport {
     pub mean_ms: f64,
     /// Samples per second at the median latency.
     pub throughput: f64,
+    /// coprune's runtime: layers whose weights have zeros, and the kernel each runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sparse_layers: Vec<SparseLayer>,
+}
+
+/// One layer with zeros in its constant weight, as the runtime settled it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SparseLayer {
+    pub node: String,
+    /// Fraction of weights that are non-zero.
+    pub density: f64,
+    /// The sparse format when the sparse kernel runs; `None`: the dense kernel runs.
+    pub format: Option<String>,
+    /// Dense and sparse milliseconds measured at load (auto mode).
+    pub timed_ms: Option<(f64, f64)>,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -84,6 +103,7 @@ fn report(
         p90_ms: percentile(&ms, 0.9),
         mean_ms: ms.iter().sum::<f64>() / ms.len().max(1) as f64,
         throughput: batch as f64 * 1000.0 / median,
+        sparse_layers: Vec::new(),
     }
 }
 
@@ -149,7 +169,7 @@ pub fn bench_coprune(model: &Model, label: &str, cfg: &BenchConfig) -> Result<Be
         path: label.to_string(),
         source,
     };
-    let session = Session::new(model, &shapes, cfg.threads).map_err(rt)?;
+    let session = Session::with_sparse(model, &shapes, cfg.threads, cfg.sparse).map_err(rt)?;
     let order = session.input_shapes();
     let inputs: Vec<Value> = order
         .iter()
@@ -180,7 +200,18 @@ pub fn bench_coprune(model: &Model, label: &str, cfg: &BenchConfig) -> Result<Be
             break;
         }
     }
-    Ok(report(label, "coprune", batch, cfg.threads, ms))
+    let mut r = report(label, "coprune", batch, cfg.threads, ms);
+    r.sparse_layers = session
+        .sparse_layers()
+        .into_iter()
+        .map(|(node, c)| SparseLayer {
+            node: node.to_string(),
+            density: c.density,
+            format: c.format.map(str::to_string),
+            timed_ms: c.timed_ms,
+        })
+        .collect();
+    Ok(r)
 }
 
 /// Measures latency with the user's onnxruntime library (ORT_DYLIB_PATH, or Python's

@@ -29,11 +29,14 @@ pub use error::{Error, Result};
 /// The common imports.
 pub mod prelude {
     pub use crate::analyze::{analyze_file, analyze_model, AnalyzeReport};
-    pub use crate::bench::{bench_coprune, bench_ort, bench_probe, BenchConfig, BenchReport};
+    pub use crate::bench::{
+        bench_coprune, bench_ort, bench_probe, BenchConfig, BenchReport, SparseLayer,
+    };
     pub use crate::convert::{convert_file, ConvertConfig, ConvertReport};
     pub use crate::eval::{evaluate, EvalConfig, EvalReport};
     pub use crate::input_shape::InputShape;
     pub use crate::prune::{groups_file, prune_file, GroupsReport, PruneConfig, PruneReport};
     pub use crate::{Error, Result};
     pub use coprune_ir::{DType, Dim, Graph, Model, Node, Tensor};
+    pub use coprune_runtime::sparse::SparseMode;
 }

@@ -16,6 +16,23 @@ pub enum Runtime {
     Probe,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Sparse {
+    Auto,
+    Off,
+    On,
+}
+
+impl From<Sparse> for SparseMode {
+    fn from(s: Sparse) -> SparseMode {
+        match s {
+            Sparse::Auto => SparseMode::Auto,
+            Sparse::Off => SparseMode::Off,
+            Sparse::On => SparseMode::On,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The ONNX model.
@@ -39,6 +56,11 @@ pub struct Args {
     /// Minimum timed runs (timing also lasts at least one second); probe: number of calls.
     #[arg(long, default_value_t = 30)]
     pub runs: usize,
+    /// coprune runtime: sparse kernels for weights with zeros. auto times each such layer
+    /// dense and sparse at load and keeps the faster; off: dense only; on: sparse wherever at
+    /// least 25% of a layer's weights are zero.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub sparse: Sparse,
     #[command(flatten)]
     pub shapes: super::ShapeArgs,
     /// Print a JSON document instead of the summary.
@@ -69,6 +91,7 @@ pub fn run(args: Args) -> Result<String> {
                 min_runs: args.runs.max(1),
                 min_time: Duration::from_secs(1),
                 input_shapes: args.shapes.input_shape.clone(),
+                sparse: args.sparse.into(),
             };
             if runtime == Runtime::Ort {
                 bench_ort(&model, &args.model, &cfg)?
@@ -94,5 +117,33 @@ pub fn run(args: Args) -> Result<String> {
         r.runs,
         r.throughput
     );
+    if !r.sparse_layers.is_empty() {
+        let on: Vec<_> = r
+            .sparse_layers
+            .iter()
+            .filter(|l| l.format.is_some())
+            .collect();
+        outln!(
+            out,
+            "sparse kernels: {} of {} layers with zero weights ({} dense: too dense or slower when timed)",
+            on.len(),
+            r.sparse_layers.len(),
+            r.sparse_layers.len() - on.len()
+        );
+        for l in &r.sparse_layers {
+            let timed = l
+                .timed_ms
+                .map(|(d, s)| format!("  timed dense {d:.3} ms, sparse {s:.3} ms"))
+                .unwrap_or_default();
+            outln!(
+                out,
+                "  {:<44} {:>5.1}% zeros  {:<9}{}",
+                l.node,
+                100.0 * (1.0 - l.density),
+                l.format.as_deref().unwrap_or("dense"),
+                timed
+            );
+        }
+    }
     Ok(out)
 }

@@ -3,6 +3,7 @@
 
 use crate::gemm::{matmul, MatRef};
 use crate::kernel::{f32_in, Kernel, LowerCtx};
+use crate::sparse::{self, SparseChoice, SparseWeights};
 use crate::{Result, Value};
 use rayon::prelude::*;
 
@@ -256,6 +257,9 @@ struct Conv {
     w: Vec<f32>,
     bias: Option<Vec<f32>>,
     threads: usize,
+    /// The weight of each group compressed, when it has enough zeros (see `sparse`).
+    sparse: Option<Vec<SparseWeights>>,
+    choice: Option<SparseChoice>,
 }
 
 /// Lowers `Conv` (2-D; constant weight).
@@ -271,12 +275,54 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
                 .ok_or_else(|| c.unsupported(" (bias computed at run time)"))?,
         ),
     };
-    Ok(Box::new(Conv {
+    let mut conv = Conv {
         geom,
         w,
         bias,
         threads: c.threads,
-    }))
+        sparse: None,
+        choice: None,
+    };
+    let density = sparse::density(&conv.w);
+    if density < 1.0 && !conv.geom.depthwise() {
+        conv.choice = Some(SparseChoice {
+            density,
+            format: None,
+            timed_ms: None,
+        });
+        if sparse::candidate(c.sparse, density) {
+            let gm = &conv.geom;
+            let (mg, kk) = (gm.mg(), gm.kk());
+            let wide = conv.wide();
+            let groups: Vec<SparseWeights> = conv
+                .w
+                .chunks(mg * kk)
+                .map(|wg| match wide {
+                    // Direct: column (ci, ky, kx) reads the padded input at that tap's shift.
+                    Some((hp, wp)) => {
+                        let (kh, kw) = (gm.kernel[0], gm.kernel[1]);
+                        SparseWeights::from_dense_at(wg, mg, kk, &|col| {
+                            let (ci, t) = (col / (kh * kw), col % (kh * kw));
+                            (ci * hp * wp + (t / kw) * wp + t % kw) as u32
+                        })
+                    }
+                    None => SparseWeights::from_dense(wg, mg, kk, gm.plane()),
+                })
+                .collect();
+            let format = groups[0].format();
+            conv.sparse = Some(groups);
+            let x = sparse::probe_input(gm.x[1..].iter().product());
+            let mut y = vec![0f32; gm.y[1..].iter().product()];
+            let choice = sparse::settle(c.sparse, density, format, |on| {
+                conv.sample(&x, &mut y, conv.threads, on)
+            });
+            if choice.format.is_none() {
+                conv.sparse = None;
+            }
+            conv.choice = Some(choice);
+        }
+    }
+    Ok(Box::new(conv))
 }
 
 /// Output columns `[lo, hi)` whose input column `ox·stride + off` lies in `0..w` (of `ow`).
@@ -296,8 +342,60 @@ pub fn valid_columns(off: isize, stride: usize, w: usize, ow: usize) -> (usize, 
 }
 
 impl Conv {
+    /// For stride-1, dilation-1 convolutions the sparse path skips im2col: it reads a padded
+    /// copy of the input [cg, hp, wp] directly and computes output rows `wp` wide (the last
+    /// kw − 1 columns of each are dropped). Returns (hp, wp) when this applies.
+    fn wide(&self) -> Option<(usize, usize)> {
+        let gm = &self.geom;
+        (gm.strides == [1, 1] && gm.dilations == [1, 1]).then(|| {
+            (
+                gm.x[2] + gm.pads[0] + gm.pads[2],
+                gm.x[3] + gm.pads[1] + gm.pads[3],
+            )
+        })
+    }
+
+    /// The sparse direct convolution of one group (see [`Conv::wide`]): xg [cg, H, W] →
+    /// yg [mg, OH, OW].
+    fn sparse_direct(
+        &self,
+        sw: &SparseWeights,
+        gi: usize,
+        (hp, wp): (usize, usize),
+        xg: &[f32],
+        yg: &mut [f32],
+        threads: usize,
+    ) {
+        let gm = &self.geom;
+        let (h, w) = (gm.x[2], gm.x[3]);
+        let (oh, ow) = (gm.y[2], gm.y[3]);
+        let (mg, cg) = (gm.mg(), gm.cg());
+        let (top, left) = (gm.pads[0], gm.pads[1]);
+        // Padded input, plus kw − 1 zeros so the last tap of the last wide row stays inside.
+        let mut xp = vec![0f32; cg * hp * wp + gm.kernel[1] - 1];
+        for ci in 0..cg {
+            for iy in 0..h {
+                let dst = ci * hp * wp + (iy + top) * wp + left;
+                xp[dst..dst + w].copy_from_slice(&xg[(ci * h + iy) * w..][..w]);
+            }
+        }
+        let n = oh * wp;
+        let mut yw = vec![0f32; mg * n];
+        if let Some(b) = &self.bias {
+            for (o, row) in yw.chunks_mut(n).enumerate() {
+                row.fill(b[gi * mg + o]);
+            }
+        }
+        sw.matmul(&xp, n, &mut yw, self.bias.is_some(), threads);
+        for (o, row) in yw.chunks(n).enumerate() {
+            for oy in 0..oh {
+                yg[(o * oh + oy) * ow..][..ow].copy_from_slice(&row[oy * wp..][..ow]);
+            }
+        }
+    }
+
     /// One sample: x [C, H, W] → y [M, OH, OW].
-    fn sample(&self, x: &[f32], y: &mut [f32], threads: usize) {
+    fn sample(&self, x: &[f32], y: &mut [f32], threads: usize, use_sparse: bool) {
         let gm = &self.geom;
         let (c, h, w) = (gm.x[1], gm.x[2], gm.x[3]);
         let (m, oh, ow) = (gm.y[1], gm.y[2], gm.y[3]);
@@ -364,6 +462,15 @@ impl Conv {
             }
             return;
         }
+        let sparse = self.sparse.as_ref().filter(|_| use_sparse);
+        if let (Some(sw), Some(wide)) = (sparse, self.wide()) {
+            for gi in 0..g {
+                let xg = &x[gi * cg * h * w..(gi + 1) * cg * h * w];
+                let yg = &mut y[gi * mg * plane..(gi + 1) * mg * plane];
+                self.sparse_direct(&sw[gi], gi, wide, xg, yg, threads);
+            }
+            return;
+        }
         let direct = gm.direct();
         let mut cols = if direct {
             Vec::new()
@@ -385,13 +492,16 @@ impl Conv {
                     chunk.fill(b[gi * mg + o]);
                 }
             }
-            matmul(
-                MatRef::new(wg, mg, kk),
-                MatRef::new(b_mat, kk, plane),
-                yg,
-                self.bias.is_some(),
-                threads,
-            );
+            match sparse {
+                Some(sw) => sw[gi].matmul(b_mat, plane, yg, self.bias.is_some(), threads),
+                None => matmul(
+                    MatRef::new(wg, mg, kk),
+                    MatRef::new(b_mat, kk, plane),
+                    yg,
+                    self.bias.is_some(),
+                    threads,
+                ),
+            }
         }
     }
 }
@@ -409,12 +519,16 @@ impl Kernel for Conv {
         if n > 1 && self.threads > 1 {
             y.par_chunks_mut(ys)
                 .zip(x.par_chunks(xs))
-                .for_each(|(yo, xi)| self.sample(xi, yo, 1));
+                .for_each(|(yo, xi)| self.sample(xi, yo, 1, true));
         } else {
             for (yo, xi) in y.chunks_mut(ys).zip(x.chunks(xs)) {
-                self.sample(xi, yo, self.threads);
+                self.sample(xi, yo, self.threads, true);
             }
         }
         Ok(vec![Value::f32(gm.y.clone(), y)])
+    }
+
+    fn sparse(&self) -> Option<&SparseChoice> {
+        self.choice.as_ref()
     }
 }

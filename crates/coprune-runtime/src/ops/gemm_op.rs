@@ -2,6 +2,7 @@
 
 use crate::gemm::{matmul, MatRef};
 use crate::kernel::{f32_in, Kernel, LowerCtx};
+use crate::sparse::{self, SparseChoice, SparseWeights};
 use crate::{Result, Value};
 
 struct Gemm {
@@ -15,6 +16,9 @@ struct Gemm {
     c: Option<Vec<f32>>,
     b: Option<Vec<f32>>,
     threads: usize,
+    /// A constant B with enough zeros, compressed as op(B)ᵀ (N×K).
+    sparse: Option<SparseWeights>,
+    choice: Option<SparseChoice>,
 }
 
 /// Lowers `Gemm`.
@@ -49,7 +53,7 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
             Some(out)
         }
     };
-    Ok(Box::new(Gemm {
+    let mut g = Gemm {
         m,
         k,
         n,
@@ -59,16 +63,58 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
         c: cc,
         b: c.const_f32(1),
         threads: c.threads,
-    }))
+        sparse: None,
+        choice: None,
+    };
+    if let Some(b) = g.b.as_ref().filter(|_| !trans_a) {
+        let density = sparse::density(b);
+        if density < 1.0 {
+            g.choice = Some(SparseChoice {
+                density,
+                format: None,
+                timed_ms: None,
+            });
+        }
+        if density < 1.0 && sparse::candidate(c.sparse, density) {
+            let rows = if trans_b {
+                SparseWeights::from_dense(b, n, k, m)
+            } else {
+                let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+                SparseWeights::from_dense(&bt, n, k, m)
+            };
+            let format = rows.format();
+            g.sparse = Some(rows);
+            let a = sparse::probe_input(m * k);
+            let choice = sparse::settle(c.sparse, density, format, |on| {
+                g.compute(&a, &[], on);
+            });
+            if choice.format.is_none() {
+                g.sparse = None;
+            }
+            g.choice = Some(choice);
+        }
+    }
+    Ok(Box::new(g))
 }
 
-impl Kernel for Gemm {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
-        let a = f32_in(inputs, 0)?;
-        let b = match &self.b {
-            Some(b) => b.as_slice(),
-            None => f32_in(inputs, 1)?,
+impl Gemm {
+    /// Y from A and (when not constant) B; `use_sparse` picks the sparse B when there is one.
+    fn compute(&self, a: &[f32], b: &[f32], use_sparse: bool) -> Vec<f32> {
+        let mut y = match &self.c {
+            Some(c) => c.clone(),
+            None => vec![0f32; self.m * self.n],
         };
+        if let Some(sw) = self.sparse.as_ref().filter(|_| use_sparse) {
+            if self.alpha == 1.0 {
+                sw.matmul_t(a, self.m, &mut y, self.c.is_some(), self.threads);
+            } else {
+                let mut t = vec![0f32; self.m * self.n];
+                sw.matmul_t(a, self.m, &mut t, false, self.threads);
+                y.iter_mut().zip(t).for_each(|(o, v)| *o += self.alpha * v);
+            }
+            return y;
+        }
+        let b = self.b.as_deref().unwrap_or(b);
         let am = if self.trans_a {
             MatRef::new(a, self.k, self.m).t()
         } else {
@@ -79,10 +125,6 @@ impl Kernel for Gemm {
         } else {
             MatRef::new(b, self.k, self.n)
         };
-        let mut y = match &self.c {
-            Some(c) => c.clone(),
-            None => vec![0f32; self.m * self.n],
-        };
         if self.alpha == 1.0 {
             matmul(am, bm, &mut y, self.c.is_some(), self.threads);
         } else {
@@ -90,6 +132,24 @@ impl Kernel for Gemm {
             matmul(am, bm, &mut t, false, self.threads);
             y.iter_mut().zip(t).for_each(|(o, v)| *o += self.alpha * v);
         }
-        Ok(vec![Value::f32(vec![self.m, self.n], y)])
+        y
+    }
+}
+
+impl Kernel for Gemm {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+        let a = f32_in(inputs, 0)?;
+        let b = match &self.b {
+            Some(_) => &[][..],
+            None => f32_in(inputs, 1)?,
+        };
+        Ok(vec![Value::f32(
+            vec![self.m, self.n],
+            self.compute(a, b, true),
+        )])
+    }
+
+    fn sparse(&self) -> Option<&SparseChoice> {
+        self.choice.as_ref()
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::gemm::{matmul, MatRef};
 use crate::kernel::{f32_in, Kernel, LowerCtx};
+use crate::sparse::{self, SparseChoice, SparseWeights};
 use crate::{Result, Value};
 
 struct MatMul {
@@ -12,6 +13,9 @@ struct MatMul {
     b_batched: bool,
     out: Vec<usize>,
     threads: usize,
+    /// A constant 2-D B with enough zeros, compressed as Bᵀ (N×K).
+    sparse: Option<SparseWeights>,
+    choice: Option<SparseChoice>,
 }
 
 /// Lowers `MatMul` (rank ≥ 2 operands; B either 2-D or with A's batch dims).
@@ -26,7 +30,7 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
     if b_batch != 1 && b_batch != batch {
         return Err(c.unsupported(" (broadcast batch dims)"));
     }
-    Ok(Box::new(MatMul {
+    let mut mm = MatMul {
         batch,
         m,
         k,
@@ -34,15 +38,43 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
         b_batched: b_batch != 1,
         out,
         threads: c.threads,
-    }))
+        sparse: None,
+        choice: None,
+    };
+    if let Some(bw) = c.const_f32(1).filter(|_| b.len() == 2) {
+        let density = sparse::density(&bw);
+        if density < 1.0 {
+            mm.choice = Some(SparseChoice {
+                density,
+                format: None,
+                timed_ms: None,
+            });
+        }
+        if density < 1.0 && sparse::candidate(c.sparse, density) {
+            let bt: Vec<f32> = (0..n * k).map(|i| bw[(i % k) * n + i / k]).collect();
+            let sw = SparseWeights::from_dense(&bt, n, k, batch * m);
+            let format = sw.format();
+            mm.sparse = Some(sw);
+            let a = sparse::probe_input(batch * m * k);
+            let choice = sparse::settle(c.sparse, density, format, |on| {
+                mm.compute(&a, &bw, on);
+            });
+            if choice.format.is_none() {
+                mm.sparse = None;
+            }
+            mm.choice = Some(choice);
+        }
+    }
+    Ok(Box::new(mm))
 }
 
-impl Kernel for MatMul {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
-        let (a, b) = (f32_in(inputs, 0)?, f32_in(inputs, 1)?);
+impl MatMul {
+    fn compute(&self, a: &[f32], b: &[f32], use_sparse: bool) -> Vec<f32> {
         let (m, k, n) = (self.m, self.k, self.n);
         let mut y = vec![0f32; self.batch * m * n];
-        if !self.b_batched {
+        if let Some(sw) = self.sparse.as_ref().filter(|_| use_sparse) {
+            sw.matmul_t(a, self.batch * m, &mut y, false, self.threads);
+        } else if !self.b_batched {
             // Fold the batch into M: one large GEMM.
             matmul(
                 MatRef::new(a, self.batch * m, k),
@@ -62,6 +94,17 @@ impl Kernel for MatMul {
                 );
             }
         }
-        Ok(vec![Value::f32(self.out.clone(), y)])
+        y
+    }
+}
+
+impl Kernel for MatMul {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
+        let (a, b) = (f32_in(inputs, 0)?, f32_in(inputs, 1)?);
+        Ok(vec![Value::f32(self.out.clone(), self.compute(a, b, true))])
+    }
+
+    fn sparse(&self) -> Option<&SparseChoice> {
+        self.choice.as_ref()
     }
 }

@@ -13,6 +13,12 @@ pub struct Pool {
     dilations: [usize; 2],
     max: bool,
     count_include_pad: bool,
+    /// Per output position: `ptr[o]..ptr[o + 1]` index `idx`, the input positions inside the
+    /// window (the same for every plane, so computed once).
+    ptr: Vec<u32>,
+    idx: Vec<u32>,
+    /// Divisor for averaging.
+    count: Vec<u32>,
 }
 
 impl Pool {
@@ -48,7 +54,7 @@ impl Pool {
                 p[2 + i] = total - p[i];
             }
         }
-        Ok(Pool {
+        let mut pool = Pool {
             x,
             y,
             kernel: [k[0], k[1]],
@@ -57,7 +63,18 @@ impl Pool {
             dilations: [d[0], d[1]],
             max,
             count_include_pad: c.node.attr_int("count_include_pad", 0)? != 0,
-        })
+            ptr: vec![0],
+            idx: Vec::new(),
+            count: Vec::new(),
+        };
+        let (mut ptr, mut idx, mut count) = (vec![0u32], Vec::new(), Vec::new());
+        pool.windows(|_, win, n| {
+            idx.extend(win.iter().map(|&i| i as u32));
+            ptr.push(idx.len() as u32);
+            count.push(n as u32);
+        });
+        (pool.ptr, pool.idx, pool.count) = (ptr, idx, count);
+        Ok(pool)
     }
 }
 
@@ -76,16 +93,24 @@ impl Pool {
     pub fn plane(&self, xs: &[f32], ys: &mut [f32]) {
         self.each_window(|o, idx, count| {
             ys[o] = if self.max {
-                idx.iter().fold(f32::NEG_INFINITY, |a, &i| a.max(xs[i]))
+                idx.iter()
+                    .fold(f32::NEG_INFINITY, |a, &i| a.max(xs[i as usize]))
             } else {
-                idx.iter().map(|&i| xs[i]).sum::<f32>() / count as f32
+                idx.iter().map(|&i| xs[i as usize]).sum::<f32>() / count as f32
             };
         });
     }
 
     /// Visits every output position of one plane: `f(output index in the plane, input indices
     /// in the plane inside the window, divisor for averaging)`.
-    pub fn each_window(&self, mut f: impl FnMut(usize, &[usize], usize)) {
+    pub fn each_window(&self, mut f: impl FnMut(usize, &[u32], usize)) {
+        for (o, (w, &n)) in self.ptr.windows(2).zip(&self.count).enumerate() {
+            f(o, &self.idx[w[0] as usize..w[1] as usize], n as usize);
+        }
+    }
+
+    /// Computes the windows (see [`Pool::each_window`]).
+    fn windows(&self, mut f: impl FnMut(usize, &[usize], usize)) {
         let (h, w) = (self.x[2], self.x[3]);
         let (oh, ow) = (self.y[2], self.y[3]);
         let mut idx = Vec::with_capacity(self.kernel[0] * self.kernel[1]);

@@ -62,12 +62,12 @@ impl GradKernel for Pool {
             .for_each(|(((dxs, xs), ys), gs)| {
                 self.g.each_window(|o, idx, count| {
                     if self.max {
-                        if let Some(&i) = idx.iter().find(|&&i| xs[i] == ys[o]) {
-                            dxs[i] += gs[o];
+                        if let Some(&i) = idx.iter().find(|&&i| xs[i as usize] == ys[o]) {
+                            dxs[i as usize] += gs[o];
                         }
                     } else {
                         let v = gs[o] / count as f32;
-                        idx.iter().for_each(|&i| dxs[i] += v);
+                        idx.iter().for_each(|&i| dxs[i as usize] += v);
                     }
                 })
             });

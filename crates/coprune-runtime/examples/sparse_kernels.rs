@@ -1,0 +1,98 @@
+//! Dense GEMM against the sparse kernels on convolution-shaped products (W M×K · X K×N), one
+//! thread unless `THREADS` is set: `cargo run --release -p coprune-runtime --example sparse_kernels`.
+//! Prints milliseconds and effective GFLOP/s (2·nnz·N per product; dense counts every weight).
+
+use coprune_runtime::gemm::{matmul, MatRef};
+use coprune_runtime::sparse::{Isa, SparseWeights};
+use std::time::Instant;
+
+fn time(mut f: impl FnMut()) -> f64 {
+    f();
+    let mut best = f64::MAX;
+    let start = Instant::now();
+    let mut runs = 0;
+    while runs < 5 || start.elapsed().as_secs_f64() < 0.5 {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed().as_secs_f64());
+        runs += 1;
+    }
+    best * 1e3
+}
+
+fn main() {
+    let threads: usize = std::env::var("THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut seed = 1u64;
+    let mut rnd = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 40) as f32 / (1u64 << 24) as f32
+    };
+    println!("shape (M×K·K×N)           sparsity  format    isa       ms      GFLOP/s  vs dense");
+    for &(m, k, n) in &[
+        (64, 576, 3136),
+        (128, 1152, 784),
+        (256, 2304, 196),
+        (512, 4608, 49),
+        (128, 784, 256),
+    ] {
+        let x: Vec<f32> = (0..k * n).map(|_| rnd() - 0.5).collect();
+        let dense_w: Vec<f32> = (0..m * k).map(|_| rnd() - 0.5).collect();
+        let mut y = vec![0f32; m * n];
+        let dms = time(|| {
+            matmul(
+                MatRef::new(&dense_w, m, k),
+                MatRef::new(&x, k, n),
+                &mut y,
+                false,
+                threads,
+            )
+        });
+        let flops = 2.0 * (m * k * n) as f64;
+        println!(
+            "{m:>4}×{k:<5}·{k:>5}×{n:<5}      dense    gemm      -     {dms:>8.3} {:>8.1}",
+            flops / dms / 1e6
+        );
+        for &(sp, blocky) in &[
+            (0.5, false),
+            (0.7, false),
+            (0.9, false),
+            (0.95, false),
+            (0.9, true),
+        ] {
+            let w: Vec<f32> = dense_w
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let r = if blocky {
+                        (((i / k / 4) * k + i % k) as f32 * 0.618).fract()
+                    } else {
+                        rnd()
+                    };
+                    if r < sp {
+                        0.0
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            let s = SparseWeights::from_dense(&w, m, k, n);
+            let nnz = w.iter().filter(|&&v| v != 0.0).count();
+            for isa in Isa::available() {
+                let ms = time(|| s.matmul_isa(&x, n, &mut y, false, threads, isa));
+                println!(
+                    "{:>27} {sp:>5.2}    {:<9} {:<9} {ms:>8.3} {:>8.1}   {:.2}×",
+                    "",
+                    s.format(),
+                    format!("{isa:?}"),
+                    2.0 * (nnz * n) as f64 / ms / 1e6,
+                    dms / ms
+                );
+            }
+        }
+    }
+}
