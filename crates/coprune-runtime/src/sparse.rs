@@ -368,36 +368,83 @@ pub fn probe_input(len: usize) -> Vec<f32> {
 }
 
 impl SparseWeights {
-    /// `y (m×N) = a (m×K, row-major) × Wᵀ`, where this matrix holds the N×K transpose of the
-    /// right-hand operand (Gemm/MatMul with a sparse constant B), built with stride m:
-    /// activations are transposed so that the sparse rows stream over contiguous memory.
-    pub fn matmul_t(&self, a: &[f32], m: usize, y: &mut [f32], accumulate: bool, threads: usize) {
+    /// `y (m×N) = a (m×K, row-major) × Wᵀ (+ init)`, where this matrix holds the N×K
+    /// transpose of the right-hand operand (Gemm/MatMul with a sparse constant B), built with
+    /// stride m, and `init_t` (if any) is the N×m transpose of what to add. Activations are
+    /// transposed so that the sparse rows stream over contiguous memory.
+    pub fn matmul_t(
+        &self,
+        a: &[f32],
+        m: usize,
+        init_t: Option<&[f32]>,
+        y: &mut [f32],
+        threads: usize,
+    ) {
         let (nn, k) = (self.rows(), self.cols());
         assert!(a.len() >= m * k && y.len() >= m * nn);
         if m == 1 {
-            return self.matmul(a, 1, y, accumulate, threads);
+            if let Some(c) = init_t {
+                y[..nn].copy_from_slice(&c[..nn]);
+            }
+            return self.matmul(a, 1, y, init_t.is_some(), threads);
         }
         let mut xt = vec![0f32; k * m];
         transpose(&a[..m * k], m, k, &mut xt);
-        let mut yt = vec![0f32; nn * m];
-        if accumulate {
-            transpose(&y[..m * nn], m, nn, &mut yt);
-        }
-        self.matmul(&xt, m, &mut yt, accumulate, threads);
+        let mut yt = match init_t {
+            Some(c) => c[..nn * m].to_vec(),
+            None => vec![0f32; nn * m],
+        };
+        self.matmul(&xt, m, &mut yt, init_t.is_some(), threads);
         transpose(&yt, nn, m, &mut y[..m * nn]);
     }
 }
 
-/// `dst (cols×rows) = srcᵀ` for a row-major `rows × cols` source, in cache-sized blocks.
-fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    const B: usize = 32;
-    for i0 in (0..rows).step_by(B) {
-        for j0 in (0..cols).step_by(B) {
-            for i in i0..(i0 + B).min(rows) {
-                for j in j0..(j0 + B).min(cols) {
-                    dst[j * rows + i] = src[i * cols + j];
+/// `dst (cols×rows) = srcᵀ` for a row-major `rows × cols` source: 8×8 tiles through a
+/// register-sized buffer, edges element by element.
+pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    transpose_isa(src, rows, cols, dst, Isa::detect())
+}
+
+/// [`transpose`] with a chosen instruction set.
+pub fn transpose_isa(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], isa: Isa) {
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
+    let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
+    for i0 in (0..r8).step_by(8) {
+        for j0 in (0..c8).step_by(8) {
+            #[cfg(target_arch = "x86_64")]
+            if isa == Isa::Avx2Fma {
+                let s: [&[f32; 8]; 8] =
+                    std::array::from_fn(|i| src[(i0 + i) * cols + j0..][..8].try_into().unwrap());
+                let mut out = [[0f32; 8]; 8];
+                // SAFETY: AVX2 was detected (`Isa::Avx2Fma`); `s` and `out` are 8×8 arrays.
+                unsafe { avx2::transpose8(&s, &mut out) };
+                for (j, o) in out.iter().enumerate() {
+                    dst[(j0 + j) * rows + i0..][..8].copy_from_slice(o);
+                }
+                continue;
+            }
+            let _ = isa;
+            let mut t = [[0f32; 8]; 8];
+            for (i, ti) in t.iter_mut().enumerate() {
+                *ti = src[(i0 + i) * cols + j0..][..8].try_into().unwrap();
+            }
+            for j in 0..8 {
+                let out: &mut [f32; 8] =
+                    (&mut dst[(j0 + j) * rows + i0..][..8]).try_into().unwrap();
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = t[i][j];
                 }
             }
+        }
+        for i in i0..i0 + 8 {
+            for j in c8..cols {
+                dst[j * rows + i] = src[i * cols + j];
+            }
+        }
+    }
+    for i in r8..rows {
+        for j in 0..cols {
+            dst[j * rows + i] = src[i * cols + j];
         }
     }
 }
@@ -441,6 +488,62 @@ mod avx2 {
         acc: bool,
     ) {
         super::rows::<true>(w, x, n, y, r0, r1, acc)
+    }
+
+    /// `out[j][i] = s[i][j]` for an 8×8 block, in registers.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn transpose8(s: &[&[f32; 8]; 8], out: &mut [[f32; 8]; 8]) {
+        use std::arch::x86_64::*;
+        // SAFETY: each load reads the 8 floats of one `&[f32; 8]`, each store writes one
+        // `[f32; 8]` row of `out`.
+        unsafe {
+            let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(s[i].as_ptr()));
+            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+            let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+            let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            let o = [
+                _mm256_permute2f128_ps::<0x20>(s0, s4),
+                _mm256_permute2f128_ps::<0x20>(s1, s5),
+                _mm256_permute2f128_ps::<0x20>(s2, s6),
+                _mm256_permute2f128_ps::<0x20>(s3, s7),
+                _mm256_permute2f128_ps::<0x31>(s0, s4),
+                _mm256_permute2f128_ps::<0x31>(s1, s5),
+                _mm256_permute2f128_ps::<0x31>(s2, s6),
+                _mm256_permute2f128_ps::<0x31>(s3, s7),
+            ];
+            for (row, v) in out.iter_mut().zip(o) {
+                _mm256_storeu_ps(row.as_mut_ptr(), v);
+            }
+        }
+    }
+}
+
+/// Hints the cache to load `x[at..at + len]` (x86-64; nothing elsewhere).
+#[inline(always)]
+fn prefetch(x: &[f32], at: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let mut o = at;
+        while o < (at + len).min(x.len()) {
+            // SAFETY: a prefetch never faults and reads nothing architecturally; the address
+            // is inside `x` anyway.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(x.as_ptr().wrapping_add(o) as *const i8) };
+            o += 16;
+        }
     }
 }
 
@@ -515,7 +618,12 @@ fn tile<const F: bool, const T: usize>(
                     }
                     a[0] += (p[0] + p[1]) + (p[2] + p[3]);
                 }
-                for (&k, &v) in c.col[s..e].iter().zip(&c.val[s..e]) {
+                for (i, (&k, &v)) in c.col[s..e].iter().zip(&c.val[s..e]).enumerate() {
+                    if F && T >= 32 {
+                        if let Some(&ahead) = c.col.get(s + i + 8) {
+                            prefetch(x, ahead as usize + j, T);
+                        }
+                    }
                     let xs: &[f32; T] = x[k as usize + j..][..T].try_into().unwrap();
                     for t in 0..T {
                         a[t] = fma::<F>(v, xs[t], a[t]);
@@ -648,6 +756,23 @@ mod tests {
                         for (a, b) in y.iter().zip(&want) {
                             assert!((a - b).abs() < 1e-4, "{m}x{k}x{n} {isa:?}");
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transposes_agree() {
+        let mut s = 3u64;
+        for (r, c) in [(1, 1), (8, 8), (13, 21), (64, 9), (17, 40)] {
+            let a: Vec<f32> = (0..r * c).map(|_| lcg(&mut s)).collect();
+            for isa in Isa::available() {
+                let mut t = vec![0f32; r * c];
+                transpose_isa(&a, r, c, &mut t, isa);
+                for i in 0..r {
+                    for j in 0..c {
+                        assert_eq!(t[j * r + i], a[i * c + j], "{r}x{c} {isa:?}");
                     }
                 }
             }

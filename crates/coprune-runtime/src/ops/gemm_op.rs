@@ -18,6 +18,8 @@ struct Gemm {
     threads: usize,
     /// A constant B with enough zeros, compressed as op(B)ᵀ (N×K).
     sparse: Option<SparseWeights>,
+    /// beta·C transposed (N×M), the sparse path's starting value.
+    c_t: Option<Vec<f32>>,
     choice: Option<SparseChoice>,
 }
 
@@ -64,6 +66,7 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
         b: c.const_f32(1),
         threads: c.threads,
         sparse: None,
+        c_t: None,
         choice: None,
     };
     if let Some(b) = g.b.as_ref().filter(|_| !trans_a) {
@@ -84,6 +87,11 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
             };
             let format = rows.format();
             g.sparse = Some(rows);
+            g.c_t = g.c.as_ref().map(|c| {
+                let mut t = vec![0f32; m * n];
+                sparse::transpose(c, m, n, &mut t);
+                t
+            });
             let a = sparse::probe_input(m * k);
             let choice = sparse::settle(c.sparse, density, format, |on| {
                 g.compute(&a, &[], on);
@@ -101,15 +109,16 @@ impl Gemm {
     /// Y from A and (when not constant) B; `use_sparse` picks the sparse B when there is one.
     fn compute(&self, a: &[f32], b: &[f32], use_sparse: bool) -> Vec<f32> {
         let mut y = match &self.c {
-            Some(c) => c.clone(),
-            None => vec![0f32; self.m * self.n],
+            // The sparse path starts from the transposed C instead.
+            Some(c) if !(use_sparse && self.sparse.is_some() && self.alpha == 1.0) => c.clone(),
+            _ => vec![0f32; self.m * self.n],
         };
         if let Some(sw) = self.sparse.as_ref().filter(|_| use_sparse) {
             if self.alpha == 1.0 {
-                sw.matmul_t(a, self.m, &mut y, self.c.is_some(), self.threads);
+                sw.matmul_t(a, self.m, self.c_t.as_deref(), &mut y, self.threads);
             } else {
                 let mut t = vec![0f32; self.m * self.n];
-                sw.matmul_t(a, self.m, &mut t, false, self.threads);
+                sw.matmul_t(a, self.m, None, &mut t, self.threads);
                 y.iter_mut().zip(t).for_each(|(o, v)| *o += self.alpha * v);
             }
             return y;

@@ -73,7 +73,7 @@ impl MatMul {
         let (m, k, n) = (self.m, self.k, self.n);
         let mut y = vec![0f32; self.batch * m * n];
         if let Some(sw) = self.sparse.as_ref().filter(|_| use_sparse) {
-            sw.matmul_t(a, self.batch * m, &mut y, false, self.threads);
+            sw.matmul_t(a, self.batch * m, None, &mut y, self.threads);
         } else if !self.b_batched {
             // Fold the batch into M: one large GEMM.
             matmul(
