@@ -627,6 +627,73 @@ fn prune_with_the_taylor_criterion_needs_data() {
 }
 
 #[test]
+fn block_sparsity_runs_on_sparse_kernels() {
+    let dir = temp_dir("cli-block");
+    let out = dir.join("b.onnx").display().to_string();
+    let v = json(&coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--pattern",
+        "block:4x1",
+        "--sparsity",
+        "0.75",
+        "--json",
+    ]));
+    // conv2 (50 outputs) and fc2 (10) are not multiples of 4: left dense, with warnings.
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 2, "{v}");
+    let layers = v["layers"].as_array().unwrap();
+    for (i, l) in layers.iter().enumerate() {
+        let f = l["zeros_after"].as_f64().unwrap() / l["elements"].as_f64().unwrap();
+        if i % 2 == 1 {
+            assert!(l["skipped"].is_string() && f == 0.0, "{l}");
+        } else {
+            assert!((f - 0.75).abs() < 0.01, "{l}");
+        }
+    }
+    // The runtime stores 4×1 blocks in its blocked format, and the outputs do not change.
+    let b = json(&coprune(&[
+        "bench", &out, "--runs", "2", "--warmup", "0", "--sparse", "on", "--json",
+    ]));
+    let sl = b["sparse_layers"].as_array().unwrap();
+    assert_eq!(sl.len(), 2, "{b}");
+    assert!(sl.iter().all(|l| l["format"] == "block4x1"), "{b}");
+    let top1 = |mode: &str| {
+        json(&coprune(&[
+            "eval",
+            &out,
+            "--data",
+            &mnist(),
+            "--limit",
+            "500",
+            "--sparse",
+            mode,
+            "--json",
+        ]))["top1"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(top1("on"), top1("off"));
+    let o = coprune(&["bench", &out, "--runtime", "ort", "--sparse", "on"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--runtime coprune"), "{}", stderr(&o));
+    let o = coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--pattern",
+        "block:1x0",
+        "--sparsity",
+        "0.5",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("block:RxC"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn prune_unstructured_and_n_m() {
     let dir = temp_dir("cli-sparse");
     let out = dir.join("s.onnx").display().to_string();

@@ -1,6 +1,8 @@
 //! Fine-grained sparsity: zeroes individual weights (unstructured, by magnitude, threshold,
-//! seeded random or Taylor |w·g|) or keeps N of every M consecutive weights along the
-//! input-channel axis (N:M, e.g. 2:4). Shapes do not change; the model stays a valid ONNX that
+//! seeded random or Taylor |w·g|), keeps N of every M consecutive weights along the
+//! input-channel axis (N:M, e.g. 2:4), or zeroes whole R×C blocks of the layer's matrix view
+//! (output channels × reduction, as a GEMM sees it; e.g. 4×1 blocks share an input column, which
+//! coprune's runtime turns into a blocked sparse kernel). Shapes do not change; the model stays a valid ONNX that
 //! any runtime loads. Weights are the float constants (rank ≥ 2) read at an input the op declares
 //! learned: Conv, ConvTranspose, Gemm, MatMul, … ; biases and normalisation vectors stay dense.
 
@@ -18,6 +20,9 @@ pub enum SparsePattern {
     Unstructured,
     /// N kept of every M consecutive weights along the input-channel axis.
     NM { n: usize, m: usize },
+    /// Whole blocks of `rows` output channels × `cols` consecutive reduction elements (the
+    /// weight as an [outputs, inputs·kernel] matrix), scored by their summed element scores.
+    Block { rows: usize, cols: usize },
 }
 
 /// How much goes (unstructured).
@@ -26,7 +31,7 @@ pub enum SparsePattern {
 pub enum SparseTarget {
     /// This fraction of each layer's weights (of all weights with `global`).
     Sparsity(f64),
-    /// Every weight whose score is below this value.
+    /// Every weight whose score is below this value (blocks: whose mean score is).
     Threshold(f32),
     /// N:M patterns fix the fraction themselves.
     Pattern,
@@ -180,6 +185,47 @@ fn weights(model: &Model) -> Result<Vec<Weight>> {
     Ok(out)
 }
 
+/// The element indices of each `rows × cols` block of a weight's matrix view (outputs ×
+/// reduction), or why the pattern does not fit it.
+fn block_units(
+    model: &Model,
+    w: &Weight,
+    rows: usize,
+    cols: usize,
+) -> std::result::Result<Vec<Vec<usize>>, String> {
+    let dims: Vec<usize> = w.tensor.dims.iter().map(|&d| d as usize).collect();
+    let node = &model.graph.nodes[w.nodes[0]];
+    // (outputs, reduction, element index of (output r, reduction c)).
+    let (out, red, transposed) = match (node.op_type.as_str(), w.in_axis, dims.len()) {
+        ("Conv", Some(1), _) => (dims[0], dims[1..].iter().product::<usize>(), false),
+        ("Gemm", Some(1), 2) => (dims[0], dims[1], false),
+        ("Gemm", Some(0), 2) | ("MatMul", Some(0), 2) => (dims[1], dims[0], true),
+        _ => {
+            return Err(format!(
+                "blocks apply to Conv, Gemm and 2-D MatMul weights ({} {:?})",
+                node.op_type, dims
+            ))
+        }
+    };
+    if !out.is_multiple_of(rows) || !red.is_multiple_of(cols) {
+        return Err(format!(
+            "its {out}×{red} matrix view is not a multiple of {rows}×{cols}"
+        ));
+    }
+    let at = |r: usize, c: usize| if transposed { c * out + r } else { r * red + c };
+    let mut units = Vec::with_capacity(out / rows * (red / cols));
+    for br in (0..out).step_by(rows) {
+        for bc in (0..red).step_by(cols) {
+            units.push(
+                (br..br + rows)
+                    .flat_map(|r| (bc..bc + cols).map(move |c| at(r, c)))
+                    .collect(),
+            );
+        }
+    }
+    Ok(units)
+}
+
 /// Seeded uniform score in [0, 1) for element `i` of tensor `t` (SplitMix64).
 fn random_score(seed: u64, t: usize, i: usize) -> f32 {
     let mut z = seed
@@ -225,6 +271,13 @@ pub fn sparsify(
         if m == 0 || n == 0 || n >= m {
             return Err(PruneError::Invalid(format!(
                 "pattern {n}:{m} needs 0 < N < M"
+            )));
+        }
+    }
+    if let SparsePattern::Block { rows, cols } = cfg.pattern {
+        if rows == 0 || cols == 0 || rows * cols < 2 {
+            return Err(PruneError::Invalid(format!(
+                "block {rows}x{cols} needs at least two elements"
             )));
         }
     }
@@ -370,11 +423,56 @@ pub fn sparsify(
                 gone[ti] = Some(gv);
             }
         }
-        (SparsePattern::Unstructured, target) => {
+        (SparsePattern::Unstructured | SparsePattern::Block { .. }, target) => {
+            // Blocks: rank block scores (sum of the elements'), expand to elements afterwards.
+            let mut blocks: Vec<Option<Vec<Vec<usize>>>> = vec![None; ws.len()];
+            if let SparsePattern::Block { rows, cols } = cfg.pattern {
+                for (ti, w) in ws.iter().enumerate() {
+                    if ignored(w) {
+                        continue;
+                    }
+                    match block_units(model, w, rows, cols) {
+                        Ok(units) => {
+                            let s = &scores[ti];
+                            let bs: Vec<f32> = units
+                                .iter()
+                                .map(|u| u.iter().map(|&e| s[e].max(0.0)).sum::<f32>())
+                                .collect();
+                            let bs = match target {
+                                // Thresholds compare the block's mean score.
+                                SparseTarget::Threshold(_) => {
+                                    bs.iter().map(|v| v / (rows * cols) as f32).collect()
+                                }
+                                _ => bs,
+                            };
+                            scores[ti] = bs;
+                            blocks[ti] = Some(units);
+                        }
+                        Err(why) => {
+                            if cfg.strict {
+                                return Err(PruneError::Invalid(format!(
+                                    "block {rows}x{cols} does not fit `{}` ({}): {why}",
+                                    w.name,
+                                    names(w).join(", ")
+                                )));
+                            }
+                            report.warnings.push(format!(
+                                "`{}` ({}) left dense: {why}",
+                                w.name,
+                                names(w).join(", ")
+                            ));
+                            skipped[ti] = Some(why);
+                        }
+                    }
+                }
+            }
             let mut pool: Vec<usize> = Vec::new();
             for (ti, w) in ws.iter().enumerate() {
                 if ignored(w) {
                     skipped[ti] = Some("ignored".into());
+                    continue;
+                }
+                if skipped[ti].is_some() {
                     continue;
                 }
                 let s = &scores[ti];
@@ -407,6 +505,15 @@ pub fn sparsify(
                     let n = scores[ti].len();
                     gone[ti] = Some(flat[off..off + n].to_vec());
                     off += n;
+                }
+            }
+            for (ti, units) in blocks.into_iter().enumerate() {
+                if let (Some(units), Some(gb)) = (units, gone[ti].as_ref()) {
+                    let mut gv = vec![false; values[ti].len()];
+                    for (u, _) in units.iter().zip(gb).filter(|(_, &g)| g) {
+                        u.iter().for_each(|&e| gv[e] = true);
+                    }
+                    gone[ti] = Some(gv);
                 }
             }
         }
@@ -632,6 +739,68 @@ mod tests {
         strict.strict = true;
         let e = sparsify(&m, &strict, &Stats::default()).unwrap_err();
         assert!(e.to_string().contains("not a multiple of 4"), "{e}");
+    }
+
+    #[test]
+    fn blocks_go_whole() {
+        let mut b = GraphBuilder::new(6);
+        let x = b.input("input", coprune_ir::DType::F32, &["N", "8", "6", "6"]);
+        let c1 = b.conv(&x, ConvSpec::same(8, 8, 3));
+        let c2 = b.conv(&c1, ConvSpec::same(8, 6, 1)); // 6 outputs: not a multiple of 4
+        let p = b.op("GlobalAveragePool", &[&c2], vec![]);
+        let f = b.op("Flatten", &[&p], vec![]);
+        let w = b.weight("fc_w", &[6, 8]); // Gemm without transB: the view is 8 × 6
+        let y = b.op("Gemm", &[&f, &w], vec![]);
+        b.output(&y);
+        let m = b.into_model();
+        let pattern = SparsePattern::Block { rows: 4, cols: 1 };
+        let (out, r) = apply(&m, &cfg(pattern, SparseTarget::Sparsity(0.5)));
+        // Conv: [8, 8·3·3] view, blocks of 4 output channels at one reduction index.
+        let l = &r.layers[0];
+        let v = values(&out, &l.tensor);
+        for bc in 0..72 {
+            for br in [0, 4] {
+                let zeros = (br..br + 4).filter(|&o| v[o * 72 + bc] == 0.0).count();
+                assert!(
+                    zeros == 0 || zeros == 4,
+                    "block ({br}, {bc}) has {zeros} zeros"
+                );
+            }
+        }
+        assert_eq!(l.zeros_after * 2, l.elements);
+        // The 8×6 conv's 6 outputs do not fit; the Gemm's view (8 outputs × 6) does.
+        assert!(r.layers[1].skipped.is_some());
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        let g = values(&out, &w);
+        for k in 0..6 {
+            for br in [0, 4] {
+                let zeros = (br..br + 4).filter(|&o| g[k * 8 + o] == 0.0).count();
+                assert!(
+                    zeros == 0 || zeros == 4,
+                    "fc block ({br}, {k}): {zeros} zeros"
+                );
+            }
+        }
+        // The kept blocks are the largest by L1.
+        let orig = values(&m, &l.tensor);
+        let score = |vals: &[f32], br: usize, bc: usize| -> f32 {
+            (br..br + 4).map(|o| vals[o * 72 + bc].abs()).sum()
+        };
+        let kept_min = (0..72)
+            .flat_map(|bc| [0, 4].map(|br| (br, bc)))
+            .filter(|&(br, bc)| v[br * 72 + bc] != 0.0)
+            .map(|(br, bc)| score(&orig, br, bc))
+            .fold(f32::INFINITY, f32::min);
+        let gone_max = (0..72)
+            .flat_map(|bc| [0, 4].map(|br| (br, bc)))
+            .filter(|&(br, bc)| v[br * 72 + bc] == 0.0)
+            .map(|(br, bc)| score(&orig, br, bc))
+            .fold(0.0, f32::max);
+        assert!(gone_max <= kept_min);
+        let mut strict = cfg(pattern, SparseTarget::Sparsity(0.5));
+        strict.strict = true;
+        let e = sparsify(&m, &strict, &Stats::default()).unwrap_err();
+        assert!(e.to_string().contains("not a multiple of 4×1"), "{e}");
     }
 
     #[test]

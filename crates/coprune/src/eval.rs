@@ -24,6 +24,8 @@ pub struct EvalConfig {
     pub threads: usize,
     /// Pixel normalisation; `None` uses the dataset's usual one.
     pub normalize: Option<Normalize>,
+    /// Sparse kernels for weights with zeros (see [`coprune_runtime::sparse::SparseMode`]).
+    pub sparse: coprune_runtime::sparse::SparseMode,
 }
 
 /// The result of an evaluation.
@@ -146,7 +148,7 @@ pub fn evaluate(
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 let inputs = HashMap::from([(input_name.clone(), shape.clone())]);
-                e.insert(Session::new(model, &inputs, cfg.threads).map_err(rt)?)
+                e.insert(Session::with_sparse(model, &inputs, cfg.threads, cfg.sparse).map_err(rt)?)
             }
         };
         let x = Value::f32(shape, data.data[start * per..(start + b) * per].to_vec());

@@ -16,23 +16,6 @@ pub enum Runtime {
     Probe,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Sparse {
-    Auto,
-    Off,
-    On,
-}
-
-impl From<Sparse> for SparseMode {
-    fn from(s: Sparse) -> SparseMode {
-        match s {
-            Sparse::Auto => SparseMode::Auto,
-            Sparse::Off => SparseMode::Off,
-            Sparse::On => SparseMode::On,
-        }
-    }
-}
-
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The ONNX model.
@@ -56,11 +39,11 @@ pub struct Args {
     /// Minimum timed runs (timing also lasts at least one second); probe: number of calls.
     #[arg(long, default_value_t = 30)]
     pub runs: usize,
-    /// coprune runtime: sparse kernels for weights with zeros. auto times each such layer
-    /// dense and sparse at load and keeps the faster; off: dense only; on: sparse wherever at
-    /// least 25% of a layer's weights are zero.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub sparse: Sparse,
+    /// coprune runtime: sparse kernels for weights with zeros. auto (default) times each such
+    /// layer dense and sparse at load and keeps the faster; off: dense only; on: sparse wherever
+    /// at least 25% of a layer's weights are zero.
+    #[arg(long, value_enum)]
+    pub sparse: Option<super::Sparse>,
     #[command(flatten)]
     pub shapes: super::ShapeArgs,
     /// Print a JSON document instead of the summary.
@@ -82,6 +65,11 @@ pub fn run(args: Args) -> Result<String> {
         (Runtime::Probe, None) => bail!(coprune::Error::Usage(
             "--runtime probe needs --probe 'CMD {model}'".into()
         )),
+        _ if runtime != Runtime::Coprune && args.sparse.is_some() => {
+            bail!(coprune::Error::Usage(
+                "--sparse applies to --runtime coprune".into()
+            ))
+        }
         (Runtime::Coprune | Runtime::Ort, _) => {
             let model = coprune::onnx::load(&args.model).map_err(coprune::Error::from)?;
             let cfg = BenchConfig {
@@ -91,7 +79,7 @@ pub fn run(args: Args) -> Result<String> {
                 min_runs: args.runs.max(1),
                 min_time: Duration::from_secs(1),
                 input_shapes: args.shapes.input_shape.clone(),
-                sparse: args.sparse.into(),
+                sparse: args.sparse.unwrap_or(super::Sparse::Auto).into(),
             };
             if runtime == Runtime::Ort {
                 bench_ort(&model, &args.model, &cfg)?

@@ -96,6 +96,7 @@ pub fn run(args: Args) -> Result<String> {
         batch: 100,
         threads: args.threads,
         normalize: None,
+        sparse: Default::default(),
     };
     let dataset = coprune::eval::load_dataset(&eval_cfg)?;
     let mut train_set = eval_cfg

@@ -33,6 +33,9 @@ pub struct Args {
     /// Runtime threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Sparse kernels for weights with zeros: auto (timed per layer at load), off, on.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub sparse: super::Sparse,
     /// Pixel normalisation MEAN,STD (x = (pixel/255 − MEAN)/STD); default: the dataset's usual.
     #[arg(long, value_name = "MEAN,STD")]
     pub normalize: Option<String>,
@@ -66,6 +69,7 @@ pub fn run(args: Args) -> Result<String> {
         limit: args.limit,
         batch: args.batch,
         threads: args.threads,
+        sparse: args.sparse.into(),
         normalize: args.normalize.as_deref().map(parse_normalize).transpose()?,
     };
     let model = coprune::onnx::load(&args.model).map_err(coprune::Error::from)?;

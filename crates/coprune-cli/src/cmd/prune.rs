@@ -25,6 +25,15 @@ fn parse_pattern(s: &str) -> Result<Pattern, String> {
         "unstructured" => return Ok(Pattern::Sparse(SparsePattern::Unstructured)),
         _ => {}
     }
+    if let Some(shape) = s.strip_prefix("block:") {
+        if let Some((r, c)) = shape.split_once(['x', 'X']) {
+            if let (Ok(rows), Ok(cols)) = (r.parse::<usize>(), c.parse::<usize>()) {
+                if rows >= 1 && cols >= 1 && rows * cols >= 2 {
+                    return Ok(Pattern::Sparse(SparsePattern::Block { rows, cols }));
+                }
+            }
+        }
+    }
     if let Some((n, m)) = s.split_once(':') {
         if let (Ok(n), Ok(m)) = (n.parse::<usize>(), m.parse::<usize>()) {
             if n > 0 && n < m {
@@ -33,7 +42,7 @@ fn parse_pattern(s: &str) -> Result<Pattern, String> {
         }
     }
     Err(format!(
-        "pattern `{s}` is not supported; supported: channel, unstructured, N:M with 0 < N < M (e.g. 2:4)"
+        "pattern `{s}` is not supported; supported: channel, unstructured, N:M with 0 < N < M (e.g. 2:4), block:RxC (e.g. block:4x1, block:1x16)"
     ))
 }
 
@@ -98,17 +107,20 @@ pub struct Args {
     /// Where to write the pruned model (required unless --dry-run).
     #[arg(short, long, value_name = "OUT.onnx")]
     pub output: Option<PathBuf>,
-    /// What to remove: `channel` (physically removed), `unstructured` or `N:M` such as `2:4`
-    /// (weights zeroed in place; N kept of every M along the input channels).
+    /// What to remove: `channel` (physically removed), `unstructured`, `N:M` such as `2:4` (N
+    /// kept of every M along the input channels) or `block:RxC` such as `block:4x1` (R output
+    /// channels × C reduction elements zeroed together); fine-grained patterns zero weights in
+    /// place.
     #[arg(long, default_value = "channel", value_parser = parse_pattern)]
     pub pattern: Pattern,
-    /// Unstructured: zero this fraction of each layer's weights (of all weights with --global).
+    /// Unstructured/block: zero this fraction of each layer's weights (of all with --global).
     #[arg(long, value_name = "F", group = "target")]
     pub sparsity: Option<f64>,
-    /// Unstructured: zero every weight whose score (|w| for l1) is below T.
+    /// Unstructured/block: zero every weight (block) whose (mean) score, |w| for l1, is below T.
     #[arg(long, value_name = "T", group = "target")]
     pub threshold: Option<f32>,
-    /// N:M: refuse a layer the pattern does not fit instead of leaving it dense with a warning.
+    /// N:M/block: refuse a layer the pattern does not fit instead of leaving it dense with a
+    /// warning.
     #[arg(long)]
     pub strict: bool,
     /// Remove this fraction of channels (of each group; of all channels with --global).
