@@ -694,6 +694,64 @@ fn block_sparsity_runs_on_sparse_kernels() {
 }
 
 #[test]
+fn sparse_initializers_shrink_the_file() {
+    let dir = temp_dir("cli-sparse-init");
+    let (pruned, small, back) = (
+        dir.join("p.onnx").display().to_string(),
+        dir.join("s.onnx").display().to_string(),
+        dir.join("d.onnx").display().to_string(),
+    );
+    let o = coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &pruned,
+        "--pattern",
+        "unstructured",
+        "--sparsity",
+        "0.9",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&coprune(&[
+        "convert",
+        &pruned,
+        &small,
+        "--sparse-initializers",
+        "--json",
+    ]));
+    assert_eq!(v["sparse_initializers"], 4, "{v}");
+    let (dense, sparse) = (
+        v["sparse_dense_bytes"].as_f64().unwrap(),
+        v["sparse_bytes"].as_f64().unwrap(),
+    );
+    // 10% non-zeros at 12 bytes each (value + int64 index) against 4 bytes per weight.
+    assert!((dense / sparse - 4.0 / 1.2).abs() < 0.05, "{v}");
+    assert!(v["model_bytes"].as_u64().unwrap() * 3 < v["input_bytes"].as_u64().unwrap());
+    let top1 = |m: &str| {
+        json(&coprune(&[
+            "eval",
+            m,
+            "--data",
+            &mnist(),
+            "--limit",
+            "300",
+            "--json",
+        ]))["top1"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(top1(&small), top1(&pruned));
+    // Dense again: the same bytes as before.
+    let o = coprune(&["convert", &small, &back, "--dense-initializers"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        std::fs::read(&pruned).unwrap()
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn prune_unstructured_and_n_m() {
     let dir = temp_dir("cli-sparse");
     let out = dir.join("s.onnx").display().to_string();

@@ -28,6 +28,13 @@ pub enum Storage {
         /// File name relative to the model's directory.
         location: String,
     },
+    /// Only the non-zero elements and their positions (an ONNX `sparse_initializer`); the IR
+    /// holds the dense values all the same.
+    Sparse {
+        /// The encoded source message when read from a file (written back verbatim while the
+        /// values are unchanged); empty for tensors made sparse by coprune.
+        source: crate::Opaque,
+    },
 }
 
 /// A constant tensor.

@@ -160,7 +160,10 @@ fn graph_bytes(g: &Graph, mut sink: Option<&mut Sink>) -> Result<Vec<u8>> {
     }
     put_str(&mut out, 2, &g.name);
     for t in &g.initializers {
-        put_len(&mut out, 5, &tensor_bytes(t, sink.as_deref_mut())?);
+        match sparse_tensor_bytes(t) {
+            Some(b) => put_len(&mut out, 15, &b),
+            None => put_len(&mut out, 5, &tensor_bytes(t, sink.as_deref_mut())?),
+        }
     }
     for (number, list) in [(11, &g.inputs), (12, &g.outputs), (13, &g.value_info)] {
         for v in list {
@@ -336,6 +339,46 @@ fn set_typed(p: &mut TensorProto, dtype: DType, b: &[u8]) -> bool {
         _ => return false,
     }
     true
+}
+
+/// A tensor marked [`Storage::Sparse`] as a `SparseTensorProto`: its non-zero elements (values
+/// named like the tensor) and their int64 linear indices, ascending (what the ONNX checker and
+/// onnxruntime accept). `None` for other tensors, and for ones the format cannot hold.
+fn sparse_tensor_bytes(t: &Tensor) -> Option<Vec<u8>> {
+    let Storage::Sparse { source } = &t.storage else {
+        return None;
+    };
+    if !source.0.is_empty() && crate::import::sparse_source_matches(&source.0, t) {
+        return Some(source.0.clone());
+    }
+    let size = t.dtype.bits().filter(|b| b % 8 == 0)? as usize / 8;
+    let TensorData::Bytes(b) = &t.data else {
+        return None;
+    };
+    let (mut values, mut indices) = (Vec::new(), Vec::new());
+    for (i, e) in b.chunks_exact(size).enumerate() {
+        if e.iter().any(|&x| x != 0) {
+            values.extend_from_slice(e);
+            indices.extend_from_slice(&(i as i64).to_le_bytes());
+        }
+    }
+    let nnz = (values.len() / size) as u64;
+    let mut v = Vec::new();
+    put_varint_field(&mut v, 1, nnz);
+    put_varint_field(&mut v, 2, dtype_code(t.dtype) as u64);
+    put_str(&mut v, 8, &t.name);
+    put_len(&mut v, 9, &values);
+    let mut ix = Vec::new();
+    put_varint_field(&mut ix, 1, nnz);
+    put_varint_field(&mut ix, 2, dtype_code(DType::I64) as u64);
+    put_len(&mut ix, 9, &indices);
+    let mut out = Vec::new();
+    put_len(&mut out, 1, &v);
+    put_len(&mut out, 2, &ix);
+    for &d in &t.dims {
+        put_varint_field(&mut out, 3, d);
+    }
+    Some(out)
 }
 
 fn tensor_bytes(t: &Tensor, sink: Option<&mut Sink>) -> Result<Vec<u8>> {

@@ -193,7 +193,7 @@ fn graph_from(b: &[u8], ctx: &Ctx) -> Result<Graph> {
     let what = "GraphProto";
     let all = ctx.d(wire::fields(b, what))?;
     let (f, extra) = ctx.d(split(b, what, |f| match f.number {
-        1 | 5 | 11 | 12 | 13 => true,
+        1 | 5 | 11 | 12 | 13 | 15 => true,
         2 => nonempty_last(&all, f),
         _ => false,
     }))?;
@@ -214,6 +214,9 @@ fn graph_from(b: &[u8], ctx: &Ctx) -> Result<Graph> {
             13 => g
                 .value_info
                 .push(value_info_from(ctx.d(x.bytes(what))?, ctx)?),
+            15 => g
+                .initializers
+                .push(sparse_tensor_from(ctx.d(x.bytes(what))?, ctx)?),
             _ => {}
         }
     }
@@ -416,6 +419,97 @@ fn typed_bytes(
     Ok((!bytes.is_empty()).then_some((bytes, field)))
 }
 
+/// A `SparseTensorProto` (values, int64 indices linear [NNZ] or coordinates [NNZ, rank], dims)
+/// as a dense tensor marked [`Storage::Sparse`], so that export writes it back the same way.
+fn sparse_tensor_from(b: &[u8], ctx: &Ctx) -> Result<Tensor> {
+    sparse_dense(b, ctx)
+}
+
+/// Whether an encoded `SparseTensorProto` holds exactly `t` (name, type, shape, values).
+pub(crate) fn sparse_source_matches(source: &[u8], t: &Tensor) -> bool {
+    let ctx = Ctx {
+        path: Path::new("<memory>"),
+        base_dir: None,
+    };
+    sparse_dense(source, &ctx).is_ok_and(|d| {
+        d.name == t.name && d.dtype == t.dtype && d.dims == t.dims && d.data == t.data
+    })
+}
+
+fn sparse_dense(b: &[u8], ctx: &Ctx) -> Result<Tensor> {
+    let what = "SparseTensorProto";
+    let p = crate::proto::onnx::SparseTensorProto::parse_from_bytes(b)
+        .map_err(|e| ctx.decode_err(format!("{what}: {e}")))?;
+    let part = |m: &protobuf::MessageField<TensorProto>, which: &str| -> Result<Tensor> {
+        let t = m
+            .as_ref()
+            .ok_or_else(|| ctx.decode_err(format!("{what} without {which}")))?;
+        let bytes = t
+            .write_to_bytes()
+            .map_err(|e| ctx.decode_err(format!("{what}: {e}")))?;
+        tensor_from(&bytes, ctx)
+    };
+    let values = part(&p.values, "values")?;
+    let name = values.name.clone();
+    let err = |msg: String| {
+        ctx.ir_err(IrError::Tensor {
+            name: name.clone(),
+            msg: format!("sparse initializer: {msg}"),
+        })
+    };
+    let mut dims = Vec::with_capacity(p.dims.len());
+    for &d in &p.dims {
+        if d < 0 || d as u64 > MAX_DIM {
+            return Err(err(format!("dimension {d} in {:?}", p.dims)));
+        }
+        dims.push(d as u64);
+    }
+    let numel: u64 = dims.iter().product();
+    let size = values
+        .dtype
+        .bits()
+        .filter(|b| b % 8 == 0)
+        .map(|b| (b / 8) as usize)
+        .ok_or_else(|| err(format!("{:?} values cannot be placed", values.dtype)))?;
+    let nnz = values.numel().unwrap_or(0) as usize;
+    let vb = values.bytes();
+    let index = part(&p.indices, "indices")?
+        .to_i64_vec()
+        .map_err(|e| err(e.to_string()))?;
+    // Linear indices, or one coordinate tuple per value.
+    let rank = dims.len().max(1);
+    let linear: Vec<u64> = if index.len() == nnz {
+        index.iter().map(|&i| i as u64).collect()
+    } else if index.len() == nnz * rank {
+        index
+            .chunks(rank)
+            .map(|c| {
+                c.iter()
+                    .zip(&dims)
+                    .fold(0u64, |acc, (&i, &d)| acc * d + i as u64)
+            })
+            .collect()
+    } else {
+        return Err(err(format!(
+            "{} indices for {nnz} values of shape {dims:?}",
+            index.len()
+        )));
+    };
+    let mut dense = vec![0u8; numel as usize * size];
+    for (k, &at) in linear.iter().enumerate() {
+        if at >= numel {
+            return Err(err(format!("index {at} outside shape {dims:?}")));
+        }
+        let at = at as usize;
+        dense[at * size..(at + 1) * size].copy_from_slice(&vb[k * size..(k + 1) * size]);
+    }
+    let mut t = Tensor::from_bytes(name, values.dtype, dims, dense).map_err(|e| ctx.ir_err(e))?;
+    t.storage = Storage::Sparse {
+        source: Opaque(b.to_vec()),
+    };
+    Ok(t)
+}
+
 fn tensor_from(b: &[u8], ctx: &Ctx) -> Result<Tensor> {
     let what = "TensorProto";
     let mut p =
@@ -578,4 +672,63 @@ fn read_external(
         .and_then(|_| f.read_exact(&mut buf))
         .map_err(|e| err(format!("{}: {e}", full.display())))?;
     Ok((buf, location))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::onnx::{GraphProto, ModelProto, SparseTensorProto};
+
+    fn model_with(sp: SparseTensorProto) -> Vec<u8> {
+        let mut g = GraphProto::new();
+        g.name = Some("g".into());
+        g.sparse_initializer.push(sp);
+        let mut m = ModelProto::new();
+        m.ir_version = Some(8);
+        m.graph = protobuf::MessageField::some(g);
+        m.write_to_bytes().unwrap()
+    }
+
+    fn sparse(
+        values: &[f32],
+        indices: &[i64],
+        index_dims: &[i64],
+        dims: &[i64],
+    ) -> SparseTensorProto {
+        let mut v = TensorProto::new();
+        v.name = Some("w".into());
+        v.data_type = Some(1);
+        v.dims = vec![values.len() as i64];
+        v.float_data = values.to_vec();
+        let mut i = TensorProto::new();
+        i.data_type = Some(7);
+        i.dims = index_dims.to_vec();
+        i.int64_data = indices.to_vec();
+        let mut s = SparseTensorProto::new();
+        s.values = protobuf::MessageField::some(v);
+        s.indices = protobuf::MessageField::some(i);
+        s.dims = dims.to_vec();
+        s
+    }
+
+    #[test]
+    fn sparse_initializers_read_as_dense_in_both_index_forms() {
+        let want = [0.0, 1.5, 0.0, 0.0, 0.0, -2.0];
+        for (idx, idims) in [(vec![1, 5], vec![2]), (vec![0, 1, 1, 2], vec![2, 2])] {
+            let bytes = model_with(sparse(&[1.5, -2.0], &idx, &idims, &[2, 3]));
+            let m = decode(&bytes, Path::new("<t>"), None).unwrap();
+            let t = &m.graph.initializers[0];
+            assert_eq!((t.name.as_str(), t.dims.as_slice()), ("w", &[2u64, 3][..]));
+            assert!(matches!(t.storage, Storage::Sparse { .. }));
+            assert_eq!(t.to_f32_vec().unwrap(), want);
+        }
+        for (idx, idims, msg) in [
+            (vec![1, 6], vec![2], "outside shape"),
+            (vec![1, 2, 3], vec![3], "3 indices for 2 values"),
+        ] {
+            let bytes = model_with(sparse(&[1.5, -2.0], &idx, &idims, &[2, 3]));
+            let e = decode(&bytes, Path::new("<t>"), None).unwrap_err();
+            assert!(e.to_string().contains(msg), "{e}");
+        }
+    }
 }

@@ -32,7 +32,7 @@ pub mod prelude {
     pub use crate::bench::{
         bench_coprune, bench_ort, bench_probe, BenchConfig, BenchReport, SparseLayer,
     };
-    pub use crate::convert::{convert_file, ConvertConfig, ConvertReport};
+    pub use crate::convert::{convert_file, ConvertConfig, ConvertReport, InitializerForm};
     pub use crate::eval::{evaluate, EvalConfig, EvalReport};
     pub use crate::input_shape::InputShape;
     pub use crate::prune::{groups_file, prune_file, GroupsReport, PruneConfig, PruneReport};
