@@ -33,6 +33,8 @@ enum Command {
     Analyze(cmd::analyze::Args),
     /// Re-encode a model through coprune's IR (optionally moving large tensors to external data).
     Convert(cmd::convert::Args),
+    /// Weight sharing: cluster each layer's weights into K values (codebook + one-byte indices).
+    Compress(cmd::compress::Args),
     /// Coupled channel groups (what must be pruned together) and why any channels are not prunable.
     Groups(cmd::groups::Args),
     /// Structured pruning: plan against a budget and write a physically smaller model.
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(a) => cmd::analyze::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Compress(a) => cmd::compress::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Groups(a) => cmd::groups::run(a),
         Command::Eval(a) => cmd::eval::run(a),

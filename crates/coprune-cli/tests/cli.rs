@@ -752,6 +752,59 @@ fn sparse_initializers_shrink_the_file() {
 }
 
 #[test]
+fn compress_clusters_weights_into_a_codebook() {
+    let dir = temp_dir("cli-compress");
+    let out = dir.join("c.onnx").display().to_string();
+    let v = json(&coprune(&[
+        "compress",
+        &lenet(),
+        "-o",
+        &out,
+        "--cluster",
+        "16",
+        "--data",
+        &mnist(),
+        "--limit",
+        "500",
+        "--json",
+    ]));
+    let layers = v["layers"].as_array().unwrap();
+    // conv1 has 500 weights: below --min-elements (1024), left as is.
+    assert!(layers[0]["skipped"].is_string(), "{v}");
+    for l in &layers[1..] {
+        assert!(l["values_after"].as_u64().unwrap() <= 16, "{l}");
+        assert!(l["values_before"].as_u64().unwrap() > 1000, "{l}");
+    }
+    let (before, after) = (
+        v["file_bytes_before"].as_f64().unwrap(),
+        v["file_bytes_after"].as_f64().unwrap(),
+    );
+    assert!(before / after > 3.5, "{v}");
+    let (b, a) = (
+        v["before"]["top1"].as_f64().unwrap(),
+        v["after"]["top1"].as_f64().unwrap(),
+    );
+    assert!(a > b - 0.02, "{v}");
+    // The written model runs (Gather/Cast folded at load) and gives what compress measured.
+    let e = json(&coprune(&[
+        "eval",
+        &out,
+        "--data",
+        &mnist(),
+        "--limit",
+        "500",
+        "--json",
+    ]));
+    assert_eq!(e["top1"].as_f64().unwrap(), a);
+    for (k, msg) in [("1", "2..=256"), ("300", "2..=256")] {
+        let o = coprune(&["compress", &lenet(), "-o", &out, "--cluster", k]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains(msg), "{}", stderr(&o));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn prune_unstructured_and_n_m() {
     let dir = temp_dir("cli-sparse");
     let out = dir.join("s.onnx").display().to_string();

@@ -14,6 +14,9 @@ pub struct Patch {
     pub inputs: Vec<(usize, usize, String)>,
     /// (node index, attribute name, new value or `None` to remove it).
     pub attrs: Vec<(usize, String, Option<AttrValue>)>,
+    /// Nodes to add at the front of the graph, after the edits above (whose node indices refer to
+    /// the graph before). They may read only initializers, graph inputs and earlier added nodes.
+    pub nodes: Vec<crate::Node>,
 }
 
 fn used_values(g: &Graph) -> HashSet<String> {
@@ -28,7 +31,10 @@ fn used_values(g: &Graph) -> HashSet<String> {
 impl Patch {
     /// Whether the patch changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.initializers.is_empty() && self.inputs.is_empty() && self.attrs.is_empty()
+        self.initializers.is_empty()
+            && self.inputs.is_empty()
+            && self.attrs.is_empty()
+            && self.nodes.is_empty()
     }
 
     /// Applies the edits. Initializers, `Constant` and `Identity` nodes that were used before and
@@ -71,6 +77,11 @@ impl Patch {
                 Some(v) => node.set_attr(&name, v),
                 None => node.attrs.retain(|a| a.name != name),
             }
+        }
+        if !self.nodes.is_empty() {
+            let mut nodes = self.nodes;
+            nodes.append(&mut g.nodes);
+            g.nodes = nodes;
         }
         // Remove what the edits orphaned, to a fixed point (an Identity alias of a replaced
         // weight, then the weight it aliased).

@@ -9,6 +9,7 @@
 
 pub mod allocate;
 pub mod apply;
+pub mod cluster;
 pub mod cost;
 pub mod depgraph;
 mod error;

@@ -92,17 +92,17 @@ pub struct SparsityReport {
     pub warnings: Vec<String>,
 }
 
-struct Weight {
+pub(crate) struct Weight {
     /// Root tensor name (initializer or Constant output).
-    name: String,
-    tensor: Tensor,
-    nodes: Vec<usize>,
+    pub(crate) name: String,
+    pub(crate) tensor: Tensor,
+    pub(crate) nodes: Vec<usize>,
     /// Input-channel axis for N:M.
     in_axis: Option<usize>,
     /// The value the first reading node takes at input 0 (its activations).
     reads: Option<String>,
     /// Whether the root is an initializer (replaced in place) or a Constant node output.
-    initializer: bool,
+    pub(crate) initializer: bool,
 }
 
 /// The input-channel axis of a weight read by `op` at input `k`.
@@ -121,7 +121,7 @@ fn input_axis(model: &Model, node: usize, k: usize, rank: usize) -> Option<usize
     }
 }
 
-fn weights(model: &Model) -> Result<Vec<Weight>> {
+pub(crate) fn weights(model: &Model) -> Result<Vec<Weight>> {
     let g = &model.graph;
     let inf = infer(model, &HashMap::<String, Vec<Dim>>::new())?;
     let mut roots: BTreeMap<String, (Tensor, bool)> = BTreeMap::new();

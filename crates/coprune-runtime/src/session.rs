@@ -107,7 +107,7 @@ impl Session {
             .map(|(k, v)| (k.clone(), v.iter().map(|&d| Dim::known(d as i64)).collect()))
             .collect();
         let inferred = infer(model, &dims)?;
-        let consts = g.constants();
+        let mut consts = g.constants();
         let mut slot: HashMap<String, usize> = HashMap::new();
         let mut n_slots = 0usize;
         let mut slot_of = |name: &str, slot: &mut HashMap<String, usize>| -> usize {
@@ -193,6 +193,45 @@ impl Session {
             let mut ctx = LowerCtx::new(node, &inferred, &consts, threads);
             ctx.sparse = sparse;
             let kernel = lower(&ctx)?;
+            // A node that reads only constants (e.g. a weight stored as codebook + indices) runs
+            // once here; its outputs become constants that later lowerings see as weights.
+            let const_inputs: Option<Vec<Option<Arc<Value>>>> = node
+                .inputs
+                .iter()
+                .map(|v| {
+                    if v.is_empty() {
+                        return Some(None);
+                    }
+                    let s = slot.get(v)?;
+                    constants
+                        .iter()
+                        .find(|(c, _)| c == s)
+                        .map(|(_, val)| Some(val.clone()))
+                })
+                .collect();
+            if let Some(ins) = const_inputs.filter(|i| i.iter().any(Option::is_some)) {
+                let refs: Vec<Option<&Value>> = ins.iter().map(|v| v.as_deref()).collect();
+                let outs = kernel.run(&refs)?;
+                for (o, v) in node.outputs.iter().zip(outs) {
+                    if o.is_empty() {
+                        continue;
+                    }
+                    let dims: Vec<u64> = v.shape().iter().map(|&d| d as u64).collect();
+                    let t = match &v {
+                        Value::F32 { data, .. } => Tensor::from_f32(o.clone(), dims, data),
+                        Value::I64 { data, .. } => Tensor::from_i64(o.clone(), dims, data),
+                    }
+                    .map_err(|e| RuntimeError::Input {
+                        name: o.clone(),
+                        msg: e.to_string(),
+                    })?;
+                    consts.insert(o.clone(), std::borrow::Cow::Owned(t));
+                    let s = slot_of(o, &mut slot);
+                    constants.push((s, Arc::new(v)));
+                    known.insert(o.clone());
+                }
+                continue;
+            }
             let inputs_s = node
                 .inputs
                 .iter()

@@ -6,6 +6,7 @@
 
 pub mod analyze;
 pub mod bench;
+pub mod compress;
 pub mod convert;
 mod error;
 pub mod eval;

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod bench;
+pub mod compress;
 pub mod convert;
 pub mod demo;
 pub mod eval;

@@ -5,10 +5,12 @@ pub mod add;
 pub mod average_pool;
 pub mod batch_normalization;
 pub mod binary;
+pub mod cast;
 pub mod clip;
 pub mod concat;
 pub mod conv;
 pub mod div;
+pub mod gather;
 pub mod gemm_op;
 pub mod global_pool;
 pub mod hard_sigmoid;
@@ -45,12 +47,14 @@ pub fn registry() -> &'static HashMap<&'static str, Lower> {
             ("Add", add::lower),
             ("AveragePool", average_pool::lower),
             ("BatchNormalization", batch_normalization::lower),
+            ("Cast", cast::lower),
             ("Clip", clip::lower),
             ("Concat", concat::lower),
             ("Conv", conv::lower),
             ("Div", div::lower),
             ("Dropout", view::lower),
             ("Flatten", view::lower),
+            ("Gather", gather::lower),
             ("Gemm", gemm_op::lower),
             ("GlobalAveragePool", global_pool::lower_average),
             ("GlobalMaxPool", global_pool::lower_max),
