@@ -43,6 +43,9 @@ enum Command {
     Train(Box<cmd::train::Args>),
     /// Fine-tune a model (e.g. a pruned one), optionally distilling from the dense original.
     Finetune(Box<cmd::train::FinetuneArgs>),
+    /// Per-group accuracy against the fraction of channels removed (with predicted latency on a
+    /// target), as a table, JSON and an SVG plot.
+    Sensitivity(Box<cmd::sensitivity::Args>),
     /// A target device's profile: the host (detected and measured) or a built-in/TOML profile.
     Profile(cmd::profile::Args),
     /// Accuracy (top-1/top-5), mean loss and throughput on a labelled dataset, run by coprune.
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Command::Prune(a) => cmd::prune::run(*a),
         Command::Train(a) => cmd::train::run(*a),
         Command::Profile(a) => cmd::profile::run(a),
+        Command::Sensitivity(a) => cmd::sensitivity::run(*a),
         Command::Finetune(a) => cmd::train::run_finetune(*a),
     };
     match result {

@@ -805,6 +805,66 @@ fn compress_clusters_weights_into_a_codebook() {
 }
 
 #[test]
+fn sensitivity_per_group_with_plot() {
+    let dir = temp_dir("cli-sens");
+    let (json_out, svg_out) = (
+        dir.join("s.json").display().to_string(),
+        dir.join("s.svg").display().to_string(),
+    );
+    let v = json(&coprune(&[
+        "sensitivity",
+        &lenet(),
+        "--data",
+        &mnist(),
+        "--limit",
+        "300",
+        "--ratios",
+        "0.5,0.95",
+        "--target",
+        "x86-avx2",
+        "-o",
+        &json_out,
+        "--svg",
+        &svg_out,
+        "--json",
+    ]));
+    let groups = v["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 3, "{v}");
+    let dense = v["dense_top1"].as_f64().unwrap();
+    let dense_ms = v["dense_latency_ms"].as_f64().unwrap();
+    for g in groups {
+        let pts = g["points"].as_array().unwrap();
+        assert_eq!(pts.len(), 2);
+        // Removing more channels costs MACs and predicted latency, never adds them.
+        let (a, b) = (&pts[0], &pts[1]);
+        assert!(a["macs"].as_f64().unwrap() < 1.0 && b["macs"].as_f64() < a["macs"].as_f64());
+        assert!(b["latency_ms"].as_f64().unwrap() <= a["latency_ms"].as_f64().unwrap());
+        assert!(a["latency_ms"].as_f64().unwrap() < dense_ms);
+    }
+    // conv1 (20 channels) at 95% keeps one channel: accuracy falls far below the dense model's.
+    assert!(
+        groups[0]["points"][1]["top1"].as_f64().unwrap() < dense - 0.1,
+        "{v}"
+    );
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_out).unwrap()).unwrap();
+    assert_eq!(saved, v);
+    let plot = std::fs::read_to_string(&svg_out).unwrap();
+    assert!(plot.starts_with("<svg") && plot.contains("/conv2/Conv"));
+    let o = coprune(&[
+        "sensitivity",
+        &lenet(),
+        "--data",
+        &mnist(),
+        "--ratios",
+        "0.5,1.5",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("(0, 1)"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn prune_unstructured_and_n_m() {
     let dir = temp_dir("cli-sparse");
     let out = dir.join("s.onnx").display().to_string();

@@ -14,6 +14,7 @@ pub mod gradual;
 pub mod hardware;
 pub mod input_shape;
 pub mod prune;
+pub mod sensitivity;
 pub mod sparse;
 pub mod stats;
 pub mod train;

@@ -17,13 +17,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// A loaded model with concrete-shape facts and its dependency graph.
-struct Prepared {
-    model: Model,
-    inferred: Inferred,
-    dg: DepGraph,
+pub(crate) struct Prepared {
+    pub(crate) model: Model,
+    pub(crate) inferred: Inferred,
+    pub(crate) dg: DepGraph,
     shapes: BTreeMap<String, Vec<i64>>,
     notes: Vec<String>,
-    label: String,
+    pub(crate) label: String,
 }
 
 fn prepare(path: &Path, shapes: &[InputShape]) -> Result<Prepared> {
@@ -32,7 +32,11 @@ fn prepare(path: &Path, shapes: &[InputShape]) -> Result<Prepared> {
     prepare_model(model, label, shapes)
 }
 
-fn prepare_model(model: Model, label: String, shapes: &[InputShape]) -> Result<Prepared> {
+pub(crate) fn prepare_model(
+    model: Model,
+    label: String,
+    shapes: &[InputShape],
+) -> Result<Prepared> {
     let ResolvedShapes {
         shapes: resolved,
         notes,
@@ -62,7 +66,7 @@ fn prepare_model(model: Model, label: String, shapes: &[InputShape]) -> Result<P
 }
 
 /// Scores the groups of a prepared model and allocates a plan meeting `cfg`'s target.
-fn compute_plan(p: &Prepared, cm: &CostModel, cfg: &PruneConfig) -> Result<PrunePlan> {
+pub(crate) fn compute_plan(p: &Prepared, cm: &CostModel, cfg: &PruneConfig) -> Result<PrunePlan> {
     let perr = |source| Error::Prune {
         path: p.label.clone(),
         source,

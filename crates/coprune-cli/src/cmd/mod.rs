@@ -9,6 +9,7 @@ pub mod eval;
 pub mod groups;
 pub mod profile;
 pub mod prune;
+pub mod sensitivity;
 pub mod train;
 
 /// `--sparse auto|off|on`, shared by the commands that run models.

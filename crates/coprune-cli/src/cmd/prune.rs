@@ -260,37 +260,17 @@ pub fn run(args: Args) -> Result<String> {
             _ => None,
         },
     };
-    let latency = args
-        .target_device
-        .as_ref()
-        .map(|t| coprune::hardware::LatencySpec {
-            target: t.clone(),
-            kind: match (args.latency_model, t.as_str()) {
-                (Some(LatencyModelArg::MeasuredOrt), _) => {
-                    coprune::hardware::LatencyKind::MeasuredOrt
-                }
-                (Some(LatencyModelArg::Measured), _) | (None, "host") => {
-                    coprune::hardware::LatencyKind::Measured
-                }
-                _ => coprune::hardware::LatencyKind::Roofline,
-            },
-            threads: args.threads.max(1),
-        });
+    let latency = latency_spec(
+        args.target_device.as_ref(),
+        args.latency_model,
+        args.threads,
+    );
     let layer_ratios = layer_ratios(&args.layer_ratio, "0.3")?;
     let calibration = calibration(&args)?;
     let cfg = PruneConfig {
         calibration,
         latency,
-        criterion: match args.criterion {
-            Criterion::L1 => CriterionKind::L1,
-            Criterion::L2 => CriterionKind::L2,
-            Criterion::Random => CriterionKind::Random,
-            Criterion::BnScale => CriterionKind::BnScale,
-            Criterion::Fpgm => CriterionKind::Fpgm,
-            Criterion::Lamp => CriterionKind::Lamp,
-            Criterion::Taylor => CriterionKind::Taylor,
-            Criterion::Wanda => CriterionKind::Wanda,
-        },
+        criterion: criterion_kind(args.criterion),
         reduction: match args.reduction {
             GroupReduction::Mean => Reduction::Mean,
             GroupReduction::Sum => Reduction::Sum,
@@ -420,6 +400,38 @@ pub fn run(args: Args) -> Result<String> {
 }
 
 /// `--layer-ratio NODE=F` values; `example` is the fraction shown in the error.
+/// The latency model for `--target` (measured on the host by default, a roofline elsewhere).
+pub(crate) fn latency_spec(
+    target: Option<&String>,
+    model: Option<LatencyModelArg>,
+    threads: usize,
+) -> Option<coprune::hardware::LatencySpec> {
+    target.map(|t| coprune::hardware::LatencySpec {
+        target: t.clone(),
+        kind: match (model, t.as_str()) {
+            (Some(LatencyModelArg::MeasuredOrt), _) => coprune::hardware::LatencyKind::MeasuredOrt,
+            (Some(LatencyModelArg::Measured), _) | (None, "host") => {
+                coprune::hardware::LatencyKind::Measured
+            }
+            _ => coprune::hardware::LatencyKind::Roofline,
+        },
+        threads: threads.max(1),
+    })
+}
+
+pub(crate) fn criterion_kind(c: Criterion) -> CriterionKind {
+    match c {
+        Criterion::L1 => CriterionKind::L1,
+        Criterion::L2 => CriterionKind::L2,
+        Criterion::Random => CriterionKind::Random,
+        Criterion::BnScale => CriterionKind::BnScale,
+        Criterion::Fpgm => CriterionKind::Fpgm,
+        Criterion::Lamp => CriterionKind::Lamp,
+        Criterion::Taylor => CriterionKind::Taylor,
+        Criterion::Wanda => CriterionKind::Wanda,
+    }
+}
+
 fn layer_ratios(specs: &[String], example: &str) -> Result<Vec<(String, f64)>> {
     specs
         .iter()
