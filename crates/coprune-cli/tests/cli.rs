@@ -1059,7 +1059,72 @@ fn gradual_pruning_during_training() {
     assert!((macs[1] as f64 / dense - 0.5).abs() < 0.02, "{macs:?}");
     let a = json(&coprune(&["analyze", &out, "--json"]));
     assert_eq!(a["totals"]["macs"].as_u64().unwrap(), macs[1]);
+    // A latency budget: prune, fine-tune, re-measure (here a roofline, deterministic) per round.
+    let v = json(&coprune(&[
+        "prune",
+        &mlp,
+        "-o",
+        &out,
+        "--latency",
+        "0.5",
+        "--target",
+        "x86-avx2",
+        "--schedule",
+        "gradual",
+        "--steps",
+        "2",
+        "--data",
+        &mnist(),
+        "--json",
+    ]));
+    let ms: Vec<f64> = v["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["latency_ms"].as_f64().unwrap())
+        .collect();
+    let (dense_ms, budget) = (
+        v["dense_latency_ms"].as_f64().unwrap(),
+        v["budget_ms"].as_f64().unwrap(),
+    );
+    assert!((budget / dense_ms - 0.5).abs() < 1e-9, "{v}");
+    assert!(ms.len() >= 2 && ms[0] < dense_ms && ms[1] < ms[0], "{v}");
+    assert!(ms[ms.len() - 1] <= budget * 1.02, "{v}");
+    assert_eq!(v["budget_met"], true);
+    // A budget no plan can meet fails (exit 1) and writes nothing.
+    let never = dir.join("never.onnx");
+    let o = coprune(&[
+        "prune",
+        &mlp,
+        "-o",
+        never.to_str().unwrap(),
+        "--latency-ms",
+        "0.0000001",
+        "--target",
+        "x86-avx2",
+        "--schedule",
+        "gradual",
+        "--steps",
+        "2",
+        "--data",
+        &mnist(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!never.exists());
     for (args, msg) in [
+        (
+            vec![
+                "--target-macs",
+                "0.5",
+                "--schedule",
+                "gradual",
+                "--max-iters",
+                "3",
+                "--data",
+                mnist_ref(),
+            ],
+            "--max-iters applies",
+        ),
         (
             vec!["--target-macs", "0.5", "--schedule", "gradual"],
             "give --data",

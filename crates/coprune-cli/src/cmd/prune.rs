@@ -196,6 +196,11 @@ pub struct Args {
     /// Gradual: pruning rounds.
     #[arg(long, default_value_t = 4)]
     pub steps: usize,
+    /// Gradual with a latency budget: rounds in all (prune, fine-tune, re-measure) before giving
+    /// up on the budget; extra rounds after --steps run only while the measured latency misses
+    /// it. Default: --steps + 2.
+    #[arg(long, value_name = "N")]
+    pub max_iters: Option<usize>,
     /// Gradual: passes over the training data, spread over the rounds.
     #[arg(long, default_value_t = 1)]
     pub epochs: usize,
@@ -298,7 +303,7 @@ pub fn run(args: Args) -> Result<String> {
     if args.schedule == Schedule::Gradual {
         if target.is_none() {
             bail!(coprune::Error::Usage(
-                "give a target: --ratio F, --target-macs F or --target-params F".into()
+                "give a target: --ratio F, --target-macs F, --target-params F, or --latency F|--latency-ms MS with --target".into()
             ));
         }
         return run_gradual(&args, coprune::gradual::GradualTarget::Channel(cfg));
@@ -507,11 +512,19 @@ fn run_gradual(args: &Args, target: coprune::gradual::GradualTarget) -> Result<S
         CurveArg::Cubic => Curve::Cubic,
         CurveArg::Linear => Curve::Linear,
     };
+    let latency_budget = matches!(&target, coprune::gradual::GradualTarget::Channel(c)
+        if matches!(c.allocation.target, Target::Latency(_) | Target::LatencyMs(_)));
+    if args.max_iters.is_some() && !latency_budget {
+        bail!(coprune::Error::Usage(
+            "--max-iters applies to --schedule gradual with --latency or --latency-ms".into()
+        ));
+    }
     let (model, r) = gradual(
         model,
         &label,
         &target,
         args.steps,
+        args.max_iters.unwrap_or(args.steps + 2),
         curve,
         &cfg,
         (&train, &test),
@@ -538,15 +551,29 @@ fn run_gradual(args: &Args, target: coprune::gradual::GradualTarget) -> Result<S
                 x.samples.to_string(),
                 x.test_accuracy
                     .map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
+                x.latency_ms.map_or("-".into(), |ms| format!("{ms:.3}")),
             ]
         })
         .collect();
     out.push_str(&table(
         &[
-            "round", "progress", "params", "MACs", "sparsity", "samples", "test acc",
+            "round", "progress", "params", "MACs", "sparsity", "samples", "test acc", "ms",
         ],
         &rows,
     ));
+    if let (Some(d), Some(b), Some(met)) = (r.dense_latency_ms, r.budget_ms, r.budget_met) {
+        let last = r.rounds.last().and_then(|x| x.latency_ms).unwrap_or(d);
+        outln!(
+            out,
+            "latency {d:.3} ms dense → {last:.3} ms after {} rounds; budget {b:.3} ms {}",
+            r.rounds.len(),
+            if met {
+                "met".to_string()
+            } else {
+                "NOT met (raise --max-iters or loosen the budget)".to_string()
+            }
+        );
+    }
     outln!(out, "wrote {}", output.display());
     Ok(out)
 }
