@@ -1220,6 +1220,10 @@ fn profiles_and_latency_budgets() {
         l["predicted_ms"].as_f64().unwrap(),
     );
     assert!(p <= 0.6 * d * 1.02 && p < d, "{d} → {p}");
+    assert!(
+        v.get("measured_latency_ms").is_none(),
+        "a roofline is not measured: {v}"
+    );
     assert_eq!(v["plan"]["allocation"]["round_to"], 16);
     for g in v["plan"]["groups"].as_array().unwrap() {
         let kept = g["channels"].as_u64().unwrap() - g["removed"].as_array().unwrap().len() as u64;
@@ -1249,6 +1253,8 @@ fn profiles_and_latency_budgets() {
             assert!(
                 l["predicted_ms"].as_f64().unwrap() <= 0.7 * 1.02 * l["dense_ms"].as_f64().unwrap()
             );
+            // The written model is measured too, for the prediction error.
+            assert!(v["measured_latency_ms"].as_f64().unwrap() > 0.0, "{v}");
         }
         Some(1) => assert!(stderr(&o).contains("predicted latency"), "{}", stderr(&o)),
         other => panic!("{other:?}: {}", stderr(&o)),

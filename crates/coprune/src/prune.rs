@@ -308,6 +308,10 @@ pub struct PruneReport {
     pub predicted: Cost,
     /// Costs of the written model, re-analysed from scratch (absent on a dry run).
     pub measured: Option<Cost>,
+    /// Latency of the written model measured end to end on the target, for plans made against
+    /// a measured latency model (to compare with the prediction in `plan.latency`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measured_latency_ms: Option<f64>,
     pub plan: PrunePlan,
     /// Wall time of load, plan and write, in milliseconds.
     pub millis: BTreeMap<String, f64>,
@@ -387,6 +391,7 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
         dense: plan.dense,
         predicted,
         measured: None,
+        measured_latency_ms: None,
         plan: plan.clone(),
         millis: BTreeMap::new(),
     };
@@ -402,6 +407,21 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
             &p.shapes,
             &out_path.display().to_string(),
         )?);
+        if let PlanSource::Compute(PruneConfig {
+            latency: Some(spec),
+            input_shapes,
+            ..
+        }) = &source
+        {
+            if spec.kind != crate::hardware::LatencyKind::Roofline {
+                report.measured_latency_ms = Some(crate::hardware::whole_model_ms(
+                    &pruned,
+                    &out_path.display().to_string(),
+                    spec,
+                    input_shapes.clone(),
+                )?);
+            }
+        }
         coprune_onnx::save(&pruned, out_path, &ExportOptions::default())?;
         report.output = Some(out_path.display().to_string());
     }

@@ -379,6 +379,13 @@ pub fn run(args: Args) -> Result<String> {
             100.0 * l.predicted_ms / l.dense_ms.max(1e-12),
             l.model
         );
+        if let Some(m) = r.measured_latency_ms {
+            outln!(
+                out,
+                "measured latency of the written model: {m:.3} ms (prediction error {:+.1}%)",
+                100.0 * (l.predicted_ms - m) / m.max(1e-12)
+            );
+        }
     }
     outln!(
         out,
