@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Latency of pruned ResNet-18s in onnxruntime and coprune's runtime, one run, 1 thread: the dense
-model, Torch-Pruning's L1 plan (../shared/models/resnet18_pruned_l1_local.onnx), coprune's
-50%-MAC plan, and coprune's latency-aware plans (--target host --latency 0.5, local and global).
-Prints MACs, both latencies, and speed-up / MAC reduction (issue P1).
+"""Latency of pruned models in onnxruntime and coprune's runtime, one run, 1 thread: the dense
+model, Torch-Pruning's L1 plan, coprune's MAC plan, and coprune's latency-aware plans (--target
+host, local and global) at the same budget. Prints MACs, both latencies, and speed-up / MAC
+reduction (issue P1).
 
-usage: bench/latency_plans.py [--threads 1]
+resnet18 at 50%: Torch-Pruning's plan is ../shared/models/resnet18_pruned_l1_local.onnx.
+mobilenet_v2 at 70%: Torch-Pruning's plan is made here by bench/tp_prune_mobilenet_v2.py with the
+peers' Python (--tp-python /tmp/peers/bin/python; see ../shared/bench/README.md).
+
+usage: bench/latency_plans.py [--model resnet18|mobilenet_v2] [--threads 1] [--tp-python PY]
 """
 import argparse
 import json
@@ -24,19 +28,30 @@ def run(*args):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=["resnet18", "mobilenet_v2"], default="resnet18")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tp-python", help="python with torch + torch-pruning (mobilenet_v2)")
     a = ap.parse_args()
     t = str(a.threads)
     models = os.path.join(SHARED, "models")
-    dense = os.path.join(models, "resnet18.onnx")
+    dense = os.path.join(models, a.model + ".onnx")
     out = tempfile.mkdtemp()
-    plans = [("dense", dense), ("Torch-Pruning L1 local", os.path.join(models, "resnet18_pruned_l1_local.onnx"))]
+    budget = "0.5" if a.model == "resnet18" else "0.7"
+    plans = [("dense", dense)]
+    if a.model == "resnet18":
+        plans.append(("Torch-Pruning L1 local", os.path.join(models, "resnet18_pruned_l1_local.onnx")))
+    elif a.tp_python:
+        tp = os.path.join(out, "tp.onnx")
+        subprocess.run([a.tp_python, os.path.join(ROOT, "bench", "tp_prune_mobilenet_v2.py"),
+                        "--target-macs", budget, "-o", tp], check=True, capture_output=True)
+        plans.append(("Torch-Pruning L1 local", tp))
+    pct = f"{100 * float(budget):.0f}%"
     for name, flags in [
-        ("coprune L1 50% MACs", ["--target-macs", "0.5"]),
-        ("coprune latency 0.5 (host)", ["--target", "host", "--latency", "0.5", "--threads", t]),
-        ("coprune latency 0.5 global (host)", ["--target", "host", "--latency", "0.5", "--global", "--threads", t]),
-        ("coprune ORT-latency 0.5 (host)", ["--target", "host", "--latency-model", "measured-ort", "--latency", "0.5", "--threads", t]),
-        ("coprune ORT-latency 0.5 global (host)", ["--target", "host", "--latency-model", "measured-ort", "--latency", "0.5", "--global", "--threads", t]),
+        (f"coprune L1 {pct} MACs", ["--target-macs", budget]),
+        (f"coprune latency {budget} (host)", ["--target", "host", "--latency", budget, "--threads", t]),
+        (f"coprune latency {budget} global (host)", ["--target", "host", "--latency", budget, "--global", "--threads", t]),
+        (f"coprune ORT-latency {budget} (host)", ["--target", "host", "--latency-model", "measured-ort", "--latency", budget, "--threads", t]),
+        (f"coprune ORT-latency {budget} global (host)", ["--target", "host", "--latency-model", "measured-ort", "--latency", budget, "--global", "--threads", t]),
     ]:
         path = os.path.join(out, name.replace(" ", "_") + ".onnx")
         run("prune", dense, "-o", path, *flags)

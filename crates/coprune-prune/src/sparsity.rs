@@ -358,6 +358,18 @@ pub fn sparsify(
         scores.push(s);
     }
     let ignored = |w: &Weight| names(w).iter().any(|n| cfg.ignore.iter().any(|i| i == n));
+    // A pattern that does not fit a layer: refused with `strict`, else the layer stays dense
+    // with a warning (returns the reason).
+    let misfit = |report: &mut SparsityReport, w: &Weight, what: &str, why: String| {
+        let at = format!("`{}` ({})", w.name, names(w).join(", "));
+        if cfg.strict {
+            return Err(PruneError::Invalid(format!(
+                "{what} does not fit {at}: {why}"
+            )));
+        }
+        report.warnings.push(format!("{at} left dense: {why}"));
+        Ok(why)
+    };
     let fixed = |w: &Weight| -> Option<f64> {
         cfg.layer_sparsity
             .iter()
@@ -383,19 +395,7 @@ pub fn sparsify(
                         "input-channel dim {} of {:?} is not a multiple of {m}",
                         dims[axis], dims
                     );
-                    if cfg.strict {
-                        return Err(PruneError::Invalid(format!(
-                            "{n}:{m} does not fit `{}` ({}): {why}",
-                            w.name,
-                            names(w).join(", ")
-                        )));
-                    }
-                    report.warnings.push(format!(
-                        "`{}` ({}) left dense: {why}",
-                        w.name,
-                        names(w).join(", ")
-                    ));
-                    skipped[ti] = Some(why);
+                    skipped[ti] = Some(misfit(&mut report, w, &format!("{n}:{m}"), why)?);
                     continue;
                 }
                 let (outer, a, inner) = (
@@ -449,19 +449,8 @@ pub fn sparsify(
                             blocks[ti] = Some(units);
                         }
                         Err(why) => {
-                            if cfg.strict {
-                                return Err(PruneError::Invalid(format!(
-                                    "block {rows}x{cols} does not fit `{}` ({}): {why}",
-                                    w.name,
-                                    names(w).join(", ")
-                                )));
-                            }
-                            report.warnings.push(format!(
-                                "`{}` ({}) left dense: {why}",
-                                w.name,
-                                names(w).join(", ")
-                            ));
-                            skipped[ti] = Some(why);
+                            let what = format!("block {rows}x{cols}");
+                            skipped[ti] = Some(misfit(&mut report, w, &what, why)?);
                         }
                     }
                 }

@@ -99,6 +99,18 @@ pub fn concrete(shape: &[coprune_ir::Dim]) -> Option<Vec<usize>> {
         .collect()
 }
 
+/// Input `i` (any type), or an error.
+pub fn value_in<'a>(inputs: &[Option<&'a Value>], i: usize) -> Result<&'a Value> {
+    inputs
+        .get(i)
+        .copied()
+        .flatten()
+        .ok_or_else(|| RuntimeError::Input {
+            name: format!("#{i}"),
+            msg: "missing".into(),
+        })
+}
+
 /// The f32 input `i`, or an error.
 pub fn f32_in<'a>(inputs: &[Option<&'a Value>], i: usize) -> Result<&'a [f32]> {
     inputs

@@ -1,7 +1,7 @@
 //! `Gather` kernel: slices of `data` along `axis` picked by integer indices (negative indices
 //! count from the end), for f32 and integer data.
 
-use crate::kernel::{Kernel, LowerCtx};
+use crate::kernel::{value_in, Kernel, LowerCtx};
 use crate::{Result, RuntimeError, Value};
 
 struct Gather {
@@ -50,15 +50,7 @@ fn pick<T: Copy>(g: &Gather, data: &[T], idx: &[i64]) -> Result<Vec<T>> {
 
 impl Kernel for Gather {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
-        let missing = |i: usize| RuntimeError::Input {
-            name: format!("#{i}"),
-            msg: "missing".into(),
-        };
-        let data = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or_else(|| missing(0))?;
+        let data = value_in(inputs, 0)?;
         let Some(Value::I64 { data: idx, .. }) = inputs.get(1).copied().flatten() else {
             return Err(RuntimeError::Input {
                 name: "indices".into(),

@@ -1,8 +1,8 @@
 //! Ops that only relabel the shape (Identity, Dropout at inference, Flatten, Reshape, Squeeze,
 //! Unsqueeze): the data is passed through under the inferred output shape.
 
-use crate::kernel::{Kernel, LowerCtx};
-use crate::{Result, RuntimeError, Value};
+use crate::kernel::{value_in, Kernel, LowerCtx};
+use crate::{Result, Value};
 
 struct View {
     shape: Vec<usize>,
@@ -10,14 +10,7 @@ struct View {
 
 impl Kernel for View {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
-        let x = inputs
-            .first()
-            .copied()
-            .flatten()
-            .ok_or_else(|| RuntimeError::Input {
-                name: "#0".into(),
-                msg: "missing".into(),
-            })?;
+        let x = value_in(inputs, 0)?;
         Ok(vec![x.reshaped(self.shape.clone())])
     }
 }
