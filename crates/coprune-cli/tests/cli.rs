@@ -865,6 +865,49 @@ fn sensitivity_per_group_with_plot() {
 }
 
 #[test]
+fn memory_budget_for_an_mcu() {
+    let dir = temp_dir("cli-memkb");
+    let out = dir.join("m.onnx").display().to_string();
+    let v = json(&coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--memory-kb",
+        "256",
+        "--json",
+    ]));
+    let params = v["measured"]["params"].as_f64().unwrap();
+    assert!(params * 4.0 <= 256.0 * 1024.0, "{v}");
+    assert!(params * 4.0 > 0.9 * 256.0 * 1024.0, "{v}");
+    let a = json(&coprune(&["analyze", &out, "--json"]));
+    assert_eq!(a["totals"]["params"].as_f64().unwrap(), params);
+    for (args, code, msg) in [
+        (vec!["--memory-kb", "4000"], 2, "nothing to prune"),
+        (vec!["--memory-kb=-1"], 2, "must be positive"),
+        (
+            vec![
+                "--memory-kb",
+                "100",
+                "--pattern",
+                "unstructured",
+                "--sparsity",
+                "0.5",
+            ],
+            2,
+            "cannot be used with",
+        ),
+    ] {
+        let mut a = vec!["prune", lenet_ref(), "-o", &out];
+        a.extend(args.iter().copied());
+        let o = coprune(&a);
+        assert_eq!(o.status.code(), Some(code), "{a:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(msg), "{a:?}: {}", stderr(&o));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn prune_unstructured_and_n_m() {
     let dir = temp_dir("cli-sparse");
     let out = dir.join("s.onnx").display().to_string();

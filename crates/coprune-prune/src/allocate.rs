@@ -24,7 +24,12 @@ pub enum Target {
     Latency(f64),
     /// Predicted latency at most this many milliseconds (needs a latency model).
     LatencyMs(f64),
+    /// The weights take at most this many KiB stored as f32 (an MCU's flash budget).
+    MemoryKb(f64),
 }
+
+/// Bytes per stored parameter for [`Target::MemoryKb`] (f32 weights).
+pub const WEIGHT_BYTES: f64 = 4.0;
 
 /// Allocation settings (the CLI's `prune` flags resolve into this).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -276,9 +281,22 @@ pub fn allocate(
             }
             select(r)
         }
-        Target::Macs(_) | Target::Params(_) | Target::Latency(_) | Target::LatencyMs(_) => {
+        Target::Macs(_)
+        | Target::Params(_)
+        | Target::Latency(_)
+        | Target::LatencyMs(_)
+        | Target::MemoryKb(_) => {
             let dense_lat = lm.map(|l| cm.latency(&none, l));
             let (f, goal_abs) = match cfg.target {
+                Target::MemoryKb(kb) => {
+                    let d = cm.eval(&none).params as f64 * WEIGHT_BYTES;
+                    if kb.is_nan() || kb <= 0.0 {
+                        return Err(PruneError::Invalid(format!(
+                            "memory budget {kb} KiB must be positive"
+                        )));
+                    }
+                    (kb * 1024.0 / d.max(1.0), kb * 1024.0)
+                }
                 Target::LatencyMs(ms) => {
                     let d = dense_lat.unwrap_or(0.0);
                     if ms.is_nan() || ms <= 0.0 {
@@ -297,6 +315,10 @@ pub fn allocate(
                         "latency budget {ms} ms is above the dense model's predicted {:.3} ms: nothing to prune",
                         dense_lat.unwrap_or(0.0)
                     ),
+                    Target::MemoryKb(kb) => format!(
+                        "memory budget {kb} KiB is above the dense model's {:.1} KiB of f32 weights: nothing to prune",
+                        cm.eval(&none).params as f64 * WEIGHT_BYTES / 1024.0
+                    ),
                     _ => format!("target fraction {f} must be in (0, 1]"),
                 }));
             }
@@ -304,6 +326,7 @@ pub fn allocate(
                 match cfg.target {
                     Target::Macs(_) => cm.eval(removed).macs as f64,
                     Target::Params(_) => cm.eval(removed).params as f64,
+                    Target::MemoryKb(_) => cm.eval(removed).params as f64 * WEIGHT_BYTES,
                     _ => lm.map_or(0.0, |l| cm.latency(removed, l)),
                 }
             };
@@ -407,6 +430,7 @@ fn budget_error(dg: &DepGraph, cfg: &AllocConfig, want: f64, best: f64) -> Prune
     let what = match cfg.target {
         Target::Macs(_) => "MACs",
         Target::Latency(_) | Target::LatencyMs(_) => "predicted latency",
+        Target::MemoryKb(_) => "weight memory",
         _ => "parameters",
     };
     let list: Vec<String> = reasons

@@ -16,7 +16,7 @@ use crate::train::train_model;
 use crate::{Error, Result};
 use coprune_data::Dataset;
 use coprune_ir::Model;
-use coprune_prune::allocate::Target;
+use coprune_prune::allocate::{Target, WEIGHT_BYTES};
 use coprune_prune::importance::Stats;
 use coprune_prune::sparsity::{sparsify, SparsePattern, SparseTarget, SparsityConfig};
 use coprune_train::trainer::permutation;
@@ -183,6 +183,10 @@ pub fn gradual(
                     Target::Params(f) => Target::Params(
                         (1.0 - (1.0 - f) * p) * dense.params as f64 / now.params.max(1) as f64,
                     ),
+                    Target::MemoryKb(kb) => {
+                        let d = dense.params as f64 * WEIGHT_BYTES / 1024.0;
+                        Target::MemoryKb(d - (d - kb) * p)
+                    }
                     Target::Ratio(r) => {
                         Target::Ratio((r * p - r * done) / (1.0 - r * done).max(1e-9))
                     }
@@ -196,6 +200,7 @@ pub fn gradual(
                     Target::Macs(f) | Target::Params(f) | Target::Latency(f) => f >= 0.999,
                     Target::Ratio(r) => r <= 1e-6,
                     Target::LatencyMs(_) => false,
+                    Target::MemoryKb(kb) => kb * 1024.0 >= now.params as f64 * WEIGHT_BYTES,
                 };
                 if !trivial {
                     let mut c = cfg.clone();

@@ -136,6 +136,10 @@ pub struct Args {
     /// model; met within 2%).
     #[arg(long, value_name = "F", group = "target", requires = "target_device")]
     pub latency: Option<f64>,
+    /// The pruned model's weights take at most this many KiB as f32 (an MCU's flash budget;
+    /// `coprune profile --target arm-cortex-m7` shows one).
+    #[arg(long, value_name = "KB", group = "target")]
+    pub memory_kb: Option<f64>,
     /// Predicted latency on --target at most this many milliseconds.
     #[arg(long, value_name = "MS", group = "target", requires = "target_device")]
     pub latency_ms: Option<f64>,
@@ -262,7 +266,7 @@ pub fn run(args: Args) -> Result<String> {
         _ => match (args.latency, args.latency_ms) {
             (Some(f), _) => Some(Target::Latency(f)),
             (_, Some(ms)) => Some(Target::LatencyMs(ms)),
-            _ => None,
+            _ => args.memory_kb.map(Target::MemoryKb),
         },
     };
     let latency = latency_spec(
@@ -312,7 +316,7 @@ pub fn run(args: Args) -> Result<String> {
         (Some(p), _) => PlanSource::Replay(p),
         (None, Some(_)) => PlanSource::Compute(&cfg),
         (None, None) => bail!(coprune::Error::Usage(
-            "give a target: --ratio F, --target-macs F, --target-params F, --latency F or --latency-ms MS (with --target), or --plan PLAN.json"
+            "give a target: --ratio F, --target-macs F, --target-params F, --memory-kb KB, --latency F or --latency-ms MS (with --target), or --plan PLAN.json"
                 .into()
         )),
     };
@@ -591,6 +595,7 @@ fn run_sparse(args: &Args, pattern: SparsePattern) -> Result<String> {
     let channel_only = [
         (args.ratio.is_some(), "--ratio"),
         (args.target_macs.is_some(), "--target-macs"),
+        (args.memory_kb.is_some(), "--memory-kb"),
         (args.target_params.is_some(), "--target-params"),
         (args.plan.is_some(), "--plan"),
         (args.plan_out.is_some(), "--plan-out"),
