@@ -5,8 +5,13 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn coprune(args: &[&str]) -> Output {
+    // Measured latency tables go to a folder of the test run, not the user's cache.
     Command::new(env!("CARGO_BIN_EXE_coprune"))
         .args(args)
+        .env(
+            "COPRUNE_CACHE_DIR",
+            std::env::temp_dir().join(format!("coprune-test-cache-{}", std::process::id())),
+        )
         .output()
         .expect("run coprune")
 }

@@ -43,6 +43,11 @@ pub trait LatencyModel {
     fn describe(&self) -> String;
     /// Milliseconds for one run of the node.
     fn node_ms(&self, n: &NodeShape) -> f64;
+    /// Saves what was measured for later runs (models with an on-disk table); the error says
+    /// what could not be written.
+    fn persist(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Another model's predictions times a factor: a measured table calibrated so that its sum over
@@ -65,6 +70,10 @@ impl<M: LatencyModel> LatencyModel for Scaled<M> {
     fn node_ms(&self, n: &NodeShape) -> f64 {
         self.factor * self.inner.node_ms(n)
     }
+
+    fn persist(&self) -> Result<(), String> {
+        self.inner.persist()
+    }
 }
 
 impl LatencyModel for Box<dyn LatencyModel> {
@@ -74,6 +83,10 @@ impl LatencyModel for Box<dyn LatencyModel> {
 
     fn node_ms(&self, n: &NodeShape) -> f64 {
         (**self).node_ms(n)
+    }
+
+    fn persist(&self) -> Result<(), String> {
+        (**self).persist()
     }
 }
 

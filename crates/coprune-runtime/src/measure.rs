@@ -89,6 +89,9 @@ pub struct Measured {
     /// What running a one-node session costs beyond the node itself (measured on a 1-element
     /// Relu), subtracted from every measurement.
     baseline: Mutex<Option<f64>>,
+    /// The on-disk table (see [`Measured::with_cache`]) and whether the memo has new entries.
+    cache: Option<std::path::PathBuf>,
+    dirty: Mutex<bool>,
 }
 
 impl Measured {
@@ -114,7 +117,59 @@ impl Measured {
             },
             memo: Mutex::new(HashMap::new()),
             baseline: Mutex::new(None),
+            cache: None,
+            dirty: Mutex::new(false),
         }
+    }
+
+    /// Keeps the measured table in a file under `dir`, one per host, backend, thread count and
+    /// build of the measuring program (so timings from older kernels are not reused): entries
+    /// found there are not measured again, and [`LatencyModel::persist`] writes new ones.
+    pub fn with_cache(mut self, dir: &std::path::Path) -> Measured {
+        let file = dir.join(format!("latency-{:016x}.tsv", self.cache_id()));
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            let mut memo = self.memo.lock().expect("fresh mutex");
+            for line in text.lines() {
+                if let Some((ms, key)) = line.split_once('\t') {
+                    if let Ok(v) = ms.parse::<f64>() {
+                        memo.insert(key.to_string(), v);
+                    }
+                }
+            }
+        }
+        self.cache = Some(file);
+        self
+    }
+
+    /// Identifies what the timings depend on: CPU, threads, backend, and this executable.
+    fn cache_id(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        cpu.hash(&mut h);
+        std::thread::available_parallelism()
+            .map_or(0, |n| n.get())
+            .hash(&mut h);
+        self.threads.hash(&mut h);
+        match &self.backend {
+            Backend::Coprune => "coprune".hash(&mut h),
+            Backend::Ort { lib, .. } => {
+                lib.hash(&mut h);
+                std::fs::metadata(lib).map(|m| m.len()).ok().hash(&mut h);
+            }
+        }
+        if let Ok(exe) = std::env::current_exe().and_then(std::fs::metadata) {
+            exe.len().hash(&mut h);
+            exe.modified().ok().hash(&mut h);
+        }
+        h.finish()
     }
 
     fn baseline(&self) -> f64 {
@@ -326,6 +381,69 @@ impl LatencyModel for Measured {
         if let Ok(mut m) = self.memo.lock() {
             m.insert(key, v);
         }
+        if let Ok(mut d) = self.dirty.lock() {
+            *d = true;
+        }
         v
+    }
+
+    fn persist(&self) -> Result<(), String> {
+        let Some(file) = &self.cache else {
+            return Ok(());
+        };
+        if !self.dirty.lock().map(|d| *d).unwrap_or(false) {
+            return Ok(());
+        }
+        let memo = self.memo.lock().map_err(|e| e.to_string())?;
+        let mut keys: Vec<&String> = memo.keys().collect();
+        keys.sort();
+        let mut text = String::new();
+        for k in keys {
+            text.push_str(&format!("{}\t{k}\n", memo[k]));
+        }
+        let err = |e: std::io::Error| format!("{}: {e}", file.display());
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        // Temp + rename: concurrent runs never see half a table.
+        let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, text).map_err(err)?;
+        std::fs::rename(&tmp, file).map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coprune_ir::{Fact, Node};
+
+    #[test]
+    fn measured_tables_are_kept_on_disk() {
+        let dir = std::env::temp_dir().join(format!("coprune-latcache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let host = coprune_hw::HardwareProfile::resolve("x86-avx2").unwrap();
+        let node = Node::new("r", "Sigmoid", &["x"], &["y"]);
+        let x = Fact::new(DType::F32, vec![Dim::known(4096)]);
+        let y = [x.clone()];
+        let shape = NodeShape {
+            node: &node,
+            inputs: vec![Some(&x)],
+            outputs: &y,
+            macs: 0,
+            weights: vec![false],
+            consts: vec![None],
+        };
+        let first = Measured::new(host.clone(), 1, 2).with_cache(&dir);
+        assert_eq!(first.measured(), 0);
+        let ms = first.node_ms(&shape);
+        first.persist().unwrap();
+        // A second model (a later run) starts from the table: nothing to measure.
+        let second = Measured::new(host.clone(), 1, 2).with_cache(&dir);
+        assert_eq!(second.measured(), 1);
+        assert_eq!(second.node_ms(&shape), ms);
+        // Another thread count is another table.
+        let other = Measured::new(host, 2, 2).with_cache(&dir);
+        assert_eq!(other.measured(), 0);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

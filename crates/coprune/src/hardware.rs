@@ -34,6 +34,19 @@ pub struct LatencySpec {
     pub kind: LatencyKind,
     /// Threads the deployed model runs on.
     pub threads: usize,
+    /// Where measured per-layer tables are kept between runs (`None`: measure afresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
+/// The default folder for measured latency tables: `$COPRUNE_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/coprune`, else `~/.cache/coprune`.
+pub fn default_cache_dir() -> Option<std::path::PathBuf> {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    env("COPRUNE_CACHE_DIR")
+        .map(Into::into)
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| std::path::PathBuf::from(d).join("coprune")))
+        .or_else(|| env("HOME").map(|d| std::path::PathBuf::from(d).join(".cache/coprune")))
 }
 
 /// Builds the latency model of `spec` and returns it with the resolved profile.
@@ -65,12 +78,16 @@ pub fn latency_model(spec: &LatencySpec) -> Result<(HardwareProfile, Box<dyn Lat
             } else {
                 coprune_runtime::measure::Backend::Coprune
             };
-            Box::new(coprune_runtime::measure::Measured::with_backend(
+            let m = coprune_runtime::measure::Measured::with_backend(
                 profile.clone(),
                 spec.threads,
                 5,
                 backend,
-            ))
+            );
+            Box::new(match &spec.cache_dir {
+                Some(dir) => m.with_cache(dir),
+                None => m,
+            })
         }
     };
     Ok((profile, lm))

@@ -122,6 +122,10 @@ pub(crate) fn compute_plan(p: &Prepared, cm: &CostModel, cfg: &PruneConfig) -> R
     }
     let lm_ref = lm.as_ref().map(|(_, l)| l.as_ref());
     let alloc = allocate(&p.model, &p.dg, &scores, cm, &allocation, lm_ref).map_err(perr)?;
+    if let Some(l) = lm_ref {
+        // A table that cannot be saved only costs the next run its measurements.
+        let _ = l.persist();
+    }
     Ok(PrunePlan::new(
         &p.dg,
         &alloc,

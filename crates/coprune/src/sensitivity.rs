@@ -135,6 +135,9 @@ pub fn sensitivity(
             points,
         });
     }
+    if let Some((_, m)) = &lm {
+        let _ = m.persist();
+    }
     Ok(report)
 }
 

@@ -136,6 +136,10 @@ pub struct Args {
     /// model; met within 2%).
     #[arg(long, value_name = "F", group = "target", requires = "target_device")]
     pub latency: Option<f64>,
+    /// Measure every layer afresh instead of reusing the timings kept in $COPRUNE_CACHE_DIR
+    /// (default ~/.cache/coprune; one table per CPU, thread count, runtime and coprune build).
+    #[arg(long, requires = "target_device")]
+    pub no_latency_cache: bool,
     /// The pruned model's weights take at most this many KiB as f32 (an MCU's flash budget;
     /// `coprune profile --target arm-cortex-m7` shows one).
     #[arg(long, value_name = "KB", group = "target")]
@@ -273,6 +277,7 @@ pub fn run(args: Args) -> Result<String> {
         args.target_device.as_ref(),
         args.latency_model,
         args.threads,
+        !args.no_latency_cache,
     );
     let layer_ratios = layer_ratios(&args.layer_ratio, "0.3")?;
     let calibration = calibration(&args)?;
@@ -421,6 +426,7 @@ pub(crate) fn latency_spec(
     target: Option<&String>,
     model: Option<LatencyModelArg>,
     threads: usize,
+    cache: bool,
 ) -> Option<coprune::hardware::LatencySpec> {
     target.map(|t| coprune::hardware::LatencySpec {
         target: t.clone(),
@@ -432,6 +438,7 @@ pub(crate) fn latency_spec(
             _ => coprune::hardware::LatencyKind::Roofline,
         },
         threads: threads.max(1),
+        cache_dir: cache.then(coprune::hardware::default_cache_dir).flatten(),
     })
 }
 

@@ -88,6 +88,7 @@ pub fn run(args: Args) -> Result<String> {
                 args.target_device.as_ref(),
                 args.latency_model,
                 args.threads,
+                true,
             ),
         },
         ratios,
