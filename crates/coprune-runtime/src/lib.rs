@@ -6,6 +6,7 @@
 //! Dense f32 GEMM comes from the `gemm` crate.
 
 mod error;
+pub mod fold;
 pub mod gemm;
 mod kernel;
 pub mod measure;

@@ -101,6 +101,8 @@ impl Session {
         threads: usize,
         sparse: SparseMode,
     ) -> Result<Session> {
+        let bn_folded = crate::fold::fold_batch_norms(model);
+        let model = bn_folded.as_ref().unwrap_or(model);
         let g = &model.graph;
         let dims: HashMap<String, Vec<Dim>> = input_shapes
             .iter()

@@ -200,3 +200,73 @@ fn real_models_run() {
         export(name, &path, &x, &y);
     }
 }
+
+#[test]
+fn batch_norm_after_conv_is_folded_with_the_same_outputs() {
+    use coprune_ir::{DType, Tensor};
+    use coprune_testutil::{ConvSpec, GraphBuilder};
+    for (seed, spec) in [
+        (1u64, ConvSpec::same(3, 6, 3)),
+        (2, ConvSpec::same(4, 8, 3).stride(2).groups(2)),
+        (3, ConvSpec::same(5, 5, 3).groups(5)),
+    ] {
+        // Two models: in the second the conv's own output is also a graph output, so the pair
+        // cannot be folded; the BN outputs must agree.
+        let build = |expose: bool| {
+            let mut b = GraphBuilder::new(seed);
+            let cin = spec.cin;
+            let x = b.input("x", DType::F32, &["N", &cin.to_string(), "9", "9"]);
+            let c = b.conv(&x, spec.clone());
+            let m = spec.cout;
+            let stats: Vec<String> = ["s", "b", "mean", "var"]
+                .iter()
+                .map(|p| b.weight(p, &[m]))
+                .collect();
+            // Variances must be positive.
+            let var = b
+                .graph
+                .initializers
+                .iter_mut()
+                .find(|t| t.name == stats[3])
+                .unwrap();
+            let v: Vec<f32> = var
+                .to_f32_vec()
+                .unwrap()
+                .iter()
+                .map(|x| x.abs() + 0.1)
+                .collect();
+            *var = Tensor::from_f32(var.name.clone(), var.dims.clone(), &v).unwrap();
+            let y = b.op(
+                "BatchNormalization",
+                &[&c, &stats[0], &stats[1], &stats[2], &stats[3]],
+                vec![],
+            );
+            let r = b.op("Relu", &[&y], vec![]);
+            b.output(&r);
+            if expose {
+                b.output(&c);
+            }
+            b.into_model()
+        };
+        let (folded, kept) = (build(false), build(true));
+        let f = coprune_runtime::fold::fold_batch_norms(&folded).expect("foldable");
+        assert!(f
+            .graph
+            .nodes
+            .iter()
+            .all(|n| n.op_type != "BatchNormalization"));
+        assert!(coprune_runtime::fold::fold_batch_norms(&kept).is_none());
+        let shape = vec![2, spec.cin as usize, 9, 9];
+        let run = |m: &coprune_ir::Model| {
+            let s = Session::new(m, &HashMap::from([("x".to_string(), shape.clone())]), 1).unwrap();
+            let x = input_for(&s, seed);
+            s.run(x).unwrap()[0].as_f32().unwrap().to_vec()
+        };
+        for (a, b) in run(&folded).iter().zip(&run(&kept)) {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "seed {seed}: {a} vs {b}"
+            );
+        }
+    }
+}
