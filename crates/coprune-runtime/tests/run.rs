@@ -216,7 +216,7 @@ fn batch_norm_after_conv_is_folded_with_the_same_outputs() {
             let mut b = GraphBuilder::new(seed);
             let cin = spec.cin;
             let x = b.input("x", DType::F32, &["N", &cin.to_string(), "9", "9"]);
-            let c = b.conv(&x, spec.clone());
+            let c = b.conv(&x, spec);
             let m = spec.cout;
             let stats: Vec<String> = ["s", "b", "mean", "var"]
                 .iter()
