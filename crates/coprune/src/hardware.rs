@@ -55,7 +55,8 @@ pub fn latency_model(spec: &LatencySpec) -> Result<(HardwareProfile, Box<dyn Lat
     let lm: Box<dyn LatencyModel> = match spec.kind {
         LatencyKind::Roofline => Box::new(Roofline {
             profile: profile.clone(),
-            threads: spec.threads.max(1),
+            // A device runs at most one thread per core (an MCU: one).
+            threads: spec.threads.clamp(1, profile.cores.max(1)),
         }),
         LatencyKind::Measured | LatencyKind::MeasuredOrt => {
             if spec.target != "host" {
