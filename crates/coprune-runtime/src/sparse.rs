@@ -93,19 +93,7 @@ impl Csr {
     /// From a dense row-major `rows × cols` matrix, keeping the non-zeros; column c's
     /// activations start at `offset(c)` in X.
     pub fn from_dense(w: &[f32], rows: usize, cols: usize, offset: &dyn Fn(usize) -> u32) -> Csr {
-        assert_eq!(w.len(), rows * cols);
-        let mut row_ptr = Vec::with_capacity(rows + 1);
-        let (mut col, mut val) = (Vec::new(), Vec::new());
-        row_ptr.push(0u32);
-        for r in 0..rows {
-            for (c, &v) in w[r * cols..(r + 1) * cols].iter().enumerate() {
-                if v != 0.0 {
-                    col.push(offset(c));
-                    val.push(v);
-                }
-            }
-            row_ptr.push(col.len() as u32);
-        }
+        let (row_ptr, col, val) = compress(w, rows, cols, 1, offset);
         Csr {
             rows,
             cols,
@@ -124,22 +112,7 @@ impl BlockCsr {
         cols: usize,
         offset: &dyn Fn(usize) -> u32,
     ) -> BlockCsr {
-        assert_eq!(w.len(), rows * cols);
-        let brows = rows.div_ceil(BLOCK_ROWS);
-        let mut row_ptr = Vec::with_capacity(brows + 1);
-        let (mut col, mut val) = (Vec::new(), Vec::new());
-        row_ptr.push(0u32);
-        let at = |r: usize, c: usize| if r < rows { w[r * cols + c] } else { 0.0 };
-        for b in 0..brows {
-            for c in 0..cols {
-                let block: [f32; BLOCK_ROWS] = std::array::from_fn(|i| at(b * BLOCK_ROWS + i, c));
-                if block.iter().any(|&v| v != 0.0) {
-                    col.push(offset(c));
-                    val.extend_from_slice(&block);
-                }
-            }
-            row_ptr.push(col.len() as u32);
-        }
+        let (row_ptr, col, val) = compress(w, rows, cols, BLOCK_ROWS, offset);
         BlockCsr {
             rows,
             cols,
@@ -148,6 +121,34 @@ impl BlockCsr {
             val,
         }
     }
+}
+
+/// Row pointers, column offsets and values of the `block`×1 blocks of a dense row-major matrix
+/// that hold a non-zero (rows padded with zeros to a multiple of `block`; `block` 1 is CSR).
+#[allow(clippy::type_complexity)]
+fn compress(
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    block: usize,
+    offset: &dyn Fn(usize) -> u32,
+) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+    assert_eq!(w.len(), rows * cols);
+    let brows = rows.div_ceil(block);
+    let mut row_ptr = Vec::with_capacity(brows + 1);
+    let (mut col, mut val) = (Vec::new(), Vec::new());
+    row_ptr.push(0u32);
+    let at = |r: usize, c: usize| if r < rows { w[r * cols + c] } else { 0.0 };
+    for b in 0..brows {
+        for c in 0..cols {
+            if (0..block).any(|i| at(b * block + i, c) != 0.0) {
+                col.push(offset(c));
+                val.extend((0..block).map(|i| at(b * block + i, c)));
+            }
+        }
+        row_ptr.push(col.len() as u32);
+    }
+    (row_ptr, col, val)
 }
 
 impl SparseWeights {

@@ -28,6 +28,22 @@ pub struct EvalConfig {
     pub sparse: coprune_runtime::sparse::SparseMode,
 }
 
+impl EvalConfig {
+    /// The test split of `data` (its first `limit` samples), in batches of 100, with the
+    /// dataset's usual normalisation and sparse kernels chosen per layer.
+    pub fn test_split(data: DataSpec, limit: Option<usize>, threads: usize) -> EvalConfig {
+        EvalConfig {
+            data,
+            split: Split::Test,
+            limit,
+            batch: 100,
+            threads: threads.max(1),
+            normalize: None,
+            sparse: Default::default(),
+        }
+    }
+}
+
 /// The result of an evaluation.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EvalReport {

@@ -47,15 +47,11 @@ pub fn run(args: Args) -> Result<String> {
         min_elements: args.min_elements,
     };
     let eval = match &args.data {
-        Some(spec) => Some(EvalConfig {
-            data: spec.parse().map_err(coprune::Error::from)?,
-            split: coprune::data::Split::Test,
-            limit: args.limit,
-            batch: 100,
-            threads: args.threads.max(1),
-            normalize: None,
-            sparse: Default::default(),
-        }),
+        Some(spec) => Some(EvalConfig::test_split(
+            spec.parse().map_err(coprune::Error::from)?,
+            args.limit,
+            args.threads,
+        )),
         None => None,
     };
     let r = compress_file(&args.model, &cfg, &args.output, eval.as_ref(), &|_, _| {})?;

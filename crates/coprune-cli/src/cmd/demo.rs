@@ -89,15 +89,11 @@ pub fn run(args: Args) -> Result<String> {
     for (name, bytes) in MNIST {
         std::fs::write(mnist_dir.join(name), bytes)?;
     }
-    let eval_cfg = EvalConfig {
-        data: coprune::data::DataSpec::Mnist(mnist_dir.clone()),
-        split: Split::Test,
-        limit: None,
-        batch: 100,
-        threads: args.threads,
-        normalize: None,
-        sparse: Default::default(),
-    };
+    let eval_cfg = EvalConfig::test_split(
+        coprune::data::DataSpec::Mnist(mnist_dir.clone()),
+        None,
+        args.threads,
+    );
     let dataset = coprune::eval::load_dataset(&eval_cfg)?;
     let mut train_set = eval_cfg
         .data

@@ -92,15 +92,11 @@ pub fn run(args: Args) -> Result<String> {
             ),
         },
         ratios,
-        eval: EvalConfig {
-            data: args.data.parse().map_err(coprune::Error::from)?,
-            split: coprune::data::Split::Test,
-            limit: args.limit,
-            batch: 100,
-            threads: args.threads.max(1),
-            normalize: None,
-            sparse: Default::default(),
-        },
+        eval: EvalConfig::test_split(
+            args.data.parse().map_err(coprune::Error::from)?,
+            args.limit,
+            args.threads,
+        ),
     };
     let bar = crate::progress::bar(0, "sensitivity", args.json);
     let r = sensitivity(&args.model, &cfg, &|done, total| {

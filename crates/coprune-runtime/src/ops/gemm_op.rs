@@ -82,7 +82,8 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
             let rows = if trans_b {
                 SparseWeights::from_dense(b, n, k, m)
             } else {
-                let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+                let mut bt = vec![0f32; n * k];
+                sparse::transpose(b, k, n, &mut bt);
                 SparseWeights::from_dense(&bt, n, k, m)
             };
             let format = rows.format();

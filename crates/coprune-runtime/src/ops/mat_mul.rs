@@ -51,7 +51,8 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
             });
         }
         if density < 1.0 && sparse::candidate(c.sparse, density) {
-            let bt: Vec<f32> = (0..n * k).map(|i| bw[(i % k) * n + i / k]).collect();
+            let mut bt = vec![0f32; n * k];
+            sparse::transpose(&bw, k, n, &mut bt);
             let sw = SparseWeights::from_dense(&bt, n, k, batch * m);
             let format = sw.format();
             mm.sparse = Some(sw);
