@@ -50,6 +50,15 @@ pub enum ChannelRule {
     /// Element-wise per channel along axis 1 (BatchNormalization, InstanceNormalization): the
     /// listed constant inputs are per-channel vectors (axis 0).
     PerChannel { params: Vec<usize> },
+    /// GroupNormalization over axis 1: channels leave in whole groups (the statistics of the
+    /// groups kept do not change) and `num_groups` follows. The listed constant inputs hold one
+    /// value per channel (opset 21) or per group (opset 18).
+    GroupNorm { groups: usize, params: Vec<usize> },
+    /// Element-wise like [`ChannelRule::Elementwise`] (constant scale/bias vectors are sliced),
+    /// but the op normalises across the channel axis (LayerNormalization over the hidden size):
+    /// removing channels changes the statistics of the kept ones, so the pruned model is not
+    /// exactly the masked one. The reason is reported with the group; fine-tuning recovers it.
+    Renormalized(String),
     /// The channel axis moves: output 0 carries input 0's channels on `axis` (Squeeze,
     /// Unsqueeze, Transpose).
     Moved { axis: usize },
@@ -68,29 +77,35 @@ pub enum ChannelRule {
     },
     /// Depthwise convolution: output channel j comes from input channel j / multiplier; the
     /// weight's axis 0 and the bias follow the output channels, and `group` becomes the new count.
+    /// `transposed` (ConvTranspose, weight `[C, multiplier, k…]`): axis 0 follows the inputs.
     Depthwise {
         weight: usize,
         bias: Option<usize>,
         multiplier: usize,
+        transposed: bool,
     },
     /// Grouped convolution (1 < groups < channels): input channel position p of every group is
     /// read through weight axis 1 position p, so those channels go together, and output channel
     /// q of every group likewise; each group keeps the same size and `group` is unchanged.
+    /// `transposed` (ConvTranspose, weight `[C, M/group, k…]`): weight axis 0 holds every input
+    /// channel and axis 1 the output positions of one group.
     Grouped {
         weight: usize,
         bias: Option<usize>,
         groups: usize,
+        transposed: bool,
     },
     /// Concatenation along `axis`.
     Concat { axis: usize },
     /// Split along `axis` (sizes updated when channels are removed).
     Split { axis: usize },
-    /// A contiguous range `start..end` (step 1) of the channels on `axis` (Slice); the bounds,
-    /// entry `index` of the op's starts/ends, are recomputed when channels are removed.
+    /// Some channels of `axis`, in output order (Slice, any step): `picks[k]` is the input
+    /// position of output channel k. Entry `index` of the op's starts/ends/steps is recomputed
+    /// when channels are removed (or the op becomes a Gather when the kept ones are no longer
+    /// evenly spaced).
     Range {
         axis: usize,
-        start: usize,
-        end: usize,
+        picks: Vec<usize>,
         index: usize,
     },
     /// [N, C, rest…] → [N, C·inner]: channel c becomes features c·inner … c·inner+inner-1.

@@ -14,6 +14,9 @@ pub struct Patch {
     pub inputs: Vec<(usize, usize, String)>,
     /// (node index, attribute name, new value or `None` to remove it).
     pub attrs: Vec<(usize, String, Option<AttrValue>)>,
+    /// (node index, nodes that take its place, in order): the node is replaced after the edits
+    /// above (a Slice that becomes a Gather). The last of them should write its outputs.
+    pub replace: Vec<(usize, Vec<crate::Node>)>,
     /// Nodes to add at the front of the graph, after the edits above (whose node indices refer to
     /// the graph before). They may read only initializers, graph inputs and earlier added nodes.
     pub nodes: Vec<crate::Node>,
@@ -34,6 +37,7 @@ impl Patch {
         self.initializers.is_empty()
             && self.inputs.is_empty()
             && self.attrs.is_empty()
+            && self.replace.is_empty()
             && self.nodes.is_empty()
     }
 
@@ -76,6 +80,26 @@ impl Patch {
             match value {
                 Some(v) => node.set_attr(&name, v),
                 None => node.attrs.retain(|a| a.name != name),
+            }
+        }
+        if !self.replace.is_empty() {
+            let mut with: std::collections::HashMap<usize, Vec<crate::Node>> =
+                std::collections::HashMap::new();
+            for (n, nodes) in self.replace {
+                if n >= g.nodes.len() {
+                    crate::bail!(
+                        "patch replaces node #{n}, but the graph has {} nodes",
+                        g.nodes.len()
+                    );
+                }
+                with.insert(n, nodes);
+            }
+            let old = std::mem::take(&mut g.nodes);
+            for (i, node) in old.into_iter().enumerate() {
+                match with.remove(&i) {
+                    Some(new) => g.nodes.extend(new),
+                    None => g.nodes.push(node),
+                }
             }
         }
         if !self.nodes.is_empty() {

@@ -228,46 +228,119 @@ pub fn to_patch(model: &Model, dg: &DepGraph, removed: &[bool], mode: Mode) -> R
                 .push((i, "split".into(), Some(AttrValue::Ints(sizes))));
         }
     }
-    for &(i, index) in &dg.ranges {
-        // New bounds: the kept channels before the old start, plus the kept ones inside.
+    for &(i, per) in &dg.group_norms {
         let node = &g.nodes[i];
-        let (Some(inp), Some(out)) = (node.input(0), node.outputs.first()) else {
-            continue;
-        };
-        let (Some(cin), Some(cout)) = (dg.chan.get(inp), dg.chan.get(out)) else {
-            continue;
-        };
-        let len = cout.units.len();
-        let Some(start_pos) = (0..=cin.units.len().saturating_sub(len))
-            .find(|&s| cin.units[s..s + len] == cout.units[..])
-        else {
-            continue;
-        };
-        let new_start = cin.units[..start_pos]
-            .iter()
-            .filter(|&&u| !removed[u])
-            .count() as i64;
-        let new_end = new_start + cout.units.iter().filter(|&&u| !removed[u]).count() as i64;
-        for (input, attr, value) in [(1usize, "starts", new_start), (2, "ends", new_end)] {
-            if let Some(name) = node.input(input) {
-                // Opset ≥ 10: bounds are constant inputs.
-                let Some(t) = consts.get(name) else { continue };
-                let Ok(mut v) = t.to_i64_vec() else { continue };
-                if v.get(index).is_some_and(|&x| x != value) {
-                    v[index] = value;
-                    let new = fresh(name);
-                    patch
-                        .initializers
-                        .push(Tensor::from_i64(&new, t.dims.clone(), &v)?);
-                    patch.inputs.push((i, input, new));
-                }
-            } else if let Ok(Some(mut v)) = node.attr_ints(attr) {
-                if v.get(index).is_some_and(|&x| x != value) {
-                    v[index] = value;
-                    patch.attrs.push((i, attr.into(), Some(AttrValue::Ints(v))));
-                }
+        if let Some(k) = node.input(0).and_then(kept) {
+            let groups = (k / per.max(1)) as i64;
+            if groups != node.attr_int("num_groups", 0).unwrap_or(0) {
+                patch
+                    .attrs
+                    .push((i, "num_groups".into(), Some(AttrValue::Int(groups))));
             }
         }
+    }
+    for (i, index, picks) in &dg.ranges {
+        let (i, index) = (*i, *index);
+        let node = &g.nodes[i];
+        let Some(cin) = node.input(0).and_then(|v| dg.chan.get(v)) else {
+            continue;
+        };
+        if cin.units.iter().all(|&u| !removed[u]) {
+            continue;
+        }
+        // Where each picked channel that stays sits in the pruned input.
+        let mut new_pos = Vec::with_capacity(cin.units.len());
+        let mut n_new = 0i64;
+        for &u in &cin.units {
+            new_pos.push(n_new);
+            n_new += i64::from(!removed[u]);
+        }
+        let taken: Vec<i64> = picks
+            .iter()
+            .filter(|&&p| !removed[cin.units[p]])
+            .map(|&p| new_pos[p])
+            .collect();
+        let Some((&first, &last)) = taken.first().zip(taken.last()) else {
+            continue;
+        };
+        let step = taken.get(1).map_or(1, |&x| x - first);
+        let even = step != 0 && taken.windows(2).all(|w| w[1] - w[0] == step);
+        let has_steps = node.input(4).is_some();
+        if even && (step == 1 || has_steps) {
+            let end = if step > 0 { last + 1 } else { last - 1 };
+            // A negative step ending before position 0 needs an end below -n.
+            let end = if end < 0 { -n_new - 1 } else { end };
+            for (input, attr, value) in [
+                (1usize, "starts", first),
+                (2, "ends", end),
+                (4, "steps", step),
+            ] {
+                if let Some(name) = node.input(input) {
+                    // Opset ≥ 10: bounds are constant inputs.
+                    let Some(t) = consts.get(name) else { continue };
+                    let Ok(mut v) = t.to_i64_vec() else { continue };
+                    if v.get(index).is_some_and(|&x| x != value) {
+                        v[index] = value;
+                        let new = fresh(name);
+                        patch
+                            .initializers
+                            .push(Tensor::from_i64(&new, t.dims.clone(), &v)?);
+                        patch.inputs.push((i, input, new));
+                    }
+                } else if let Ok(Some(mut v)) = node.attr_ints(attr) {
+                    if v.get(index).is_some_and(|&x| x != value) {
+                        v[index] = value;
+                        patch.attrs.push((i, attr.into(), Some(AttrValue::Ints(v))));
+                    }
+                }
+            }
+            continue;
+        }
+        // The kept channels are no longer evenly spaced: a Gather takes them, and the Slice
+        // (when it also cuts other axes) keeps the whole channel axis.
+        let (Some(x), Some(out)) = (node.input(0), node.outputs.first()) else {
+            continue;
+        };
+        let idx = fresh(&format!("{}.channels", node.display_name()));
+        patch
+            .initializers
+            .push(Tensor::from_i64(&idx, vec![taken.len() as u64], &taken)?);
+        let axis = AttrValue::Int(cin.axis as i64);
+        let entries = node
+            .input(1)
+            .and_then(|v| consts.get(v))
+            .map_or(1, |t| t.dims.iter().product::<u64>());
+        if entries <= 1 {
+            let gather = coprune_ir::Node::new(node.display_name(), "Gather", &[x, &idx], &[out])
+                .with_attr("axis", axis);
+            patch.replace.push((i, vec![gather]));
+            continue;
+        }
+        let mid = fresh(&format!("{out}.channels"));
+        let gather = coprune_ir::Node::new(
+            format!("{}.channels", node.display_name()),
+            "Gather",
+            &[x, &idx],
+            &[&mid],
+        )
+        .with_attr("axis", axis);
+        let mut slice = node.clone();
+        slice.inputs[0] = mid;
+        for (input, value) in [(1usize, 0i64), (2, i64::MAX), (4, 1)] {
+            let Some((name, t)) = node.input(input).and_then(|v| Some((v, consts.get(v)?))) else {
+                continue;
+            };
+            let Ok(mut v) = t.to_i64_vec() else { continue };
+            if let Some(slot) = v.get_mut(index) {
+                *slot = value;
+            }
+            let new = fresh(name);
+            patch
+                .initializers
+                .push(Tensor::from_i64(&new, t.dims.clone(), &v)?);
+            slice.inputs[input] = new;
+        }
+        patch.replace.push((i, vec![gather, slice]));
     }
     for &i in &dg.reshapes {
         let node = &g.nodes[i];

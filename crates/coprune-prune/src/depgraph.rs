@@ -54,6 +54,9 @@ pub struct Group {
     pub blocked: Vec<Option<String>>,
     /// Indices into [`DepGraph::members`].
     pub members: Vec<usize>,
+    /// Ops that normalise across these channels (LayerNormalization over the hidden size):
+    /// removing some changes the kept ones' values, so the pruned model needs fine-tuning.
+    pub renormalized: Vec<String>,
 }
 
 impl Group {
@@ -78,8 +81,11 @@ pub struct DepGraph {
     pub splits: Vec<usize>,
     /// Reshape nodes whose constant target names a channel count.
     pub reshapes: Vec<usize>,
-    /// Slice nodes taking a channel range: (node, entry of the channel axis in starts/ends).
-    pub ranges: Vec<(usize, usize)>,
+    /// Slice nodes taking channels: (node, entry of the channel axis in starts/ends/steps, the
+    /// input position of each output channel).
+    pub ranges: Vec<(usize, usize, Vec<usize>)>,
+    /// GroupNormalization nodes and their channels per group (`num_groups` follows).
+    pub group_norms: Vec<(usize, usize)>,
 }
 
 #[derive(Default)]
@@ -94,7 +100,10 @@ struct Builder {
     depthwise: Vec<usize>,
     splits: Vec<usize>,
     reshapes: Vec<usize>,
-    ranges: Vec<(usize, usize)>,
+    ranges: Vec<(usize, usize, Vec<usize>)>,
+    group_norms: Vec<(usize, usize)>,
+    /// (an element, why its group is renormalised).
+    renormalized: Vec<(u32, String)>,
 }
 
 fn find(p: &mut [u32], mut x: u32) -> u32 {
@@ -223,8 +232,13 @@ impl DepGraph {
                 constant: &constant,
                 chan_axis: &chan_axis,
             };
-            let rule = op.channel_rule(&ctx);
             let at = format!("node `{}` ({})", node.display_name(), node.op_type);
+            let (rule, renorm) = match op.channel_rule(&ctx) {
+                ChannelRule::Renormalized(why) => {
+                    (ChannelRule::Elementwise, Some(format!("{why} at {at}")))
+                }
+                rule => (rule, None),
+            };
             let block_inputs = |b: &mut Builder, why: &str| {
                 for t in tracked.iter().flatten() {
                     b.block(&t.1, why);
@@ -234,7 +248,8 @@ impl DepGraph {
                 |f: Option<&Fact>, axis: usize| f.and_then(|f| f.shape.get(axis)).and_then(dim);
             match rule {
                 ChannelRule::Block(reason) => block_inputs(&mut b, &format!("{reason} at {at}")),
-                ChannelRule::Passive => {}
+                // Mapped to Elementwise above, with the reason kept.
+                ChannelRule::Passive | ChannelRule::Renormalized(_) => {}
                 ChannelRule::Moved { axis } => {
                     if let (Some((_, e)), Some(o)) = (&tracked[0], node.outputs.first()) {
                         b.chan.insert(o.clone(), (axis, e.clone()));
@@ -270,6 +285,9 @@ impl DepGraph {
                     let Some((out_axis, e)) = reference else {
                         continue;
                     };
+                    if let (Some(why), Some(&first)) = (&renorm, e.first()) {
+                        b.renormalized.push((first, why.clone()));
+                    }
                     if conflict {
                         block_inputs(
                             &mut b,
@@ -335,6 +353,44 @@ impl DepGraph {
                         b.chan.insert(o.clone(), (1, e));
                     }
                 }
+                ChannelRule::GroupNorm { groups, params } => {
+                    let Some((axis, e)) = tracked[0].clone() else {
+                        continue;
+                    };
+                    if axis != 1 || groups == 0 || e.len() % groups != 0 {
+                        block_inputs(
+                            &mut b,
+                            &format!("channels on axis {axis} do not form {groups} groups at {at}"),
+                        );
+                        continue;
+                    }
+                    // Whole groups go: the statistics of the kept groups stay as they were.
+                    let per = e.len() / groups;
+                    for gi in 0..groups {
+                        for k in 1..per {
+                            b.union(e[gi * per], e[gi * per + k]);
+                        }
+                    }
+                    let firsts: Vec<u32> = e.iter().step_by(per).copied().collect();
+                    for p in params {
+                        let Some(f) = ins.get(p).copied().flatten() else {
+                            continue;
+                        };
+                        let n = size_at(Some(f), 0);
+                        let is_const = constant.get(p).copied().unwrap_or(false);
+                        if is_const && f.rank() == 1 && n == Some(e.len()) {
+                            b.members.push((i, p, 0, e.clone(), Role::Param));
+                        } else if is_const && f.rank() == 1 && n == Some(groups) {
+                            b.members.push((i, p, 0, firsts.clone(), Role::Param));
+                        } else {
+                            b.block(&e, &format!("input {p} is not a constant vector at {at}"));
+                        }
+                    }
+                    b.group_norms.push((i, per));
+                    if let Some(o) = node.outputs.first() {
+                        b.chan.insert(o.clone(), (1, e));
+                    }
+                }
                 ChannelRule::Dense {
                     weight,
                     w_in_axis,
@@ -391,6 +447,7 @@ impl DepGraph {
                     weight,
                     bias,
                     multiplier,
+                    transposed,
                 } => {
                     let Some(o) = node.outputs.first() else {
                         continue;
@@ -421,7 +478,13 @@ impl DepGraph {
                             )),
                         ),
                     };
-                    b.members.push((i, weight, 0, e.clone(), Role::Producer));
+                    // A transposed weight [C, multiplier, k…] has one row per input channel.
+                    let rows = if transposed {
+                        e.iter().step_by(multiplier.max(1)).copied().collect()
+                    } else {
+                        e.clone()
+                    };
+                    b.members.push((i, weight, 0, rows, Role::Producer));
                     if let Some(bi) = bias {
                         let f = ins.get(bi).copied().flatten();
                         let is_const = constant.get(bi).copied().unwrap_or(false);
@@ -434,7 +497,10 @@ impl DepGraph {
                     weight,
                     bias,
                     groups,
+                    transposed,
                 } => {
+                    // Conv weight [M, C/groups, k…]; ConvTranspose weight [C, M/groups, k…].
+                    let (w_in, w_out) = if transposed { (0, 1) } else { (1, 0) };
                     let Some(o) = node.outputs.first() else {
                         continue;
                     };
@@ -448,8 +514,12 @@ impl DepGraph {
                                     b.union(ein[p], ein[gi * per + p]);
                                 }
                             }
-                            b.members
-                                .push((i, weight, 1, ein[..per].to_vec(), Role::Consumer));
+                            let cols = if transposed {
+                                ein.clone()
+                            } else {
+                                ein[..per].to_vec()
+                            };
+                            b.members.push((i, weight, w_in, cols, Role::Consumer));
                         }
                         Some((_, ein)) => {
                             b.block(
@@ -466,7 +536,12 @@ impl DepGraph {
                             b.union(e[q], e[gi * per + q]);
                         }
                     }
-                    b.members.push((i, weight, 0, e.clone(), Role::Producer));
+                    let rows = if transposed {
+                        e[..per].to_vec()
+                    } else {
+                        e.clone()
+                    };
+                    b.members.push((i, weight, w_out, rows, Role::Producer));
                     if let Some(bi) = bias {
                         let f = ins.get(bi).copied().flatten();
                         let is_const = constant.get(bi).copied().unwrap_or(false);
@@ -560,28 +635,29 @@ impl DepGraph {
                     }
                     b.splits.push(i);
                 }
-                ChannelRule::Range {
-                    axis,
-                    start,
-                    end,
-                    index,
-                } => {
+                ChannelRule::Range { axis, picks, index } => {
                     let Some((a, e)) = tracked[0].clone() else {
                         continue;
                     };
-                    if a != axis || end > e.len() {
+                    if a != axis || picks.iter().any(|&p| p >= e.len()) || picks.is_empty() {
                         b.block(
                             &e,
                             &format!("slice bounds do not match the channels at {at}"),
                         );
                         continue;
                     }
-                    // Channels outside the range are dropped by the slice: removing them changes
-                    // nothing downstream, so only the kept range flows on.
-                    if let Some(o) = node.outputs.first() {
-                        b.chan.insert(o.clone(), (axis, e[start..end].to_vec()));
+                    // Channels the slice drops change nothing downstream; only the picked ones
+                    // flow on. A channel picked twice would have to go twice: keep it.
+                    let mut seen = HashSet::new();
+                    if !picks.iter().all(|p| seen.insert(*p)) {
+                        b.block(&e, &format!("slice takes a channel twice at {at}"));
+                        continue;
                     }
-                    b.ranges.push((i, index));
+                    if let Some(o) = node.outputs.first() {
+                        let out: Vec<u32> = picks.iter().map(|&p| e[p]).collect();
+                        b.chan.insert(o.clone(), (axis, out));
+                    }
+                    b.ranges.push((i, index, picks));
                 }
                 ChannelRule::Flatten { inner } => {
                     let Some((_, e)) = tracked[0].clone() else {
@@ -663,12 +739,19 @@ fn finish(mut b: Builder) -> DepGraph {
                 units: Vec::new(),
                 blocked: Vec::new(),
                 members: Vec::new(),
+                renormalized: Vec::new(),
             });
             groups.len() - 1
         });
         unit_group[u] = gid;
         groups[gid].units.push(u);
         groups[gid].blocked.push(unit_blocked[u].clone());
+    }
+    for (e, why) in &b.renormalized {
+        let gid = unit_group[elem_unit[*e as usize]];
+        if !groups[gid].renormalized.contains(why) {
+            groups[gid].renormalized.push(why.clone());
+        }
     }
     let members: Vec<Member> = b
         .members
@@ -718,5 +801,6 @@ fn finish(mut b: Builder) -> DepGraph {
         splits: b.splits,
         reshapes: b.reshapes,
         ranges: b.ranges,
+        group_norms: b.group_norms,
     }
 }

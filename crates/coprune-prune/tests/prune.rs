@@ -66,7 +66,14 @@ fn prune_and_check(m: &Model, cfg: &AllocConfig, crit: CriterionKind) -> (Cost, 
     }
     let pruned = prune_model(m, &dg, &alloc.removed, Mode::Remove).unwrap();
     let masked_for_export = prune_model(m, &dg, &alloc.removed, Mode::Mask).unwrap();
-    export_pair(&pruned, &masked_for_export);
+    // Pruning across a LayerNormalization's channels renormalises the kept ones: not a mask.
+    let exact = dg
+        .groups
+        .iter()
+        .all(|g| g.renormalized.is_empty() || g.units.iter().all(|&u| !alloc.removed[u]));
+    if exact {
+        export_pair(&pruned, &masked_for_export);
+    }
     pruned.graph.check_consistency().unwrap();
     let inf2 = infer(&pruned, &s).unwrap_or_else(|e| panic!("pruned model does not infer: {e}"));
     let a = analyze(&pruned, &inf2).unwrap();
@@ -201,7 +208,7 @@ fn export_shaped_fixtures_prune() {
         assert!(pruned.macs < dense.macs, "{}", path.display());
         n += 1;
     }
-    assert_eq!(n, 7);
+    assert_eq!(n, 11);
 }
 
 #[test]
@@ -277,5 +284,129 @@ fn same_inputs_same_plan() {
     assert_eq!(
         serde_json::to_string(&a).unwrap(),
         serde_json::to_string(&b).unwrap()
+    );
+}
+
+/// Prunes exactly `gone` (positions in the channel order of group `root`) from a fixture, checks
+/// the pruned model infers and exports the pair for CI's numeric check; returns it.
+fn remove_exactly(fixture: &str, root: &str, gone: &[usize]) -> Model {
+    let m = coprune_onnx::load(&fixtures_dir().join("prune").join(fixture)).unwrap();
+    let s = shapes(&m);
+    let inf = infer(&m, &s).unwrap();
+    let dg = DepGraph::build(&m, &inf);
+    let grp = dg.groups.iter().find(|g| g.root == root).unwrap();
+    let mut removed = vec![false; dg.num_units()];
+    for &p in gone {
+        removed[grp.units[p]] = true;
+    }
+    let pruned = prune_model(&m, &dg, &removed, Mode::Remove).unwrap();
+    let masked = prune_model(&m, &dg, &removed, Mode::Mask).unwrap();
+    pruned.graph.check_consistency().unwrap();
+    let inf2 = infer(&pruned, &s).unwrap_or_else(|e| panic!("{fixture} {gone:?}: {e}"));
+    let predicted = CostModel::new(&m, &inf, &dg).eval(&removed);
+    assert_eq!(analyze(&pruned, &inf2).unwrap().totals.macs, predicted.macs);
+    export_pair(&pruned, &masked);
+    pruned
+}
+
+fn ops(m: &Model) -> Vec<&str> {
+    m.graph.nodes.iter().map(|n| n.op_type.as_str()).collect()
+}
+
+#[test]
+fn strided_slices_follow_any_removal() {
+    // slice_steps takes channels 1, 3, …, 15 of Conv_3 and, in a second Slice that also takes
+    // every other row, 15, 13, …, 1. Removing 1 and 3 leaves the odd ones evenly spaced (new
+    // step 2 from position 3; the reversed ones step -2 from 13).
+    let m = remove_exactly("slice_steps.onnx", "Conv_3", &[1, 3]);
+    assert_eq!(ops(&m).iter().filter(|o| **o == "Gather").count(), 0);
+    let odd = m.graph.nodes.iter().find(|n| n.name == "Slice_5").unwrap();
+    let consts = m.graph.constants();
+    let bounds: Vec<Vec<i64>> = (1..5)
+        .map(|i| consts[odd.input(i).unwrap()].to_i64_vec().unwrap())
+        .collect();
+    assert_eq!(bounds, vec![vec![3], vec![14], vec![1], vec![2]]);
+    let rev = m.graph.nodes.iter().find(|n| n.name == "Slice_10").unwrap();
+    let bounds: Vec<Vec<i64>> = (1..5)
+        .map(|i| consts[rev.input(i).unwrap()].to_i64_vec().unwrap())
+        .collect();
+    assert_eq!(bounds[0], vec![13, 0]);
+    assert_eq!(bounds[1][0], 2);
+    assert_eq!(bounds[3], vec![-2, 2]);
+    // Removing 5 breaks the spacing: Gathers take the channels instead, the second one ahead of
+    // a Slice that still takes every other row.
+    let m = remove_exactly("slice_steps.onnx", "Conv_3", &[5]);
+    let gathers: Vec<_> = m
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.op_type == "Gather")
+        .collect();
+    assert_eq!(gathers.len(), 2, "{:?}", ops(&m));
+    assert_eq!(
+        consts_i64(&m, gathers[0].input(1).unwrap()),
+        vec![1, 3, 6, 8, 10, 12, 14]
+    );
+    assert_eq!(
+        consts_i64(&m, gathers[1].input(1).unwrap()),
+        vec![14, 12, 10, 8, 6, 3, 1]
+    );
+    assert_eq!(ops(&m).iter().filter(|o| **o == "Slice").count(), 1);
+    // Every other position everywhere: still evenly spaced for both.
+    let m = remove_exactly("slice_steps.onnx", "Conv_3", &[0, 2, 4, 6, 8, 10, 12, 14]);
+    assert!(!ops(&m).contains(&"Gather"));
+}
+
+fn consts_i64(m: &Model, name: &str) -> Vec<i64> {
+    m.graph.constants()[name].to_i64_vec().unwrap()
+}
+
+#[test]
+fn group_norm_loses_whole_groups() {
+    // 24 channels in 6 groups of 4: the group's units are whole GroupNormalization groups.
+    let m = coprune_onnx::load(&fixtures_dir().join("prune/group_norm.onnx")).unwrap();
+    let inf = infer(&m, &shapes(&m)).unwrap();
+    let dg = DepGraph::build(&m, &inf);
+    let grp = dg.groups.iter().find(|g| g.root == "Conv_7").unwrap();
+    assert_eq!(grp.units.len(), 6);
+    let pruned = remove_exactly("group_norm.onnx", "Conv_7", &[1, 4]);
+    let gn = pruned
+        .graph
+        .nodes
+        .iter()
+        .find(|n| n.op_type == "GroupNormalization")
+        .unwrap();
+    assert_eq!(gn.attr_int("num_groups", 0).unwrap(), 4);
+    let scale = &pruned.graph.constants()[gn.input(1).unwrap()];
+    assert_eq!(scale.dims, vec![16]);
+}
+
+#[test]
+fn grouped_and_depthwise_conv_transpose_prune() {
+    // ConvTranspose_7: group 4, 16 → 12 channels; ConvTranspose_9 is depthwise (12 → 24).
+    let pruned = remove_exactly("convtranspose_grouped.onnx", "ConvTranspose_7", &[2]);
+    let ct: Vec<_> = pruned
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.op_type == "ConvTranspose")
+        .collect();
+    let consts = pruned.graph.constants();
+    assert_eq!(ct[0].attr_int("group", 1).unwrap(), 4);
+    assert_eq!(consts[ct[0].input(1).unwrap()].dims, vec![16, 2, 2, 2]);
+    assert_eq!(ct[1].attr_int("group", 1).unwrap(), 8);
+    assert_eq!(consts[ct[1].input(1).unwrap()].dims, vec![8, 2, 3, 3]);
+    assert_eq!(consts[ct[1].input(2).unwrap()].dims, vec![16]);
+    // Input position 1 of each of Conv_3's four groups of four.
+    let pruned = remove_exactly("convtranspose_grouped.onnx", "Conv_3", &[1]);
+    let ct = pruned
+        .graph
+        .nodes
+        .iter()
+        .find(|n| n.op_type == "ConvTranspose")
+        .unwrap();
+    assert_eq!(
+        pruned.graph.constants()[ct.input(1).unwrap()].dims,
+        vec![12, 3, 2, 2]
     );
 }

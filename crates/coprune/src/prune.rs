@@ -213,6 +213,9 @@ pub struct GroupReport {
     pub prunable: usize,
     pub members: Vec<MemberReport>,
     pub blocked: Vec<BlockReport>,
+    /// Ops normalising across these channels: pruning them changes the kept ones' values.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub renormalized: Vec<String>,
 }
 
 /// The result of `coprune groups`.
@@ -265,6 +268,7 @@ pub fn groups_file(path: &Path, shapes: &[InputShape]) -> Result<GroupsReport> {
                         })
                         .collect(),
                     blocked,
+                    renormalized: grp.renormalized.clone(),
                 }
             })
             .collect();
@@ -384,12 +388,24 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
     let predicted = cm.eval(&removed);
     millis.insert("plan".to_string(), ms(t1));
     let t2 = Instant::now();
+    let mut notes = p.notes.clone();
+    for grp in &p.dg.groups {
+        if grp.units.iter().any(|&u| removed[u]) {
+            for why in &grp.renormalized {
+                notes.push(format!(
+                    "group `{}`: {why}; the pruned model differs from the masked one beyond the \
+                     removed channels, so fine-tune it",
+                    grp.root
+                ));
+            }
+        }
+    }
     let mut report = PruneReport {
         model: p.label.clone(),
         output: None,
         plan_file: None,
         masked_output: None,
-        notes: p.notes.clone(),
+        notes,
         groups_pruned: plan.groups.len(),
         channels_removed: plan.groups.iter().map(|g| g.removed.len()).sum(),
         dense: plan.dense,

@@ -46,6 +46,9 @@ pub fn run(args: Args) -> Result<String> {
                 m.positions
             );
         }
+        for why in &g.renormalized {
+            outln!(out, "    renormalised: {why}");
+        }
         for b in &g.blocked {
             outln!(
                 out,

@@ -113,11 +113,13 @@ impl Op for Conv {
                 weight: 1,
                 bias,
                 multiplier: (co / ci) as usize,
+                transposed: false,
             },
             (g, Some(ci), Some(co)) if ci % g == 0 && co % g == 0 => ChannelRule::Grouped {
                 weight: 1,
                 bias,
                 groups: g as usize,
+                transposed: false,
             },
             (g, _, _) => ChannelRule::Block(format!(
                 "grouped convolution (group={g}) with unknown or indivisible channel counts"

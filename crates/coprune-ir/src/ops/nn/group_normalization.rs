@@ -37,9 +37,9 @@ impl Op for GroupNormalization {
     }
 
     fn channel_rule(&self, _ctx: &ChannelCtx) -> ChannelRule {
-        ChannelRule::Block(format!(
-            "GroupNormalization normalises groups of channels ({} groups)",
-            self.num_groups
-        ))
+        ChannelRule::GroupNorm {
+            groups: self.num_groups as usize,
+            params: vec![1, 2],
+        }
     }
 }

@@ -47,7 +47,11 @@ impl Op for LayerNormalization {
         };
         match ctx.axis(0) {
             Some(c) if (c as i64) < axis => ChannelRule::Elementwise,
-            _ => ChannelRule::Block("LayerNormalization normalises across the channel axis".into()),
+            _ => ChannelRule::Renormalized(
+                "LayerNormalization normalises across these channels: the kept ones are \
+                 renormalised without the removed ones"
+                    .into(),
+            ),
         }
     }
 }

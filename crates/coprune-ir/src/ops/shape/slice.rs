@@ -145,18 +145,46 @@ impl Op for Slice {
         };
         let step = steps.as_ref().and_then(|s| s.get(k).copied()).unwrap_or(1);
         let dim = x.and_then(|f| f.shape.get(c)).and_then(|d| d.as_known());
-        match (step, dim, starts.get(k), ends.get(k)) {
-            (1, Some(n), Some(&s0), Some(&e0)) => {
-                let clamp = |v: i64| (if v < 0 { v + n } else { v }).clamp(0, n) as usize;
-                let (start, end) = (clamp(s0), clamp(e0));
-                ChannelRule::Range {
-                    axis: c,
-                    start,
-                    end: end.max(start),
-                    index: k,
-                }
-            }
-            _ => ChannelRule::Block("Slice of the channel axis with a step other than 1".into()),
+        match (dim, starts.get(k), ends.get(k)) {
+            (Some(n), Some(&s0), Some(&e0)) if step != 0 && n > 0 => ChannelRule::Range {
+                axis: c,
+                picks: picks(n, s0, e0, step),
+                index: k,
+            },
+            _ => ChannelRule::Block("Slice of the channel axis with unknown bounds".into()),
         }
+    }
+}
+
+/// The positions a Slice with these bounds takes from an axis of `n` elements, in output order
+/// (ONNX clamping rules: for a negative step the start is clamped to n-1 and the end to -1).
+pub fn picks(n: i64, start: i64, end: i64, step: i64) -> Vec<usize> {
+    let wrap = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
+    let (s, e) = if step > 0 {
+        (wrap(start).clamp(0, n), wrap(end).clamp(0, n))
+    } else {
+        (wrap(start).clamp(-1, n - 1), wrap(end).clamp(-1, n - 1))
+    };
+    let mut out = Vec::new();
+    let mut i = s;
+    while (step > 0 && i < e) || (step < 0 && i > e) {
+        out.push(i as usize);
+        i += step;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::picks;
+
+    #[test]
+    fn picks_follow_onnx_clamping() {
+        assert_eq!(picks(8, 1, 7, 2), vec![1, 3, 5]);
+        assert_eq!(picks(8, 0, i64::MAX, 3), vec![0, 3, 6]);
+        assert_eq!(picks(5, -1, i64::MIN, -1), vec![4, 3, 2, 1, 0]);
+        assert_eq!(picks(5, 10, -10, -2), vec![4, 2, 0]);
+        assert_eq!(picks(6, -2, 100, 1), vec![4, 5]);
+        assert!(picks(6, 4, 2, 1).is_empty());
     }
 }
