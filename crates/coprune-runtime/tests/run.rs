@@ -123,7 +123,7 @@ fn wrong_input_shape_is_an_error() {
 fn unsupported_op_is_named() {
     let mut b = coprune_testutil::GraphBuilder::new(0);
     let x = b.input("x", coprune_ir::DType::F32, &["1", "4"]);
-    let y = b.op("Erf", &[&x], vec![]);
+    let y = b.op("Hardmax", &[&x], vec![]);
     b.output(&y);
     let e = match Session::new(
         &b.into_model(),
@@ -131,9 +131,9 @@ fn unsupported_op_is_named() {
         1,
     ) {
         Err(e) => e.to_string(),
-        Ok(_) => panic!("Erf has no kernel yet"),
+        Ok(_) => panic!("Hardmax has no kernel yet"),
     };
-    assert!(e.contains("Erf") && e.contains("not supported"), "{e}");
+    assert!(e.contains("Hardmax") && e.contains("not supported"), "{e}");
 }
 
 #[test]
@@ -266,6 +266,46 @@ fn batch_norm_after_conv_is_folded_with_the_same_outputs() {
             assert!(
                 (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
                 "seed {seed}: {a} vs {b}"
+            );
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Golden {
+    input: Tensor,
+    outputs: Vec<Tensor>,
+}
+
+#[derive(serde::Deserialize)]
+struct Tensor {
+    name: String,
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
+#[test]
+fn transformer_block_matches_onnxruntime() {
+    // A PyTorch-shaped encoder block (LayerNormalization and its decomposed form, attention with
+    // a Where mask, Erf and Gelu, Shape arithmetic, Slice with negative steps, Expand, …) and
+    // the outputs onnxruntime gave for a seeded input (tests/fixtures/gen_runtime_fixtures.py).
+    let dir = coprune_testutil::fixtures_dir().join("runtime");
+    let model = coprune_onnx::load(&dir.join("encoder.onnx")).unwrap();
+    let golden: Golden =
+        serde_json::from_slice(&std::fs::read(dir.join("encoder.expected.json")).unwrap()).unwrap();
+    let shapes = HashMap::from([(golden.input.name.clone(), golden.input.shape.clone())]);
+    let s = Session::new(&model, &shapes, 1).unwrap();
+    let out = s
+        .run(vec![Value::f32(golden.input.shape, golden.input.data)])
+        .unwrap();
+    assert_eq!(out.len(), golden.outputs.len());
+    for (got, want) in out.iter().zip(&golden.outputs) {
+        assert_eq!(got.shape(), &want.shape[..], "{}", want.name);
+        for (i, (a, b)) in got.as_f32().unwrap().iter().zip(&want.data).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{} [{i}]: {a} vs onnxruntime {b}",
+                want.name
             );
         }
     }

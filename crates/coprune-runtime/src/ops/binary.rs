@@ -12,7 +12,7 @@ pub struct Binary<F: Fn(f32, f32) -> f32 + Send + Sync> {
 }
 
 /// Strides of `shape` broadcast to `out` (0 along broadcast axes).
-fn bstrides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+pub(crate) fn bstrides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let off = out.len() - shape.len();
     let mut strides = vec![0; out.len()];
     let mut s = 1;
@@ -68,4 +68,26 @@ impl<F: Fn(f32, f32) -> f32 + Send + Sync> Kernel for Binary<F> {
         }
         Ok(vec![Value::f32(self.out.clone(), out)])
     }
+}
+
+/// `data` (of a shape whose broadcast strides to `out` are `strides`) copied out to `out`.
+pub(crate) fn broadcast_to<T: Copy>(data: &[T], strides: &[usize], out: &[usize]) -> Vec<T> {
+    let n: usize = out.iter().product();
+    let mut y = Vec::with_capacity(n);
+    let r = out.len();
+    let mut idx = vec![0usize; r];
+    let mut at = 0usize;
+    for _ in 0..n {
+        y.push(data[at]);
+        for d in (0..r).rev() {
+            idx[d] += 1;
+            at += strides[d];
+            if idx[d] < out[d] {
+                break;
+            }
+            at -= strides[d] * out[d];
+            idx[d] = 0;
+        }
+    }
+    y
 }

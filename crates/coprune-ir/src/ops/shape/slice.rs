@@ -30,7 +30,7 @@ impl Slice {
 }
 
 /// Clamped (start, length) of a numpy slice over `dim` elements.
-fn slice_len(dim: i64, start: i64, end: i64, step: i64) -> (i64, i64) {
+pub fn slice_len(dim: i64, start: i64, end: i64, step: i64) -> (i64, i64) {
     let clamp = |v: i64, lo: i64, hi: i64| v.max(lo).min(hi);
     let norm = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
     if step > 0 {

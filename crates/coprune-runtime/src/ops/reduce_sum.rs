@@ -1,0 +1,10 @@
+//! `ReduceSum` kernel.
+
+use super::reduce::{lower as reduce, How};
+use crate::kernel::{Kernel, LowerCtx};
+use crate::Result;
+
+/// Lowers `ReduceSum`.
+pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
+    reduce(c, How::Sum)
+}
