@@ -5,11 +5,14 @@ use crate::kernel::{value_in, Kernel, LowerCtx};
 use crate::{Result, RuntimeError, Value};
 use coprune_ir::ops::shape::slice::slice_len;
 
+/// Opset < 10 bounds: starts, ends and (optional) axes attributes.
+type Bounds = (Vec<i64>, Vec<i64>, Option<Vec<i64>>);
+
 struct Slice {
     input: Vec<usize>,
     out: Vec<usize>,
     /// Opset < 10: (starts, ends, axes) attributes.
-    attrs: Option<(Vec<i64>, Vec<i64>, Option<Vec<i64>>)>,
+    attrs: Option<Bounds>,
 }
 
 /// Lowers `Slice`.
