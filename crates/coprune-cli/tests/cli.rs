@@ -1352,6 +1352,44 @@ fn groups_lists_blocked_reasons() {
 }
 
 #[test]
+fn normalisation_groups_are_reported_and_pruned() {
+    let fx = |name: &str| fixtures_dir().join("prune").join(name).display().to_string();
+    // GroupNormalization ties its groups' channels into units.
+    let v = json(&coprune(&["groups", &fx("group_norm.onnx"), "--json"]));
+    let g = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["root"] == "Conv_7")
+        .unwrap();
+    assert_eq!((g["channels"].as_u64(), g["units"].as_u64()), (Some(24), Some(6)));
+    // Across a LayerNormalization the group prunes, with a note that it renormalises.
+    let dir = temp_dir("cli-layer-norm");
+    let out = dir.join("ln.onnx");
+    let o = coprune(&[
+        "prune",
+        &fx("layer_norm.onnx"),
+        "-o",
+        out.to_str().unwrap(),
+        "--ratio",
+        "0.25",
+        "--json",
+    ]);
+    let v = json(&o);
+    assert!(
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("renormalised")),
+        "{v}"
+    );
+    assert_eq!(v["channels_removed"], 8, "{v}");
+    assert!(out.exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn real_models_prune_to_half_the_macs() {
     let Some(models) = shared_models_dir() else {
         return;

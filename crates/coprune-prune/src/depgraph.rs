@@ -48,8 +48,11 @@ pub struct Group {
     pub id: usize,
     /// Name of the node whose output channels started the group.
     pub root: String,
-    /// Global unit ids, in channel order of the root.
+    /// Global unit ids, in channel order of the root. A unit is a set of channels that can only
+    /// go together (one position of every group of a grouped conv, a GroupNormalization group).
     pub units: Vec<usize>,
+    /// Number of channels of the widest tensor made only of this group's units.
+    pub channels: usize,
     /// Per unit (same order): why it cannot be removed, if it cannot.
     pub blocked: Vec<Option<String>>,
     /// Indices into [`DepGraph::members`].
@@ -740,6 +743,7 @@ fn finish(mut b: Builder) -> DepGraph {
                 blocked: Vec::new(),
                 members: Vec::new(),
                 renormalized: Vec::new(),
+                channels: 0,
             });
             groups.len() - 1
         });
@@ -779,7 +783,7 @@ fn finish(mut b: Builder) -> DepGraph {
             }
         }
     }
-    let chan = b
+    let chan: HashMap<String, ChanInfo> = b
         .chan
         .into_iter()
         .map(|(k, (axis, e))| {
@@ -792,6 +796,16 @@ fn finish(mut b: Builder) -> DepGraph {
             )
         })
         .collect();
+    for c in chan.values() {
+        let Some(&u) = c.units.first() else { continue };
+        let gid = unit_group[u];
+        if c.units.iter().all(|&v| unit_group[v] == gid) {
+            groups[gid].channels = groups[gid].channels.max(c.units.len());
+        }
+    }
+    for g in &mut groups {
+        g.channels = g.channels.max(g.units.len());
+    }
     DepGraph {
         groups,
         unit_group,

@@ -209,7 +209,12 @@ pub struct BlockReport {
 pub struct GroupReport {
     pub id: usize,
     pub root: String,
+    /// Channels of the group's widest tensor.
     pub channels: usize,
+    /// Sets of channels that go together (as many as `channels` unless a grouped conv or a
+    /// GroupNormalization ties some); plans count and remove units.
+    pub units: usize,
+    /// Removable units.
     pub prunable: usize,
     pub members: Vec<MemberReport>,
     pub blocked: Vec<BlockReport>,
@@ -225,6 +230,7 @@ pub struct GroupsReport {
     pub notes: Vec<String>,
     pub groups: Vec<GroupReport>,
     pub prunable_groups: usize,
+    /// Removable units over all groups.
     pub prunable_channels: usize,
 }
 
@@ -249,7 +255,8 @@ pub fn groups_file(path: &Path, shapes: &[InputShape]) -> Result<GroupsReport> {
                 GroupReport {
                     id: grp.id,
                     root: grp.root.clone(),
-                    channels: grp.units.len(),
+                    channels: grp.channels,
+                    units: grp.units.len(),
                     prunable: grp.prunable(),
                     members: grp
                         .members

@@ -26,14 +26,26 @@ pub fn run(args: Args) -> Result<String> {
         outln!(out, "note: {n}");
     }
     for g in &r.groups {
-        outln!(
-            out,
-            "group {} root `{}`: {} channels, {} prunable",
-            g.id,
-            g.root,
-            g.channels,
-            g.prunable
-        );
+        if g.units == g.channels {
+            outln!(
+                out,
+                "group {} root `{}`: {} channels, {} prunable",
+                g.id,
+                g.root,
+                g.channels,
+                g.prunable
+            );
+        } else {
+            outln!(
+                out,
+                "group {} root `{}`: {} channels in {} units that go together, {} units prunable",
+                g.id,
+                g.root,
+                g.channels,
+                g.units,
+                g.prunable
+            );
+        }
         for m in &g.members {
             outln!(
                 out,
@@ -60,7 +72,7 @@ pub fn run(args: Args) -> Result<String> {
     }
     outln!(
         out,
-        "{} groups, {} prunable, {} prunable channels",
+        "{} groups, {} prunable, {} prunable units",
         r.groups.len(),
         r.prunable_groups,
         r.prunable_channels
