@@ -1353,7 +1353,13 @@ fn groups_lists_blocked_reasons() {
 
 #[test]
 fn normalisation_groups_are_reported_and_pruned() {
-    let fx = |name: &str| fixtures_dir().join("prune").join(name).display().to_string();
+    let fx = |name: &str| {
+        fixtures_dir()
+            .join("prune")
+            .join(name)
+            .display()
+            .to_string()
+    };
     // GroupNormalization ties its groups' channels into units.
     let v = json(&coprune(&["groups", &fx("group_norm.onnx"), "--json"]));
     let g = v["groups"]
@@ -1362,7 +1368,10 @@ fn normalisation_groups_are_reported_and_pruned() {
         .iter()
         .find(|g| g["root"] == "Conv_7")
         .unwrap();
-    assert_eq!((g["channels"].as_u64(), g["units"].as_u64()), (Some(24), Some(6)));
+    assert_eq!(
+        (g["channels"].as_u64(), g["units"].as_u64()),
+        (Some(24), Some(6))
+    );
     // Across a LayerNormalization the group prunes, with a note that it renormalises.
     let dir = temp_dir("cli-layer-norm");
     let out = dir.join("ln.onnx");

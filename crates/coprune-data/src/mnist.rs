@@ -95,10 +95,8 @@ pub fn load_mnist(dir: &Path, split: Split, norm: Normalize) -> Result<Dataset> 
             msg: format!("label {bad} is outside 0..=9"),
         });
     }
-    let data = images[16..]
-        .iter()
-        .map(|&p| (p as f32 / 255.0 - norm.mean) / norm.std)
-        .collect();
+    norm.check(1)?;
+    let data = norm.bytes(&images[16..], 1, idims[1] * idims[2]);
     Ok(Dataset {
         sample_shape: vec![1, idims[1], idims[2]],
         data,
@@ -126,15 +124,7 @@ mod tests {
     fn reads_raw_idx() {
         let dir = coprune_testutil::temp_dir("mnist");
         write_idx(&dir);
-        let d = load_mnist(
-            &dir,
-            Split::Test,
-            Normalize {
-                mean: 0.0,
-                std: 1.0,
-            },
-        )
-        .unwrap();
+        let d = load_mnist(&dir, Split::Test, Normalize::identity()).unwrap();
         assert_eq!(d.sample_shape, vec![1, 2, 2]);
         assert_eq!(d.labels, vec![7, 3]);
         assert_eq!(d.data[1], 1.0);
@@ -143,30 +133,14 @@ mod tests {
             [0, 0, 8, 1, 0, 0, 0, 2, 7, 12],
         )
         .unwrap();
-        let e = load_mnist(
-            &dir,
-            Split::Test,
-            Normalize {
-                mean: 0.0,
-                std: 1.0,
-            },
-        )
-        .unwrap_err();
+        let e = load_mnist(&dir, Split::Test, Normalize::identity()).unwrap_err();
         assert!(e.to_string().contains("label 12"), "{e}");
         std::fs::write(
             dir.join("t10k-labels-idx1-ubyte"),
             [0, 0, 8, 1, 0, 0, 0, 3, 7, 1],
         )
         .unwrap();
-        assert!(load_mnist(
-            &dir,
-            Split::Test,
-            Normalize {
-                mean: 0.0,
-                std: 1.0
-            }
-        )
-        .is_err());
+        assert!(load_mnist(&dir, Split::Test, Normalize::identity()).is_err());
         std::fs::remove_dir_all(&dir).ok();
     }
 }

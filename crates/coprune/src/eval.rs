@@ -64,6 +64,7 @@ pub struct EvalReport {
 pub fn load_dataset(cfg: &EvalConfig) -> Result<Dataset> {
     let norm = cfg
         .normalize
+        .clone()
         .unwrap_or_else(|| cfg.data.default_normalize());
     let mut d = cfg.data.load(cfg.split, norm)?;
     if let Some(n) = cfg.limit {

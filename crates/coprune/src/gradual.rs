@@ -46,7 +46,7 @@ impl Curve {
 #[derive(Debug, Clone, PartialEq)]
 pub enum GradualTarget {
     /// Structured: the channel config's target is the final one.
-    Channel(PruneConfig),
+    Channel(Box<PruneConfig>),
     /// Unstructured with a `Sparsity` target.
     Sparse(SparsityConfig),
 }

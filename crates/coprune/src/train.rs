@@ -30,8 +30,9 @@ pub struct DataConfig {
 pub fn load_splits(cfg: &DataConfig) -> Result<(Dataset, Dataset)> {
     let norm = cfg
         .normalize
+        .clone()
         .unwrap_or_else(|| cfg.data.default_normalize());
-    let mut train = cfg.data.load(Split::Train, norm)?;
+    let mut train = cfg.data.load(Split::Train, norm.clone())?;
     let mut test = cfg.data.load(Split::Test, norm)?;
     if let Some(n) = cfg.limit {
         train.truncate(n);
@@ -183,6 +184,7 @@ impl CalibrationSet {
     pub(crate) fn load(model: &Model, label: &str, cal: &Calibration) -> Result<CalibrationSet> {
         let norm = cal
             .normalize
+            .clone()
             .unwrap_or_else(|| cal.data.default_normalize());
         let mut data = cal.data.load(Split::Train, norm)?;
         data.truncate(cal.samples.max(1));

@@ -25,7 +25,9 @@ pub struct Args {
     /// Leave layers with fewer weights than this as they are.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub min_elements: usize,
-    /// Evaluate the original and the compressed model on this dataset (`mnist:DIR`).
+    /// Evaluate the original and the compressed model on this dataset (test split):
+    /// `mnist:DIR`, `cifar10:DIR`, `npz:FILE`, `npy:X.npy,Y.npy` or
+    /// `folder:DIR[,resize=N,crop=N|size=HxW][,gray][,mean=A/B/C,std=A/B/C]`.
     #[arg(long, value_name = "KIND:PATH")]
     pub data: Option<String>,
     /// With --data: evaluate only the first N test samples.

@@ -18,7 +18,8 @@ pub enum SplitArg {
 pub struct Args {
     /// The ONNX model.
     pub model: PathBuf,
-    /// The dataset: `mnist:DIR` (IDX files, raw or .gz).
+    /// The dataset: `mnist:DIR`, `cifar10:DIR`, `npz:FILE`, `npy:X.npy,Y.npy` or
+    /// `folder:DIR[,resize=N,crop=N|size=HxW][,gray][,mean=A/B/C,std=A/B/C]`.
     #[arg(long, value_name = "KIND:PATH")]
     pub data: String,
     /// Which split.
@@ -36,7 +37,8 @@ pub struct Args {
     /// Sparse kernels for weights with zeros: auto (timed per layer at load), off, on.
     #[arg(long, value_enum, default_value = "auto")]
     pub sparse: super::Sparse,
-    /// Pixel normalisation MEAN,STD (x = (pixel/255 − MEAN)/STD); default: the dataset's usual.
+    /// Pixel normalisation MEAN,STD or per channel M1/M2/M3,S1/S2/S3 (x = (pixel/255 − MEAN)/STD);
+    /// default: the dataset's usual.
     #[arg(long, value_name = "MEAN,STD")]
     pub normalize: Option<String>,
     /// Print a JSON document instead of the summary.
@@ -44,15 +46,18 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Parses `MEAN,STD`.
+/// Parses `MEAN,STD`, or per channel `M1/M2/M3,S1/S2/S3`.
 pub fn parse_normalize(s: &str) -> Result<Normalize, coprune::Error> {
+    let list = |v: &str| -> Option<Vec<f32>> {
+        v.split('/').map(|x| x.trim().parse::<f32>().ok()).collect()
+    };
     let parsed = s
         .split_once(',')
-        .and_then(|(m, d)| Some((m.trim().parse::<f32>().ok()?, d.trim().parse::<f32>().ok()?)));
+        .and_then(|(m, d)| Some((list(m)?, list(d)?)));
     match parsed {
-        Some((mean, std)) if std > 0.0 => Ok(Normalize { mean, std }),
+        Some((mean, std)) if std.iter().all(|&x| x > 0.0) => Ok(Normalize { mean, std }),
         _ => Err(coprune::Error::Usage(format!(
-            "--normalize `{s}` must be MEAN,STD with STD > 0"
+            "--normalize `{s}` must be MEAN,STD (or per channel M1/M2/M3,S1/S2/S3) with STD > 0"
         ))),
     }
 }

@@ -186,8 +186,9 @@ pub struct Args {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Calibration data for data-driven criteria (`--criterion taylor`): `mnist:DIR` (its
-    /// training split).
+    /// Calibration data for data-driven criteria (`--criterion taylor`), its training split:
+    /// `mnist:DIR`, `cifar10:DIR`, `npz:FILE`, `npy:X.npy,Y.npy` or
+    /// `folder:DIR[,resize=N,crop=N|size=HxW][,gray][,mean=A/B/C,std=A/B/C]`.
     #[arg(long, value_name = "KIND:PATH")]
     pub data: Option<String>,
     /// Calibration samples (first N of the training split).
@@ -315,7 +316,10 @@ pub fn run(args: Args) -> Result<String> {
                 "give a target: --ratio F, --target-macs F, --target-params F, or --latency F|--latency-ms MS with --target".into()
             ));
         }
-        return run_gradual(&args, coprune::gradual::GradualTarget::Channel(cfg));
+        return run_gradual(
+            &args,
+            coprune::gradual::GradualTarget::Channel(Box::new(cfg)),
+        );
     }
     let source = match (&args.plan, target) {
         (Some(p), _) => PlanSource::Replay(p),

@@ -15,7 +15,8 @@ use std::path::PathBuf;
 pub struct Args {
     /// The ONNX model.
     pub model: PathBuf,
-    /// The dataset to evaluate on: `mnist:DIR` (test split).
+    /// The dataset to evaluate on (test split): `mnist:DIR`, `cifar10:DIR`, `npz:FILE`, `npy:X.npy,Y.npy` or
+    /// `folder:DIR[,resize=N,crop=N|size=HxW][,gray][,mean=A/B/C,std=A/B/C]`.
     #[arg(long, value_name = "KIND:PATH")]
     pub data: String,
     /// Fractions of each group's channels to remove, one point each.

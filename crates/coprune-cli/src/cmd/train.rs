@@ -34,8 +34,9 @@ pub enum ScheduleArg {
 /// Flags shared by `train` and `finetune`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
-    /// The dataset: `mnist:DIR` (IDX files, raw or .gz; train split for training, test split
-    /// for the per-epoch evaluation).
+    /// The dataset (train split for training, test split for the per-epoch evaluation):
+    /// `mnist:DIR`, `cifar10:DIR`, `npz:FILE`, `npy:X.npy,Y.npy` or
+    /// `folder:DIR[,resize=N,crop=N|size=HxW][,gray][,mean=A/B/C,std=A/B/C]`.
     #[arg(long, value_name = "KIND:PATH")]
     pub data: String,
     /// Where to write the trained model.
