@@ -273,7 +273,7 @@ fn batch_norm_after_conv_is_folded_with_the_same_outputs() {
 
 #[derive(serde::Deserialize)]
 struct Golden {
-    input: Tensor,
+    inputs: Vec<Tensor>,
     outputs: Vec<Tensor>,
 }
 
@@ -284,29 +284,119 @@ struct Tensor {
     data: Vec<f32>,
 }
 
-#[test]
-fn transformer_block_matches_onnxruntime() {
-    // A PyTorch-shaped encoder block (LayerNormalization and its decomposed form, attention with
-    // a Where mask, Erf and Gelu, Shape arithmetic, Slice with negative steps, Expand, …) and
-    // the outputs onnxruntime gave for a seeded input (tests/fixtures/gen_runtime_fixtures.py).
+/// Runs `tests/fixtures/runtime/NAME.onnx` on the inputs of NAME.expected.json (written by
+/// tests/fixtures/gen_runtime_fixtures.py) and compares every output with onnxruntime's.
+fn matches_golden(name: &str) {
     let dir = coprune_testutil::fixtures_dir().join("runtime");
-    let model = coprune_onnx::load(&dir.join("encoder.onnx")).unwrap();
+    let model = coprune_onnx::load(&dir.join(format!("{name}.onnx"))).unwrap();
     let golden: Golden =
-        serde_json::from_slice(&std::fs::read(dir.join("encoder.expected.json")).unwrap()).unwrap();
-    let shapes = HashMap::from([(golden.input.name.clone(), golden.input.shape.clone())]);
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.expected.json"))).unwrap())
+            .unwrap();
+    let shapes = golden
+        .inputs
+        .iter()
+        .map(|t| (t.name.clone(), t.shape.clone()))
+        .collect();
     let s = Session::new(&model, &shapes, 1).unwrap();
     let out = s
-        .run(vec![Value::f32(golden.input.shape, golden.input.data)])
+        .run(
+            golden
+                .inputs
+                .iter()
+                .map(|t| Value::f32(t.shape.clone(), t.data.clone()))
+                .collect(),
+        )
         .unwrap();
     assert_eq!(out.len(), golden.outputs.len());
     for (got, want) in out.iter().zip(&golden.outputs) {
-        assert_eq!(got.shape(), &want.shape[..], "{}", want.name);
+        assert_eq!(got.shape(), &want.shape[..], "{name}: {}", want.name);
         for (i, (a, b)) in got.as_f32().unwrap().iter().zip(&want.data).enumerate() {
             assert!(
                 (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                "{} [{i}]: {a} vs onnxruntime {b}",
+                "{name}: {} [{i}]: {a} vs onnxruntime {b}",
                 want.name
             );
+        }
+    }
+}
+
+#[test]
+fn transformer_block_matches_onnxruntime() {
+    // A PyTorch-shaped encoder block (LayerNormalization and its decomposed form, attention with
+    // a Where mask, Erf and Gelu, Shape arithmetic, Slice with negative steps, Expand, …).
+    matches_golden("encoder");
+}
+
+#[test]
+fn recurrent_ops_match_onnxruntime() {
+    // Bidirectional LSTM with peepholes, initial states, lengths and clip; reverse GRU with
+    // linear_before_reset; forward GRU with HardSigmoid gates.
+    matches_golden("recurrent");
+}
+
+#[test]
+fn batch_first_recurrent_layout_equals_the_default() {
+    // onnxruntime has no layout=1, so coprune's is checked against its own layout 0.
+    for op in ["LSTM", "GRU"] {
+        let gates = if op == "LSTM" { 4 } else { 3 };
+        let (s, b, i, h) = (4usize, 2usize, 3usize, 5usize);
+        let build = |layout: i64| {
+            let mut g = coprune_testutil::GraphBuilder::new(9);
+            let x = if layout == 0 {
+                g.input("x", coprune_ir::DType::F32, &["4", "2", "3"])
+            } else {
+                g.input("x", coprune_ir::DType::F32, &["2", "4", "3"])
+            };
+            let w = g.weight("w", &[2, (gates * h) as u64, i as u64]);
+            let r = g.weight("r", &[2, (gates * h) as u64, h as u64]);
+            let y = g.op(
+                op,
+                &[&x, &w, &r],
+                vec![
+                    ("hidden_size", coprune_ir::AttrValue::Int(h as i64)),
+                    (
+                        "direction",
+                        coprune_ir::AttrValue::String(b"bidirectional".to_vec()),
+                    ),
+                    ("layout", coprune_ir::AttrValue::Int(layout)),
+                ],
+            );
+            g.output(&y);
+            g.into_model()
+        };
+        let mut rng = Rng::new(3);
+        let x0: Vec<f32> = (0..s * b * i).map(|_| rng.f32() - 0.5).collect();
+        let mut x1 = vec![0.0; x0.len()];
+        for t in 0..s {
+            for bb in 0..b {
+                for k in 0..i {
+                    x1[(bb * s + t) * i + k] = x0[(t * b + bb) * i + k];
+                }
+            }
+        }
+        let run = |m: &coprune_ir::Model, shape: Vec<usize>, x: Vec<f32>| {
+            let sess =
+                Session::new(m, &HashMap::from([("x".to_string(), shape.clone())]), 1).unwrap();
+            sess.run(vec![Value::f32(shape, x)]).unwrap().remove(0)
+        };
+        let y0 = run(&build(0), vec![s, b, i], x0);
+        let y1 = run(&build(1), vec![b, s, i], x1);
+        assert_eq!(y0.shape(), &[s, 2, b, h]);
+        assert_eq!(y1.shape(), &[b, s, 2, h]);
+        let (y0, y1) = (y0.as_f32().unwrap(), y1.as_f32().unwrap());
+        for t in 0..s {
+            for d in 0..2 {
+                for bb in 0..b {
+                    for k in 0..h {
+                        let a = y0[((t * 2 + d) * b + bb) * h + k];
+                        let c = y1[((bb * s + t) * 2 + d) * h + k];
+                        assert!(
+                            (a - c).abs() < 1e-6,
+                            "{op} t{t} d{d} b{bb} k{k}: {a} vs {c}"
+                        );
+                    }
+                }
+            }
         }
     }
 }

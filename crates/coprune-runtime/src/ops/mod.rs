@@ -19,11 +19,13 @@ pub mod gather;
 pub mod gelu;
 pub mod gemm_op;
 pub mod global_pool;
+pub mod gru;
 pub mod hard_sigmoid;
 pub mod hard_swish;
 pub mod layer_normalization;
 pub mod leaky_relu;
 pub mod log;
+pub mod lstm;
 pub mod mat_mul;
 pub mod max;
 pub mod max_pool;
@@ -34,6 +36,7 @@ pub mod pool;
 pub mod pow;
 pub mod prelu;
 pub mod reciprocal;
+pub mod recurrent;
 pub mod reduce;
 pub mod reduce_mean;
 pub mod reduce_sum;
@@ -83,9 +86,11 @@ pub fn registry() -> &'static HashMap<&'static str, Lower> {
             ("Gemm", gemm_op::lower),
             ("GlobalAveragePool", global_pool::lower_average),
             ("GlobalMaxPool", global_pool::lower_max),
+            ("GRU", gru::lower),
             ("HardSigmoid", hard_sigmoid::lower),
             ("HardSwish", hard_swish::lower),
             ("Identity", view::lower),
+            ("LSTM", lstm::lower),
             ("LayerNormalization", layer_normalization::lower),
             ("LeakyRelu", leaky_relu::lower),
             ("Log", log::lower),
