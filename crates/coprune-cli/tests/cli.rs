@@ -913,6 +913,46 @@ fn memory_budget_for_an_mcu() {
 }
 
 #[test]
+fn ram_budget_for_an_mcu() {
+    // LeNet-5's peak of live activations is 90 KiB; 40 KiB must be met exactly (a hard limit),
+    // and the written model re-analysed must show it.
+    let dir = temp_dir("cli-ramkb");
+    let out = dir.join("r.onnx").display().to_string();
+    let v = json(&coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--ram-kb",
+        "40",
+        "--target",
+        "arm-cortex-m7",
+        "--json",
+    ]));
+    let peak = v["measured"]["peak_activation_bytes"].as_f64().unwrap();
+    assert!(peak <= 40.0 * 1024.0 && peak > 20.0 * 1024.0, "{v}");
+    assert_eq!(v["dense"]["peak_activation_bytes"], 90 * 1024, "{v}");
+    let a = json(&coprune(&["analyze", &out, "--json"]));
+    assert_eq!(a["totals"]["peak_activation_bytes"].as_f64().unwrap(), peak);
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("of the target's 1024 KiB"), "{notes}");
+    // Budgets the graph's own input and output exceed cannot be met; nothing is written.
+    let bad = dir.join("bad.onnx");
+    let o = coprune(&[
+        "prune",
+        lenet_ref(),
+        "-o",
+        bad.to_str().unwrap(),
+        "--ram-kb",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("graph input"), "{}", stderr(&o));
+    assert!(!bad.exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn prune_unstructured_and_n_m() {
     let dir = temp_dir("cli-sparse");
     let out = dir.join("s.onnx").display().to_string();

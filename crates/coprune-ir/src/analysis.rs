@@ -30,6 +30,73 @@ pub struct Totals {
     pub macs: u64,
     /// Sum of all intermediate output sizes (an upper bound on activation memory).
     pub activation_bytes: u64,
+    /// Most activation bytes alive at once when the nodes run in order (graph inputs included):
+    /// the working memory a runtime without in-place reuse needs (an MCU's RAM budget).
+    pub peak_activation_bytes: u64,
+}
+
+/// When each activation is written and last read, for peak-memory estimates: a value lives from
+/// the node that writes it (graph inputs from the start) to its last reader (graph outputs to
+/// the end); while a node runs, its inputs and outputs are all alive. Constants do not count.
+#[derive(Debug, Clone, Default)]
+pub struct Liveness {
+    inputs: Vec<String>,
+    /// Per node in run order: the values it writes and the values it reads for the last time.
+    steps: Vec<(Vec<String>, Vec<String>)>,
+}
+
+impl Liveness {
+    /// The schedule of `model` run in `order`, with `is_const` telling constants apart.
+    pub fn new(model: &Model, order: &[usize], is_const: &dyn Fn(&str) -> bool) -> Liveness {
+        let g = &model.graph;
+        let outputs: HashSet<&str> = g.outputs.iter().map(|o| o.name.as_str()).collect();
+        let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (p, &i) in order.iter().enumerate() {
+            for v in g.nodes[i].inputs.iter().filter(|v| !v.is_empty()) {
+                last.insert(v.as_str(), p);
+            }
+        }
+        let live = |v: &str| !v.is_empty() && !is_const(v);
+        let mut steps: Vec<(Vec<String>, Vec<String>)> = vec![Default::default(); order.len()];
+        for (p, &i) in order.iter().enumerate() {
+            let node = &g.nodes[i];
+            steps[p].0 = node.outputs.iter().filter(|o| live(o)).cloned().collect();
+            for o in steps[p].0.clone() {
+                // Written and never read: freed right after its node.
+                if !last.contains_key(o.as_str()) && !outputs.contains(o.as_str()) {
+                    steps[p].1.push(o);
+                }
+            }
+        }
+        let inputs: Vec<String> = g
+            .inputs
+            .iter()
+            .map(|v| v.name.clone())
+            .filter(|v| live(v))
+            .collect();
+        for (v, &p) in &last {
+            if live(v) && !outputs.contains(v) {
+                steps[p].1.push(v.to_string());
+            }
+        }
+        for s in &mut steps {
+            s.1.sort();
+            s.1.dedup();
+        }
+        Liveness { inputs, steps }
+    }
+
+    /// The peak of the live bytes, with `size` giving each value's bytes.
+    pub fn peak(&self, size: &dyn Fn(&str) -> u64) -> u64 {
+        let mut live: u64 = self.inputs.iter().map(|v| size(v)).sum();
+        let mut peak = live;
+        for (writes, frees) in &self.steps {
+            live += writes.iter().map(|v| size(v)).sum::<u64>();
+            peak = peak.max(live);
+            live = live.saturating_sub(frees.iter().map(|v| size(v)).sum::<u64>());
+        }
+        peak
+    }
 }
 
 /// The analysis of a model at given input shapes.
@@ -101,5 +168,13 @@ pub fn analyze(model: &Model, inferred: &Inferred) -> Result<Analysis> {
         });
     }
     totals.nodes = nodes.len();
+    let size = |v: &str| -> u64 {
+        inferred.facts.get(v).map_or(0, |f| {
+            let n = numel(&f.shape).map(|d| count(&d)).unwrap_or(0);
+            f.dtype.byte_size(n).unwrap_or(0)
+        })
+    };
+    totals.peak_activation_bytes =
+        Liveness::new(model, &inferred.order, &|v| constants.contains_key(v)).peak(&size);
     Ok(Analysis { nodes, totals })
 }

@@ -26,6 +26,8 @@ pub enum Target {
     LatencyMs(f64),
     /// The weights take at most this many KiB stored as f32 (an MCU's flash budget).
     MemoryKb(f64),
+    /// At most this many KiB of activations alive at once (an MCU's RAM budget).
+    RamKb(f64),
 }
 
 /// Bytes per stored parameter for [`Target::MemoryKb`] (f32 weights).
@@ -285,7 +287,8 @@ pub fn allocate(
         | Target::Params(_)
         | Target::Latency(_)
         | Target::LatencyMs(_)
-        | Target::MemoryKb(_) => {
+        | Target::MemoryKb(_)
+        | Target::RamKb(_) => {
             let dense_lat = lm.map(|l| cm.latency(&none, l));
             let (f, goal_abs) = match cfg.target {
                 Target::MemoryKb(kb) => {
@@ -293,6 +296,15 @@ pub fn allocate(
                     if kb.is_nan() || kb <= 0.0 {
                         return Err(PruneError::Invalid(format!(
                             "memory budget {kb} KiB must be positive"
+                        )));
+                    }
+                    (kb * 1024.0 / d.max(1.0), kb * 1024.0)
+                }
+                Target::RamKb(kb) => {
+                    let d = cm.peak_activation(&none) as f64;
+                    if kb.is_nan() || kb <= 0.0 {
+                        return Err(PruneError::Invalid(format!(
+                            "RAM budget {kb} KiB must be positive"
                         )));
                     }
                     (kb * 1024.0 / d.max(1.0), kb * 1024.0)
@@ -319,6 +331,10 @@ pub fn allocate(
                         "memory budget {kb} KiB is above the dense model's {:.1} KiB of f32 weights: nothing to prune",
                         cm.eval(&none).params as f64 * WEIGHT_BYTES / 1024.0
                     ),
+                    Target::RamKb(kb) => format!(
+                        "RAM budget {kb} KiB is above the dense model's peak of {:.1} KiB of activations: nothing to prune",
+                        cm.peak_activation(&none) as f64 / 1024.0
+                    ),
                     _ => format!("target fraction {f} must be in (0, 1]"),
                 }));
             }
@@ -327,6 +343,7 @@ pub fn allocate(
                     Target::Macs(_) => cm.eval(removed).macs as f64,
                     Target::Params(_) => cm.eval(removed).params as f64,
                     Target::MemoryKb(_) => cm.eval(removed).params as f64 * WEIGHT_BYTES,
+                    Target::RamKb(_) => cm.peak_activation(removed) as f64,
                     _ => lm.map_or(0.0, |l| cm.latency(removed, l)),
                 }
             };
@@ -336,10 +353,16 @@ pub fn allocate(
             } else {
                 goal_abs
             };
+            // Memory budgets are hard limits; MAC, parameter and latency targets are met within 2%.
+            let slack = if matches!(cfg.target, Target::MemoryKb(_) | Target::RamKb(_)) {
+                1.0
+            } else {
+                1.02
+            };
             let (mut lo, mut hi) = (0.0f64, 1.0f64);
             let most = select(hi);
             let best = metric(&most);
-            if best > goal * 1.02 {
+            if best > goal * slack {
                 return Err(budget_error(dg, cfg, f, best / dense_metric));
             }
             for _ in 0..40 {
@@ -353,10 +376,10 @@ pub fn allocate(
                     break;
                 }
             }
-            // The closer of the two bracketing plans, as long as it stays within 2% of the goal.
+            // The closer of the two bracketing plans, as long as it stays within the slack.
             let (a, b) = (select(lo), select(hi));
             let (ca, cb) = (metric(&a), metric(&b));
-            if (ca - goal).abs() < (cb - goal).abs() && ca <= goal * 1.02 {
+            if (ca - goal).abs() < (cb - goal).abs() && ca <= goal * slack {
                 a
             } else {
                 b
@@ -431,6 +454,7 @@ fn budget_error(dg: &DepGraph, cfg: &AllocConfig, want: f64, best: f64) -> Prune
         Target::Macs(_) => "MACs",
         Target::Latency(_) | Target::LatencyMs(_) => "predicted latency",
         Target::MemoryKb(_) => "weight memory",
+        Target::RamKb(_) => "peak activation memory (graph inputs and outputs always count)",
         _ => "parameters",
     };
     let list: Vec<String> = reasons

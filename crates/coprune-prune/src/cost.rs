@@ -10,11 +10,14 @@ use std::collections::{HashMap, HashSet};
 /// Removed positions per sliced axis of one tensor use.
 type Slicing = Vec<(usize, Vec<usize>)>;
 
-/// Parameter elements and MACs.
+/// Parameter elements, MACs and peak activation memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Cost {
     pub params: u64,
     pub macs: u64,
+    /// Most activation bytes alive at once (`coprune_ir::analysis::Liveness`).
+    #[serde(default)]
+    pub peak_activation_bytes: u64,
 }
 
 /// Evaluates costs of candidate removals on one model.
@@ -30,6 +33,8 @@ pub struct CostModel<'a> {
     base_of: HashMap<String, String>,
     /// Constant values by name (for latency measurements of nodes with constant inputs).
     values: HashMap<String, std::borrow::Cow<'a, coprune_ir::Tensor>>,
+    /// When each activation is alive.
+    live: coprune_ir::analysis::Liveness,
 }
 
 fn count_dim(d: &Dim) -> u64 {
@@ -54,6 +59,9 @@ impl<'a> CostModel<'a> {
             .iter()
             .map(|(k, t)| (k.clone(), (t.dtype, t.dims.len())))
             .collect();
+        let live = coprune_ir::analysis::Liveness::new(model, &inferred.order, &|v| {
+            consts.contains_key(v)
+        });
         let mut members_at: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
         for (i, m) in dg.members.iter().enumerate() {
             members_at.entry((m.node, m.input)).or_default().push(i);
@@ -66,7 +74,26 @@ impl<'a> CostModel<'a> {
             members_at,
             base_of,
             values: consts,
+            live,
         }
+    }
+
+    /// Peak activation bytes with the units flagged in `removed` taken out.
+    pub fn peak_activation(&self, removed: &[bool]) -> u64 {
+        let kept = |units: &[usize]| units.iter().filter(|&&u| !removed[u]).count() as i64;
+        self.live.peak(&|v: &str| {
+            let Some(f) = self.inferred.facts.get(v) else {
+                return 0;
+            };
+            let mut shape = f.shape.clone();
+            if let Some(c) = self.dg.chan.get(v) {
+                if c.axis < shape.len() {
+                    shape[c.axis] = Dim::known(kept(&c.units));
+                }
+            }
+            let n: u64 = shape.iter().map(count_dim).product();
+            f.dtype.byte_size(n).unwrap_or(0)
+        })
     }
 
     /// Predicted latency (ms) with the units flagged in `removed` taken out: the sum of `lm`'s
@@ -90,6 +117,7 @@ impl<'a> CostModel<'a> {
             },
             &mut |_| {},
         );
+        cost.peak_activation_bytes = self.peak_activation(removed);
         cost
     }
 

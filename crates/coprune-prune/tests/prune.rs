@@ -39,6 +39,10 @@ fn prune_and_check(m: &Model, cfg: &AllocConfig, crit: CriterionKind) -> (Cost, 
         dense.params, dense_a.totals.params,
         "dense params prediction"
     );
+    assert_eq!(
+        dense.peak_activation_bytes, dense_a.totals.peak_activation_bytes,
+        "dense peak activation prediction"
+    );
     let scores = score_groups(
         m,
         &dg,
@@ -79,6 +83,10 @@ fn prune_and_check(m: &Model, cfg: &AllocConfig, crit: CriterionKind) -> (Cost, 
     let a = analyze(&pruned, &inf2).unwrap();
     assert_eq!(a.totals.macs, alloc.pruned.macs, "predicted MACs");
     assert_eq!(a.totals.params, alloc.pruned.params, "predicted params");
+    assert_eq!(
+        a.totals.peak_activation_bytes, alloc.pruned.peak_activation_bytes,
+        "predicted peak activation memory"
+    );
     // The masked model keeps every shape.
     let masked = prune_model(m, &dg, &alloc.removed, Mode::Mask).unwrap();
     let inf3 = infer(&masked, &s).unwrap();

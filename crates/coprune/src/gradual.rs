@@ -187,6 +187,10 @@ pub fn gradual(
                         let d = dense.params as f64 * WEIGHT_BYTES / 1024.0;
                         Target::MemoryKb(d - (d - kb) * p)
                     }
+                    Target::RamKb(kb) => {
+                        let d = dense.peak_activation_bytes as f64 / 1024.0;
+                        Target::RamKb(d - (d - kb) * p)
+                    }
                     Target::Ratio(r) => {
                         Target::Ratio((r * p - r * done) / (1.0 - r * done).max(1e-9))
                     }
@@ -201,6 +205,7 @@ pub fn gradual(
                     Target::Ratio(r) => r <= 1e-6,
                     Target::LatencyMs(_) => false,
                     Target::MemoryKb(kb) => kb * 1024.0 >= now.params as f64 * WEIGHT_BYTES,
+                    Target::RamKb(kb) => kb * 1024.0 >= now.peak_activation_bytes as f64,
                 };
                 if !trivial {
                     let mut c = cfg.clone();

@@ -182,6 +182,7 @@ fn measure(m: &Model, shapes: &BTreeMap<String, Vec<i64>>, label: &str) -> Resul
     Ok(Cost {
         params: a.totals.params,
         macs: a.totals.macs,
+        peak_activation_bytes: a.totals.peak_activation_bytes,
     })
 }
 
@@ -403,6 +404,32 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
                     "group `{}`: {why}; the pruned model differs from the masked one beyond the \
                      removed channels, so fine-tune it",
                     grp.root
+                ));
+            }
+        }
+    }
+    // An MCU target: does the plan fit its flash (f32 weights) and RAM (peak activations)?
+    if let PlanSource::Compute(PruneConfig {
+        latency: Some(spec),
+        ..
+    }) = &source
+    {
+        if let Some(mem) = crate::hardware::resolve_target(&spec.target)?.memory {
+            let flash = predicted.params as f64 * coprune_prune::allocate::WEIGHT_BYTES / 1024.0;
+            let ram = predicted.peak_activation_bytes as f64 / 1024.0;
+            for (what, used, have, flag) in [
+                ("f32 weights", flash, mem.flash_kb, "--memory-kb"),
+                ("peak activations", ram, mem.ram_kb, "--ram-kb"),
+            ] {
+                let fits = used <= have as f64;
+                notes.push(format!(
+                    "{}: {what} {used:.1} KiB of the target's {have} KiB{}",
+                    spec.target,
+                    if fits {
+                        String::new()
+                    } else {
+                        format!(" — does not fit; budget it with {flag} {have}")
+                    }
                 ));
             }
         }

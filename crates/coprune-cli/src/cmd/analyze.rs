@@ -60,14 +60,15 @@ pub fn render(r: &AnalyzeReport) -> String {
     ));
     let t = &r.totals;
     out.push_str(&format!(
-        "total: {} nodes, {} params ({} elements, {}), {} MACs ({}), activations {}\n",
+        "total: {} nodes, {} params ({} elements, {}), {} MACs ({}), activations {} (peak {} alive)\n",
         t.nodes,
         si(t.params),
         t.params,
         bytes(t.param_bytes),
         si(t.macs),
         t.macs,
-        bytes(t.activation_bytes)
+        bytes(t.activation_bytes),
+        bytes(t.peak_activation_bytes)
     ));
     out
 }

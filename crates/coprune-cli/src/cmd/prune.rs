@@ -144,6 +144,10 @@ pub struct Args {
     /// `coprune profile --target arm-cortex-m7` shows one).
     #[arg(long, value_name = "KB", group = "target")]
     pub memory_kb: Option<f64>,
+    /// At most this many KiB of activations alive at once while the model runs (an MCU's RAM
+    /// budget; `coprune analyze` shows the peak).
+    #[arg(long, value_name = "KB", group = "target")]
+    pub ram_kb: Option<f64>,
     /// Predicted latency on --target at most this many milliseconds.
     #[arg(long, value_name = "MS", group = "target", requires = "target_device")]
     pub latency_ms: Option<f64>,
@@ -271,7 +275,10 @@ pub fn run(args: Args) -> Result<String> {
         _ => match (args.latency, args.latency_ms) {
             (Some(f), _) => Some(Target::Latency(f)),
             (_, Some(ms)) => Some(Target::LatencyMs(ms)),
-            _ => args.memory_kb.map(Target::MemoryKb),
+            _ => args
+                .memory_kb
+                .map(Target::MemoryKb)
+                .or(args.ram_kb.map(Target::RamKb)),
         },
     };
     let latency = latency_spec(
@@ -357,6 +364,7 @@ pub fn run(args: Args) -> Result<String> {
         "".into(),
         si(r.dense.params),
         si(r.dense.macs),
+        crate::fmt::bytes(r.dense.peak_activation_bytes),
     ]];
     rows.push(vec![
         "pruned (predicted)".into(),
@@ -372,6 +380,7 @@ pub fn run(args: Args) -> Result<String> {
             si(r.predicted.macs),
             pct(r.predicted.macs, r.dense.macs)
         ),
+        crate::fmt::bytes(r.predicted.peak_activation_bytes),
     ]);
     if let Some(m) = &r.measured {
         rows.push(vec![
@@ -380,9 +389,13 @@ pub fn run(args: Args) -> Result<String> {
             "".into(),
             format!("{} ({})", si(m.params), pct(m.params, r.dense.params)),
             format!("{} ({})", si(m.macs), pct(m.macs, r.dense.macs)),
+            crate::fmt::bytes(m.peak_activation_bytes),
         ]);
     }
-    out.push_str(&table(&["model", "", "", "params", "MACs"], &rows));
+    out.push_str(&table(
+        &["model", "", "", "params", "MACs", "peak activations"],
+        &rows,
+    ));
     if let Some(l) = &r.plan.latency {
         outln!(
             out,
@@ -607,6 +620,7 @@ fn run_sparse(args: &Args, pattern: SparsePattern) -> Result<String> {
         (args.ratio.is_some(), "--ratio"),
         (args.target_macs.is_some(), "--target-macs"),
         (args.memory_kb.is_some(), "--memory-kb"),
+        (args.ram_kb.is_some(), "--ram-kb"),
         (args.target_params.is_some(), "--target-params"),
         (args.plan.is_some(), "--plan"),
         (args.plan_out.is_some(), "--plan-out"),
