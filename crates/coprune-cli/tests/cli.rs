@@ -953,6 +953,63 @@ fn ram_budget_for_an_mcu() {
 }
 
 #[test]
+fn latency_measured_by_a_probe_command() {
+    // A stand-in for a board reached over ssh: the "latency" is the model file's size in µs,
+    // deterministic and growing with the channels. Every layer goes through the probe alone,
+    // the table is calibrated to the whole model, and the written model is probed too.
+    let dir = temp_dir("cli-probe");
+    let out = dir.join("p.onnx").display().to_string();
+    let v = json(&coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--target",
+        "arm-cortex-m7",
+        "--probe",
+        "stat -c '%s us' {model}",
+        "--latency",
+        "0.5",
+        "--no-latency-cache",
+        "--json",
+    ]));
+    let l = &v["plan"]["latency"];
+    assert!(l["model"].as_str().unwrap().contains("probe"), "{l}");
+    let (d, p) = (
+        l["dense_ms"].as_f64().unwrap(),
+        l["predicted_ms"].as_f64().unwrap(),
+    );
+    assert!(p <= 0.5 * d * 1.02 && p >= 0.4 * d, "{d} → {p}");
+    let measured = v["measured_latency_ms"].as_f64().unwrap();
+    let size_ms = std::fs::metadata(&out).unwrap().len() as f64 / 1000.0;
+    assert!(
+        (measured - size_ms).abs() <= 0.01 * size_ms,
+        "{measured} vs {size_ms}"
+    );
+    // A probe that fails, or one without {model}, is an error naming it; nothing is written.
+    for (probe, msg) in [("false {model}", "exited with"), ("echo 1 ms", "{model}")] {
+        let bad = dir.join("bad.onnx");
+        let o = coprune(&[
+            "prune",
+            lenet_ref(),
+            "-o",
+            bad.to_str().unwrap(),
+            "--target",
+            "arm-cortex-m7",
+            "--probe",
+            probe,
+            "--latency",
+            "0.5",
+            "--no-latency-cache",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(msg), "{}", stderr(&o));
+        assert!(!bad.exists());
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn prune_unstructured_and_n_m() {
     let dir = temp_dir("cli-sparse");
     let out = dir.join("s.onnx").display().to_string();

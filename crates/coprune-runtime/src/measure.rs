@@ -77,7 +77,14 @@ pub enum Backend {
         lib: std::path::PathBuf,
         encode: Encoder,
     },
+    /// An external command that runs a model file on the target and prints its latency (a
+    /// board over ssh/adb, trtexec, …); `measure` writes the model, runs it and parses the
+    /// milliseconds.
+    Probe { command: String, measure: ProbeFn },
 }
+
+/// Runs a one-node model through a probe command and returns the latency it printed (ms).
+pub type ProbeFn = Box<dyn Fn(&Model) -> Option<f64> + Send + Sync>;
 
 pub struct Measured {
     pub threads: usize,
@@ -164,6 +171,7 @@ impl Measured {
                 lib.hash(&mut h);
                 std::fs::metadata(lib).map(|m| m.len()).ok().hash(&mut h);
             }
+            Backend::Probe { command, .. } => command.hash(&mut h),
         }
         if let Ok(exe) = std::env::current_exe().and_then(std::fs::metadata) {
             exe.len().hash(&mut h);
@@ -292,6 +300,9 @@ impl Measured {
 
     fn time_raw(&self, n: &NodeShape) -> Option<f64> {
         let (model, shapes) = Self::one_node(n)?;
+        if let Backend::Probe { measure, .. } = &self.backend {
+            return measure(&model);
+        }
         if let Backend::Ort { lib, encode } = &self.backend {
             let bytes = encode(&model)?;
             let inputs: Vec<crate::onnxruntime::NamedInput> = model
@@ -352,11 +363,14 @@ impl Measured {
 
 impl LatencyModel for Measured {
     fn describe(&self) -> String {
+        if let Backend::Probe { command, .. } = &self.backend {
+            return format!("measured by the probe `{command}`");
+        }
         format!(
             "measured with {} on the host ({} thread{})",
             match self.backend {
                 Backend::Coprune => "coprune's runtime",
-                Backend::Ort { .. } => "onnxruntime",
+                _ => "onnxruntime",
             },
             self.threads,
             if self.threads == 1 { "" } else { "s" }

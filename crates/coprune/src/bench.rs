@@ -250,6 +250,11 @@ pub fn bench_ort(model: &Model, path: &Path, cfg: &BenchConfig) -> Result<BenchR
 /// The latency a probe printed: `median_ms` from a JSON object, else the last number followed
 /// by `ms`, else the last number followed by `s` or `us` (converted).
 pub fn parse_probe_latency(text: &str) -> Option<f64> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text.trim()) {
+        if let Some(m) = v.get("median_ms").and_then(|x| x.as_f64()) {
+            return Some(m);
+        }
+    }
     for line in text.lines().rev() {
         let line = line.trim();
         if line.starts_with('{') {
@@ -349,5 +354,10 @@ mod tests {
             Some(1.5)
         );
         assert_eq!(parse_probe_latency("nothing here"), None);
+        // A pretty-printed document (coprune bench --json) counts too.
+        assert_eq!(
+            parse_probe_latency("{\n  \"p10_ms\": 1.0,\n  \"median_ms\": 2.5\n}\n"),
+            Some(2.5)
+        );
     }
 }

@@ -24,6 +24,9 @@ pub enum LatencyKind {
     Measured,
     /// Each layer timed alone with the user's onnxruntime library (host only).
     MeasuredOrt,
+    /// Each layer timed alone by an external probe command (`LatencySpec::probe`), on whatever
+    /// device it reaches.
+    Probe,
 }
 
 /// A target device and how its latency is predicted (plain data; the CLI's `--target`).
@@ -37,6 +40,9 @@ pub struct LatencySpec {
     /// Where measured per-layer tables are kept between runs (`None`: measure afresh).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_dir: Option<std::path::PathBuf>,
+    /// For [`LatencyKind::Probe`]: the command, with `{model}` where the model path goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<String>,
 }
 
 /// The default folder for measured latency tables: `$COPRUNE_CACHE_DIR`, else
@@ -58,6 +64,27 @@ pub fn latency_model(spec: &LatencySpec) -> Result<(HardwareProfile, Box<dyn Lat
             // A device runs at most one thread per core (an MCU: one).
             threads: spec.threads.clamp(1, profile.cores.max(1)),
         }),
+        LatencyKind::Probe => {
+            let command = probe_command(spec)?.to_string();
+            let cmd = command.clone();
+            let backend = coprune_runtime::measure::Backend::Probe {
+                command: command.clone(),
+                measure: Box::new(move |m| {
+                    let bytes = coprune_onnx::encode(m).ok()?;
+                    probe_bytes(&bytes, &cmd).ok()
+                }),
+            };
+            let m = coprune_runtime::measure::Measured::with_backend(
+                profile.clone(),
+                spec.threads,
+                1,
+                backend,
+            );
+            Box::new(match &spec.cache_dir {
+                Some(dir) => m.with_cache(dir),
+                None => m,
+            })
+        }
         LatencyKind::Measured | LatencyKind::MeasuredOrt => {
             if spec.target != "host" {
                 return Err(Error::Usage(format!(
@@ -110,6 +137,14 @@ pub fn whole_model_ms(
         input_shapes,
         ..Default::default()
     };
+    if spec.kind == LatencyKind::Probe {
+        let bytes = coprune_onnx::encode(model)?;
+        let mut ms = (0..3)
+            .map(|_| probe_bytes(&bytes, probe_command(spec)?))
+            .collect::<Result<Vec<f64>>>()?;
+        ms.sort_by(f64::total_cmp);
+        return Ok(ms[1]);
+    }
     if spec.kind != LatencyKind::MeasuredOrt {
         return Ok(crate::bench::bench_coprune(model, label, &cfg)?.median_ms);
     }
@@ -132,4 +167,26 @@ pub fn whole_model_ms(
     .map_err(rt)?;
     ms.sort_by(f64::total_cmp);
     Ok(ms[ms.len() / 2])
+}
+
+fn probe_command(spec: &LatencySpec) -> Result<&str> {
+    spec.probe.as_deref().ok_or_else(|| {
+        Error::Usage("the probe latency model needs --probe 'COMMAND {model}'".into())
+    })
+}
+
+/// Writes `bytes` to a fresh temporary model file, runs the probe on it once and returns the
+/// milliseconds it printed.
+fn probe_bytes(bytes: &[u8], command: &str) -> Result<f64> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("coprune-probe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::Usage(format!("probe: cannot create {}: {e}", dir.display())))?;
+    let path = dir.join(format!("m{k}.onnx"));
+    coprune_onnx::write_atomic(&path, bytes)?;
+    let r = crate::bench::bench_probe(&path, command, 1, 1).map(|r| r.median_ms);
+    std::fs::remove_file(&path).ok();
+    std::fs::remove_dir(&dir).ok(); // only when no other probe is writing there
+    r
 }

@@ -68,6 +68,8 @@ pub enum LatencyModelArg {
     MeasuredOrt,
     /// Analytic, any profile.
     Roofline,
+    /// Each layer timed by your --probe command on the device it reaches (any profile).
+    Probe,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -157,9 +159,15 @@ pub struct Args {
     pub target_device: Option<String>,
     /// How latency is predicted: `measured` (each layer timed alone with coprune's runtime;
     /// host only, the default there), `measured-ort` (timed with your onnxruntime; host only)
-    /// or `roofline` (analytic, any profile). Measured tables are calibrated to the whole model.
+    /// `roofline` (analytic, any profile) or `probe` (timed by --probe on the target). Measured
+    /// tables are calibrated to the whole model.
     #[arg(long, value_enum, requires = "target_device")]
     pub latency_model: Option<LatencyModelArg>,
+    /// With `--latency-model probe` (implied): a command that runs a model file on the target
+    /// and prints its latency (`{model}` is replaced by the path; a JSON line with median_ms, or
+    /// "N ms"), e.g. `ssh board ./bench {model}`. Each layer is timed alone through it.
+    #[arg(long, value_name = "CMD", requires = "target_device")]
+    pub probe: Option<String>,
     /// Replay a saved plan on this model instead of computing one.
     #[arg(long, value_name = "PLAN.json", group = "target")]
     pub plan: Option<PathBuf>,
@@ -284,6 +292,7 @@ pub fn run(args: Args) -> Result<String> {
     let latency = latency_spec(
         args.target_device.as_ref(),
         args.latency_model,
+        args.probe.as_ref(),
         args.threads,
         !args.no_latency_cache,
     );
@@ -442,12 +451,16 @@ pub fn run(args: Args) -> Result<String> {
 pub(crate) fn latency_spec(
     target: Option<&String>,
     model: Option<LatencyModelArg>,
+    probe: Option<&String>,
     threads: usize,
     cache: bool,
 ) -> Option<coprune::hardware::LatencySpec> {
     target.map(|t| coprune::hardware::LatencySpec {
         target: t.clone(),
+        probe: probe.cloned(),
         kind: match (model, t.as_str()) {
+            (Some(LatencyModelArg::Probe), _) => coprune::hardware::LatencyKind::Probe,
+            (None, _) if probe.is_some() => coprune::hardware::LatencyKind::Probe,
             (Some(LatencyModelArg::MeasuredOrt), _) => coprune::hardware::LatencyKind::MeasuredOrt,
             (Some(LatencyModelArg::Measured), _) | (None, "host") => {
                 coprune::hardware::LatencyKind::Measured

@@ -37,6 +37,10 @@ pub struct Args {
     /// Latency model for --target (default: measured on host, roofline elsewhere).
     #[arg(long, value_enum, requires = "target_device")]
     pub latency_model: Option<LatencyModelArg>,
+    /// With `--latency-model probe` (implied): the command that times a model file on the
+    /// target (`{model}` is replaced by the path; it prints median_ms JSON or "N ms").
+    #[arg(long, value_name = "CMD", requires = "target_device")]
+    pub probe: Option<String>,
     /// Write the report as JSON here.
     #[arg(short, long, value_name = "REPORT.json")]
     pub output: Option<PathBuf>,
@@ -88,6 +92,7 @@ pub fn run(args: Args) -> Result<String> {
             latency: latency_spec(
                 args.target_device.as_ref(),
                 args.latency_model,
+                args.probe.as_ref(),
                 args.threads,
                 true,
             ),
