@@ -1010,6 +1010,55 @@ fn latency_measured_by_a_probe_command() {
 }
 
 #[test]
+fn knapsack_allocation_meets_the_budget() {
+    let dir = temp_dir("cli-knapsack");
+    let out = dir.join("k.onnx").display().to_string();
+    let plan = dir.join("k.json").display().to_string();
+    let v = json(&coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--target-macs",
+        "0.3",
+        "--knapsack",
+        "--plan-out",
+        &plan,
+        "--json",
+    ]));
+    let (d, p) = (
+        v["dense"]["macs"].as_f64().unwrap(),
+        v["measured"]["macs"].as_f64().unwrap(),
+    );
+    assert!(p <= 0.3 * 1.02 * d && p > 0.2 * d, "{d} → {p}");
+    assert_eq!(v["plan"]["allocation"]["knapsack"], true, "{v}");
+    // The saved plan replays to the same model.
+    let again = dir.join("again.onnx").display().to_string();
+    let r = json(&coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &again,
+        "--plan",
+        &plan,
+        "--json",
+    ]));
+    assert_eq!(r["measured"], v["measured"]);
+    let o = coprune(&[
+        "prune",
+        lenet_ref(),
+        "-o",
+        &out,
+        "--knapsack",
+        "--global",
+        "--target-macs",
+        "0.5",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn prune_unstructured_and_n_m() {
     let dir = temp_dir("cli-sparse");
     let out = dir.join("s.onnx").display().to_string();

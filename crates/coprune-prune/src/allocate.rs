@@ -40,6 +40,11 @@ pub struct AllocConfig {
     pub target: Target,
     /// Rank units across groups instead of removing the same fraction of each.
     pub global: bool,
+    /// Choose each group's kept count by a multiple-choice knapsack: the least importance
+    /// removed for the budget, with each group's cost measured at candidate counts (HALP's
+    /// latency knapsack, for any budget). Excludes `global`.
+    #[serde(default)]
+    pub knapsack: bool,
     /// At most this fraction of a group's channels may go (at least one channel always stays).
     pub max_layer_ratio: f64,
     /// Channel counts kept at multiples of this (rounded up, never below the multiple).
@@ -56,6 +61,7 @@ impl Default for AllocConfig {
         AllocConfig {
             target: Target::Ratio(0.5),
             global: false,
+            knapsack: false,
             max_layer_ratio: 1.0,
             round_to: None,
             layer_ratios: Vec::new(),
@@ -365,6 +371,18 @@ pub fn allocate(
             if best > goal * slack {
                 return Err(budget_error(dg, cfg, f, best / dense_metric));
             }
+            if cfg.knapsack {
+                let plan = knapsack(dg, &c, scores, cfg, &metric, goal * slack)
+                    .ok_or_else(|| budget_error(dg, cfg, f, best / dense_metric))?;
+                let pruned = cm.eval(&plan);
+                let latency_ms = lm.map(|l| (cm.latency(&none, l), cm.latency(&plan, l)));
+                return Ok(Allocation {
+                    removed: plan,
+                    dense,
+                    pruned,
+                    latency_ms,
+                });
+            }
             for _ in 0..40 {
                 let mid = 0.5 * (lo + hi);
                 if metric(&select(mid)) <= goal {
@@ -396,6 +414,102 @@ pub fn allocate(
     })
 }
 
+/// Candidate removal counts per group for the knapsack (at most this many besides zero).
+const KNAPSACK_OPTIONS: usize = 16;
+
+/// Multiple-choice knapsack by Lagrangian relaxation. Per group, candidate removal counts (the
+/// kept count on the `round_to` multiple); a count's loss is the sum of the scores it removes
+/// (the lowest first) and its saving the drop of `metric` with only that group reduced. For a
+/// price λ each group takes the count minimising loss − λ·saving; λ grows (then is bisected
+/// geometrically) until the whole plan's true, coupled metric is at most `goal`. `None` when
+/// even the largest saving misses it.
+fn knapsack(
+    dg: &DepGraph,
+    c: &Candidates,
+    scores: &[Vec<f32>],
+    cfg: &AllocConfig,
+    metric: &dyn Fn(&[bool]) -> f64,
+    goal: f64,
+) -> Option<Vec<bool>> {
+    let groups = c.order.len();
+    let zero = vec![0usize; groups];
+    let dense = metric(&mark(dg, c, &zero, cfg.round_to));
+    // (removal count, loss, saving) per group.
+    let mut options: Vec<Vec<(usize, f64, f64)>> = Vec::with_capacity(groups);
+    for g in 0..groups {
+        let mut counts: Vec<usize> = vec![0];
+        let cap = c.cap[g];
+        for i in 1..=KNAPSACK_OPTIONS {
+            let r = (cap as f64 * i as f64 / KNAPSACK_OPTIONS as f64).round() as usize;
+            counts.push(rounded(r.min(cap), c.size[g], cfg.round_to));
+        }
+        counts.sort_unstable();
+        counts.dedup();
+        let mut prefix = vec![0f64];
+        for &i in &c.order[g] {
+            prefix.push(prefix.last().copied().unwrap_or(0.0) + scores[g][i] as f64);
+        }
+        let mut opts = Vec::new();
+        for r in counts {
+            let loss = prefix.get(r).copied().unwrap_or(f64::INFINITY);
+            let saving = if r == 0 {
+                0.0
+            } else {
+                let mut k = zero.clone();
+                k[g] = r;
+                dense - metric(&mark(dg, c, &k, cfg.round_to))
+            };
+            opts.push((r, loss, saving));
+        }
+        options.push(opts);
+    }
+    let pick = |lam: f64| -> Vec<usize> {
+        options
+            .iter()
+            .map(|opts| {
+                opts.iter()
+                    .min_by(|a, b| (a.1 - lam * a.2).total_cmp(&(b.1 - lam * b.2)))
+                    .map_or(0, |o| o.0)
+            })
+            .collect()
+    };
+    let fits = |lam: f64| -> Option<Vec<bool>> {
+        let plan = mark(dg, c, &pick(lam), cfg.round_to);
+        (metric(&plan) <= goal).then_some(plan)
+    };
+    // A price at which the plan fits, then the lowest such price (least importance removed).
+    let total_loss: f64 = options.iter().filter_map(|o| o.last()).map(|o| o.1).sum();
+    let total_saving: f64 = options.iter().filter_map(|o| o.last()).map(|o| o.2).sum();
+    let mut hi = (total_loss / total_saving.max(1e-300)).max(1e-300);
+    let mut best = None;
+    for _ in 0..200 {
+        if let Some(p) = fits(hi) {
+            best = Some(p);
+            break;
+        }
+        hi *= 2.0;
+        if !hi.is_finite() {
+            return None;
+        }
+    }
+    let mut best = best?;
+    let mut lo = hi / 2f64.powi(60);
+    for _ in 0..60 {
+        let mid = (lo * hi).sqrt();
+        match fits(mid) {
+            Some(p) => {
+                best = p;
+                hi = mid;
+            }
+            None => lo = mid,
+        }
+        if hi / lo < 1.0 + 1e-9 {
+            break;
+        }
+    }
+    Some(best)
+}
+
 /// Scores divided by the latency one channel of the group costs (normalised to mean 1 over the
 /// groups), measured by removing `round_to` (or 1) channels of that group alone.
 fn latency_weighted(
@@ -417,8 +531,8 @@ fn latency_weighted(
             continue;
         }
         let mut removed = none.clone();
-        for &u in &order[..n] {
-            removed[u] = true;
+        for &i in &order[..n] {
+            removed[dg.groups[g].units[i]] = true;
         }
         per_channel[g] = ((base - cm.latency(&removed, lm)) / n as f64).max(0.0);
     }

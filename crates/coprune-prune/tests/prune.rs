@@ -247,6 +247,71 @@ fn macs_target_is_met_within_two_percent() {
 }
 
 #[test]
+fn knapsack_meets_the_budget_removing_the_least_importance() {
+    // The knapsack chooses per-group counts; it must meet the budget like the other modes and,
+    // as it minimises the removed importance for the budget, remove no more of it than the
+    // uniform (local) plan, on these graphs. Its plans keep the invariants (prune_and_check).
+    let mut compared = 0;
+    for seed in 0u64..40 {
+        let m = random_cnn(seed);
+        let s = shapes(&m);
+        let inf = infer(&m, &s).unwrap();
+        let dg = DepGraph::build(&m, &inf);
+        let cm = CostModel::new(&m, &inf, &dg);
+        if cm.eval(&vec![false; dg.num_units()]).macs == 0 {
+            continue; // symbolic spatial sizes: nothing to budget
+        }
+        let scores = score_groups(
+            &m,
+            &dg,
+            &coprune_prune::importance::L1,
+            &Default::default(),
+            Reduction::Mean,
+            Normalization::Mean,
+        );
+        let removed_score = |removed: &[bool]| -> f64 {
+            dg.groups
+                .iter()
+                .flat_map(|g| g.units.iter().enumerate().map(move |(i, &u)| (g.id, i, u)))
+                .filter(|&(_, _, u)| removed[u])
+                .map(|(g, i, _)| scores[g][i] as f64)
+                .sum()
+        };
+        for target in [Target::Macs(0.6), Target::Params(0.5)] {
+            let local = AllocConfig {
+                target,
+                ..AllocConfig::default()
+            };
+            let knap = AllocConfig {
+                knapsack: true,
+                ..local.clone()
+            };
+            let (Ok(a), Ok(k)) = (
+                allocate(&m, &dg, &scores, &cm, &local, None),
+                allocate(&m, &dg, &scores, &cm, &knap, None),
+            ) else {
+                continue;
+            };
+            let (goal, got) = match target {
+                Target::Macs(f) => (f * k.dense.macs as f64, k.pruned.macs as f64),
+                Target::Params(f) => (f * k.dense.params as f64, k.pruned.params as f64),
+                _ => unreachable!(),
+            };
+            assert!(got <= goal * 1.02, "seed {seed} {target:?}: {got} > {goal}");
+            assert!(
+                removed_score(&k.removed) <= removed_score(&a.removed) + 1e-6,
+                "seed {seed} {target:?}: knapsack removed {} vs local {}",
+                removed_score(&k.removed),
+                removed_score(&a.removed)
+            );
+            prune_and_check(&m, &knap, CriterionKind::L1);
+            compared += 1;
+        }
+    }
+    assert!(compared >= 10, "only {compared} comparisons ran");
+}
+
+#[test]
 fn impossible_budget_is_reported() {
     let m = small_cnn(0);
     let s = shapes(&m);

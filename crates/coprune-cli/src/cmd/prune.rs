@@ -183,6 +183,11 @@ pub struct Args {
     /// Rank channels across all groups instead of pruning each group by the same fraction.
     #[arg(long)]
     pub global: bool,
+    /// Choose each group's channel count by a knapsack: the least importance removed that meets
+    /// the budget (MACs, params, memory or latency), each group's cost measured at up to 16
+    /// candidate counts (HALP's latency knapsack). Needs a budget other than --ratio.
+    #[arg(long, conflicts_with_all = ["global", "ratio"])]
+    pub knapsack: bool,
     /// Never remove more than this fraction of a group.
     #[arg(long, value_name = "F", default_value_t = 1.0)]
     pub max_layer_ratio: f64,
@@ -319,6 +324,7 @@ pub fn run(args: Args) -> Result<String> {
         allocation: AllocConfig {
             target: target.unwrap_or(Target::Ratio(0.0)),
             global: args.global,
+            knapsack: args.knapsack,
             max_layer_ratio: args.max_layer_ratio,
             round_to: args.round_to,
             layer_ratios,
@@ -634,6 +640,7 @@ fn run_sparse(args: &Args, pattern: SparsePattern) -> Result<String> {
         (args.target_macs.is_some(), "--target-macs"),
         (args.memory_kb.is_some(), "--memory-kb"),
         (args.ram_kb.is_some(), "--ram-kb"),
+        (args.knapsack, "--knapsack"),
         (args.target_params.is_some(), "--target-params"),
         (args.plan.is_some(), "--plan"),
         (args.plan_out.is_some(), "--plan-out"),
