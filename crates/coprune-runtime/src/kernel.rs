@@ -24,6 +24,25 @@ pub struct LowerCtx<'a> {
     pub threads: usize,
     /// Whether sparse kernels may be used (default: timed per layer).
     pub sparse: crate::sparse::SparseMode,
+    /// An activation fused into this node's output (Conv followed by Relu or Clip).
+    pub post: Option<Post>,
+}
+
+/// A clamp applied to a kernel's output in place of a separate Relu/Clip pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Post {
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl Post {
+    /// Clamps every element.
+    pub fn apply(&self, y: &mut [f32]) {
+        let (lo, hi) = (self.lo, self.hi);
+        for v in y {
+            *v = v.max(lo).min(hi);
+        }
+    }
 }
 
 impl<'a> LowerCtx<'a> {
@@ -49,6 +68,7 @@ impl<'a> LowerCtx<'a> {
                 .collect(),
             threads,
             sparse: Default::default(),
+            post: None,
         }
     }
 

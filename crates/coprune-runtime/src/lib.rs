@@ -17,6 +17,6 @@ pub mod sparse;
 mod value;
 
 pub use error::{Result, RuntimeError};
-pub use kernel::{concrete, Kernel, LowerCtx};
+pub use kernel::{concrete, Kernel, LowerCtx, Post};
 pub use session::Session;
 pub use value::Value;

@@ -75,12 +75,32 @@ impl Session {
         Session::with_sparse(model, input_shapes, threads, SparseMode::Auto)
     }
 
+    /// [`Session::new`] without fusing activations into convolutions, so that
+    /// [`Session::run_observed`] sees every value of the graph (pre-activation outputs included).
+    pub fn observable(
+        model: &Model,
+        input_shapes: &HashMap<String, Vec<usize>>,
+        threads: usize,
+    ) -> Result<Session> {
+        Session::build(model, input_shapes, threads, SparseMode::Auto, false)
+    }
+
     /// [`Session::new`] with a choice of sparse kernels.
     pub fn with_sparse(
         model: &Model,
         input_shapes: &HashMap<String, Vec<usize>>,
         threads: usize,
         sparse: SparseMode,
+    ) -> Result<Session> {
+        Session::build(model, input_shapes, threads, sparse, true)
+    }
+
+    fn build(
+        model: &Model,
+        input_shapes: &HashMap<String, Vec<usize>>,
+        threads: usize,
+        sparse: SparseMode,
+        fuse: bool,
     ) -> Result<Session> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
@@ -90,7 +110,7 @@ impl Session {
                 msg: e.to_string(),
             })?;
         // Lower inside the pool: sparse layers are timed with the threads they will run on.
-        let mut s = pool.install(|| Session::lower(model, input_shapes, threads, sparse))?;
+        let mut s = pool.install(|| Session::lower(model, input_shapes, threads, sparse, fuse))?;
         s.pool = Some(pool);
         Ok(s)
     }
@@ -100,6 +120,7 @@ impl Session {
         input_shapes: &HashMap<String, Vec<usize>>,
         threads: usize,
         sparse: SparseMode,
+        fuse: bool,
     ) -> Result<Session> {
         let bn_folded = crate::fold::fold_batch_norms(model);
         let model = bn_folded.as_ref().unwrap_or(model);
@@ -144,11 +165,66 @@ impl Session {
             inputs.push((v.name.clone(), s, f));
             known.insert(v.name.clone());
         }
+        // A Conv whose only reader is a Relu or a Clip with known bounds takes the clamp into its
+        // own output; the activation's output then names the Conv's slot (no separate pass).
+        let mut fused: HashMap<usize, crate::kernel::Post> = HashMap::new();
+        let mut alias: HashMap<usize, String> = HashMap::new();
+        if fuse {
+            let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+            for (i, n) in g.nodes.iter().enumerate() {
+                for v in n.inputs.iter().filter(|v| !v.is_empty()) {
+                    readers.entry(v.as_str()).or_default().push(i);
+                }
+            }
+            let graph_out: BTreeSet<&str> = g.outputs.iter().map(|o| o.name.as_str()).collect();
+            for (i, n) in g.nodes.iter().enumerate() {
+                let (Some(o), Some(x)) = (n.outputs.first(), n.input(0)) else {
+                    continue;
+                };
+                if n.op_type != "Conv"
+                    || n.outputs.len() != 1
+                    || graph_out.contains(o.as_str())
+                    || consts.contains_key(x)
+                {
+                    continue;
+                }
+                let Some(&[j]) = readers.get(o.as_str()).map(Vec::as_slice) else {
+                    continue;
+                };
+                let act = &g.nodes[j];
+                if !coprune_ir::ops::is_default_domain(&act.domain) || act.outputs.len() != 1 {
+                    continue;
+                }
+                let post = match act.op_type.as_str() {
+                    "Relu" => Some(crate::kernel::Post {
+                        lo: 0.0,
+                        hi: f32::INFINITY,
+                    }),
+                    "Clip" => {
+                        crate::ops::clip::bounds(&LowerCtx::new(act, &inferred, &consts, threads))
+                            .ok()
+                            .map(|(lo, hi)| crate::kernel::Post { lo, hi })
+                    }
+                    _ => None,
+                };
+                if let Some(p) = post {
+                    fused.insert(i, p);
+                    alias.insert(j, o.clone());
+                }
+            }
+        }
         let mut steps = Vec::new();
         let mut unsupported: BTreeSet<String> = BTreeSet::new();
         let mut first_error = None;
         for &i in &inferred.order {
             let node = &g.nodes[i];
+            if let Some(conv_out) = alias.get(&i) {
+                // Fused into the Conv that writes `conv_out`: the same slot, under this name.
+                let s = slot_of(conv_out, &mut slot);
+                slot.insert(node.outputs[0].clone(), s);
+                known.insert(node.outputs[0].clone());
+                continue;
+            }
             // Outputs fully known at build time (shape arithmetic) become constants.
             let outs: Vec<Option<Value>> = node
                 .outputs
@@ -194,6 +270,7 @@ impl Session {
             };
             let mut ctx = LowerCtx::new(node, &inferred, &consts, threads);
             ctx.sparse = sparse;
+            ctx.post = fused.get(&i).copied();
             let kernel = lower(&ctx)?;
             // A node that reads only constants (e.g. a weight stored as codebook + indices) runs
             // once here; its outputs become constants that later lowerings see as weights.
@@ -273,6 +350,14 @@ impl Session {
         let mut names = vec![String::new(); n_slots];
         for (name, &i) in &slot {
             names[i] = name.clone();
+        }
+        // A fused slot holds the activation's value: it is observed under that name.
+        for j in alias.keys() {
+            if let Some(o) = g.nodes[*j].outputs.first() {
+                if let Some(&s) = slot.get(o) {
+                    names[s] = o.clone();
+                }
+            }
         }
         let mut last_use = vec![0usize; n_slots];
         for (k, s) in steps.iter().enumerate() {

@@ -548,8 +548,26 @@ fn prefetch(x: &[f32], at: usize, len: usize) {
     }
 }
 
+/// `out[j][i] = s[i][j]` for an 8×8 block: in AVX2 registers when `F` (the caller runs under
+/// `Isa::Avx2Fma`), else element by element.
 #[inline(always)]
-fn fma<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
+pub(crate) fn transpose8<const F: bool>(s: &[&[f32; 8]; 8], out: &mut [[f32; 8]; 8]) {
+    #[cfg(target_arch = "x86_64")]
+    if F {
+        // SAFETY: `F` is only true in code reached through `Isa::Avx2Fma`, which `Isa::detect`
+        // produces after finding AVX2 and FMA on this CPU.
+        unsafe { avx2::transpose8(s, out) };
+        return;
+    }
+    for (j, row) in out.iter_mut().enumerate() {
+        for (i, v) in row.iter_mut().enumerate() {
+            *v = s[i][j];
+        }
+    }
+}
+
+#[inline(always)]
+pub(crate) fn fma<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
     if F {
         a.mul_add(b, c)
     } else {

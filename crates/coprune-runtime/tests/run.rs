@@ -71,7 +71,7 @@ fn relu_gemm_by_hand() {
 #[test]
 fn observer_sees_every_value_without_changing_outputs() {
     let m = small_cnn(3);
-    let s = Session::new(
+    let s = Session::observable(
         &m,
         &HashMap::from([("input".to_string(), vec![2, 3, 16, 16])]),
         2,
@@ -398,5 +398,41 @@ fn batch_first_recurrent_layout_equals_the_default() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn activations_fused_into_convolutions_change_nothing() {
+    // small_cnn and random graphs have Conv → Relu chains (and residual adds that read a Conv
+    // twice, which must not fuse): the fused session equals the observable, unfused one.
+    let mut models = vec![small_cnn(3)];
+    models.extend((0..10).map(random_cnn));
+    for (k, m) in models.iter().enumerate() {
+        let shapes: HashMap<String, Vec<usize>> = m
+            .graph
+            .inputs
+            .iter()
+            .filter_map(|v| {
+                let (_, s) = coprune_ir::infer::declared_shape(&v.name, &v.ty)?;
+                Some((
+                    v.name.clone(),
+                    s.iter()
+                        .map(|d| d.as_known().map_or(2, |x| x as usize))
+                        .collect(),
+                ))
+            })
+            .collect();
+        let (Ok(fused), Ok(plain)) = (
+            Session::new(m, &shapes, 1),
+            Session::observable(m, &shapes, 1),
+        ) else {
+            continue;
+        };
+        let x = input_for(&plain, k as u64);
+        assert_eq!(
+            fused.run(x.clone()).unwrap(),
+            plain.run(x).unwrap(),
+            "model {k}"
+        );
     }
 }

@@ -83,7 +83,7 @@ pub fn activation_norms(
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 let s = HashMap::from([(input.name.clone(), shape.clone())]);
-                e.insert(Session::new(model, &s, cal.threads).map_err(rt)?)
+                e.insert(Session::observable(model, &s, cal.threads).map_err(rt)?)
             }
         };
         let x = Value::f32(shape, data.data[start * per..(start + b) * per].to_vec());

@@ -260,6 +260,8 @@ struct Conv {
     /// The weight of each group compressed, when it has enough zeros (see `sparse`).
     sparse: Option<Vec<SparseWeights>>,
     choice: Option<SparseChoice>,
+    /// A Relu/Clip fused into the output.
+    post: Option<crate::kernel::Post>,
 }
 
 /// Lowers `Conv` (2-D; constant weight).
@@ -282,6 +284,7 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
         threads: c.threads,
         sparse: None,
         choice: None,
+        post: c.post,
     };
     let density = sparse::density(&conv.w);
     if density < 1.0 && !conv.geom.depthwise() {
@@ -408,57 +411,47 @@ impl Conv {
         let kk = gm.kk();
         let plane = gm.plane();
         if gm.depthwise() {
-            // Depthwise: each output channel reads one input channel.
+            // Depthwise: each output channel reads one input channel (ops/depthwise.rs).
             let mult = m / c;
-            let channel = |oc: usize, ys: &mut [f32]| {
-                let ic = oc / mult;
-                let xs = &x[ic * h * w..(ic + 1) * h * w];
-                let ws = &self.w[oc * kh * kw..(oc + 1) * kh * kw];
-                let b = self.bias.as_ref().map_or(0.0, |b| b[oc]);
-                ys.fill(b);
-                // Row by row: for each kernel tap, the valid output columns [lo, hi) read
-                // input columns ox·sw + off; the inner loop is a (strided) axpy.
-                for oy in 0..oh {
-                    let yrow = &mut ys[oy * ow..(oy + 1) * ow];
-                    for ky in 0..kh {
-                        let iy = (oy * sh + ky * dh) as isize - ph as isize;
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
-                        let row = &xs[iy as usize * w..(iy as usize + 1) * w];
-                        for kx in 0..kw {
-                            let wv = ws[ky * kw + kx];
-                            let off = (kx * dw) as isize - pw as isize;
-                            let (lo, hi) = valid_columns(off, sw, w, ow);
-                            if hi <= lo {
-                                continue;
-                            }
-                            let start = ((lo * sw) as isize + off) as usize;
-                            if sw == 1 {
-                                for (yv, xv) in
-                                    yrow[lo..hi].iter_mut().zip(&row[start..start + (hi - lo)])
-                                {
-                                    *yv += wv * xv;
-                                }
-                            } else {
-                                for (yv, xv) in
-                                    yrow[lo..hi].iter_mut().zip(row[start..].iter().step_by(sw))
-                                {
-                                    *yv += wv * xv;
-                                }
-                            }
-                        }
-                    }
-                }
+            let dg = super::depthwise::DwGeom {
+                h,
+                w,
+                oh,
+                ow,
+                kh,
+                kw,
+                sh,
+                sw,
+                dh,
+                dw,
+                ph,
+                pw,
             };
+            let isa = crate::sparse::Isa::detect();
+            let lanes = super::depthwise::LANES;
+            let run = |b: usize, ys: &mut [f32], scratch: &mut Vec<f32>| {
+                super::depthwise::block(
+                    isa,
+                    &dg,
+                    x,
+                    &self.w,
+                    self.bias.as_deref(),
+                    mult,
+                    b * lanes,
+                    ys,
+                    scratch,
+                );
+            };
+            let scratch = || vec![0f32; dg.scratch_len()];
             if threads > 1 {
-                y.par_chunks_mut(plane)
+                y.par_chunks_mut(lanes * plane)
                     .enumerate()
-                    .for_each(|(oc, ys)| channel(oc, ys));
+                    .for_each_init(scratch, |scr, (b, ys)| run(b, ys, scr));
             } else {
-                y.chunks_mut(plane)
+                let mut scr = scratch();
+                y.chunks_mut(lanes * plane)
                     .enumerate()
-                    .for_each(|(oc, ys)| channel(oc, ys));
+                    .for_each(|(b, ys)| run(b, ys, &mut scr));
             }
             return;
         }
@@ -516,13 +509,22 @@ impl Kernel for Conv {
             gm.y[1..].iter().product::<usize>(),
         );
         let mut y = vec![0f32; n * ys];
+        let post = |yo: &mut [f32]| {
+            if let Some(p) = &self.post {
+                p.apply(yo);
+            }
+        };
         if n > 1 && self.threads > 1 {
             y.par_chunks_mut(ys)
                 .zip(x.par_chunks(xs))
-                .for_each(|(yo, xi)| self.sample(xi, yo, 1, true));
+                .for_each(|(yo, xi)| {
+                    self.sample(xi, yo, 1, true);
+                    post(yo);
+                });
         } else {
             for (yo, xi) in y.chunks_mut(ys).zip(x.chunks(xs)) {
                 self.sample(xi, yo, self.threads, true);
+                post(yo);
             }
         }
         Ok(vec![Value::f32(gm.y.clone(), y)])

@@ -11,6 +11,7 @@ pub mod clip;
 pub mod concat;
 pub mod constant_of_shape;
 pub mod conv;
+pub mod depthwise;
 pub mod div;
 pub mod erf;
 pub mod exp;
