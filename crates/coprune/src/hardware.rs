@@ -74,16 +74,7 @@ pub fn latency_model(spec: &LatencySpec) -> Result<(HardwareProfile, Box<dyn Lat
                     probe_bytes(&bytes, &cmd).ok()
                 }),
             };
-            let m = coprune_runtime::measure::Measured::with_backend(
-                profile.clone(),
-                spec.threads,
-                1,
-                backend,
-            );
-            Box::new(match &spec.cache_dir {
-                Some(dir) => m.with_cache(dir),
-                None => m,
-            })
+            Box::new(measured(&profile, spec, 1, backend))
         }
         LatencyKind::Measured | LatencyKind::MeasuredOrt => {
             if spec.target != "host" {
@@ -106,16 +97,7 @@ pub fn latency_model(spec: &LatencySpec) -> Result<(HardwareProfile, Box<dyn Lat
             } else {
                 coprune_runtime::measure::Backend::Coprune
             };
-            let m = coprune_runtime::measure::Measured::with_backend(
-                profile.clone(),
-                spec.threads,
-                5,
-                backend,
-            );
-            Box::new(match &spec.cache_dir {
-                Some(dir) => m.with_cache(dir),
-                None => m,
-            })
+            Box::new(measured(&profile, spec, 5, backend))
         }
     };
     Ok((profile, lm))
@@ -167,6 +149,26 @@ pub fn whole_model_ms(
     .map_err(rt)?;
     ms.sort_by(f64::total_cmp);
     Ok(ms[ms.len() / 2])
+}
+
+/// A measured per-layer table timed by `backend` (`runs` timed runs per node), kept in the
+/// spec's cache folder when it has one.
+fn measured(
+    profile: &HardwareProfile,
+    spec: &LatencySpec,
+    runs: usize,
+    backend: coprune_runtime::measure::Backend,
+) -> coprune_runtime::measure::Measured {
+    let m = coprune_runtime::measure::Measured::with_backend(
+        profile.clone(),
+        spec.threads,
+        runs,
+        backend,
+    );
+    match &spec.cache_dir {
+        Some(dir) => m.with_cache(dir),
+        None => m,
+    }
 }
 
 fn probe_command(spec: &LatencySpec) -> Result<&str> {

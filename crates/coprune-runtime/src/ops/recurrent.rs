@@ -199,48 +199,21 @@ impl Recurrent {
                 name: "initial state".into(),
                 msg: format!("expected {n} f32 values"),
             })?;
-        Ok(self.swap_dirs_batch(data, !self.batch_first))
-    }
-
-    /// Converts between [dirs, batch, h] and [batch, dirs, h] (`identity` leaves it).
-    fn swap_dirs_batch(&self, data: &[f32], identity: bool) -> Vec<f32> {
-        if identity {
-            return data.to_vec();
-        }
-        let h = self.hidden;
-        let mut out = vec![0.0; data.len()];
-        for b in 0..self.batch {
-            for d in 0..self.dirs {
-                let src = (b * self.dirs + d) * h;
-                let dst = (d * self.batch + b) * h;
-                out[dst..dst + h].copy_from_slice(&data[src..src + h]);
-            }
-        }
-        out
+        Ok(if self.batch_first {
+            swap_outer(data, self.batch, self.dirs, self.hidden)
+        } else {
+            data.to_vec()
+        })
     }
 
     /// A final state [dirs, batch, hidden] in the node's layout.
     pub fn state_out(&self, s: Vec<f32>) -> Value {
-        let shape = if self.batch_first {
-            vec![self.batch, self.dirs, self.hidden]
+        if self.batch_first {
+            let data = swap_outer(&s, self.dirs, self.batch, self.hidden);
+            Value::f32(vec![self.batch, self.dirs, self.hidden], data)
         } else {
-            vec![self.dirs, self.batch, self.hidden]
-        };
-        let data = if self.batch_first {
-            let h = self.hidden;
-            let mut out = vec![0.0; s.len()];
-            for d in 0..self.dirs {
-                for b in 0..self.batch {
-                    let src = (d * self.batch + b) * h;
-                    let dst = (b * self.dirs + d) * h;
-                    out[dst..dst + h].copy_from_slice(&s[src..src + h]);
-                }
-            }
-            out
-        } else {
-            s
-        };
-        Value::f32(shape, data)
+            Value::f32(vec![self.dirs, self.batch, self.hidden], s)
+        }
     }
 
     /// Y from [seq, dirs, batch, hidden] into the node's layout.
@@ -333,6 +306,19 @@ impl Recurrent {
             1,
         );
     }
+}
+
+/// [a, b, h] → [b, a, h].
+fn swap_outer(data: &[f32], a: usize, b: usize, h: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for i in 0..a {
+        for j in 0..b {
+            let src = (i * b + j) * h;
+            let dst = (j * a + i) * h;
+            out[dst..dst + h].copy_from_slice(&data[src..src + h]);
+        }
+    }
+    out
 }
 
 /// The f32 input `i` when present.

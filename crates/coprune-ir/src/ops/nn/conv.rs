@@ -88,42 +88,50 @@ impl Op for Conv {
     }
 
     fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
-        let cin = ctx
-            .inputs
-            .first()
-            .copied()
-            .flatten()
-            .and_then(|x| x.shape.get(1)?.as_known());
-        let cout = ctx.outputs.first().and_then(|y| y.shape.get(1)?.as_known());
-        let bias = ctx.inputs.get(2).copied().flatten().map(|_| 2);
-        if !ctx.is_const(1) {
-            return ChannelRule::Block("Conv with a weight computed at run time".into());
-        }
-        match (self.group, cin, cout) {
-            (1, _, _) => ChannelRule::Dense {
-                weight: 1,
-                w_in_axis: 1,
-                w_out_axis: 0,
-                in_axis: 1,
-                out_axis: 1,
-                bias,
-                out_broadcast: None,
-            },
-            (g, Some(ci), Some(co)) if g == ci && co % ci == 0 => ChannelRule::Depthwise {
-                weight: 1,
-                bias,
-                multiplier: (co / ci) as usize,
-                transposed: false,
-            },
-            (g, Some(ci), Some(co)) if ci % g == 0 && co % g == 0 => ChannelRule::Grouped {
-                weight: 1,
-                bias,
-                groups: g as usize,
-                transposed: false,
-            },
-            (g, _, _) => ChannelRule::Block(format!(
-                "grouped convolution (group={g}) with unknown or indivisible channel counts"
-            )),
-        }
+        conv_rule(ctx, self.group, false)
+    }
+}
+
+/// How channels pass a convolution (`transposed`: ConvTranspose, weight [C, M/group, k…]) with
+/// `group` groups: dense, depthwise, grouped, or blocked when the counts do not divide.
+pub(crate) fn conv_rule(ctx: &ChannelCtx, group: i64, transposed: bool) -> ChannelRule {
+    let op = if transposed { "ConvTranspose" } else { "Conv" };
+    if !ctx.is_const(1) {
+        return ChannelRule::Block(format!("{op} with a weight computed at run time"));
+    }
+    let cin = ctx
+        .inputs
+        .first()
+        .copied()
+        .flatten()
+        .and_then(|x| x.shape.get(1)?.as_known());
+    let cout = ctx.outputs.first().and_then(|y| y.shape.get(1)?.as_known());
+    let bias = ctx.inputs.get(2).copied().flatten().map(|_| 2);
+    let (w_in_axis, w_out_axis) = if transposed { (0, 1) } else { (1, 0) };
+    match (group, cin, cout) {
+        (1, _, _) => ChannelRule::Dense {
+            weight: 1,
+            w_in_axis,
+            w_out_axis,
+            in_axis: 1,
+            out_axis: 1,
+            bias,
+            out_broadcast: None,
+        },
+        (g, Some(ci), Some(co)) if g == ci && co % ci == 0 => ChannelRule::Depthwise {
+            weight: 1,
+            bias,
+            multiplier: (co / ci) as usize,
+            transposed,
+        },
+        (g, Some(ci), Some(co)) if ci % g == 0 && co % g == 0 => ChannelRule::Grouped {
+            weight: 1,
+            bias,
+            groups: g as usize,
+            transposed,
+        },
+        (g, _, _) => ChannelRule::Block(format!(
+            "grouped {op} (group={g}) with unknown or indivisible channel counts"
+        )),
     }
 }

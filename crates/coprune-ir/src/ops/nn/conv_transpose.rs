@@ -103,42 +103,6 @@ impl Op for ConvTranspose {
     }
 
     fn channel_rule(&self, ctx: &ChannelCtx) -> ChannelRule {
-        if !ctx.is_const(1) {
-            return ChannelRule::Block("ConvTranspose with a weight computed at run time".into());
-        }
-        let bias = ctx.inputs.get(2).copied().flatten().map(|_| 2);
-        let cin = ctx
-            .inputs
-            .first()
-            .copied()
-            .flatten()
-            .and_then(|x| x.shape.get(1)?.as_known());
-        let cout = ctx.outputs.first().and_then(|y| y.shape.get(1)?.as_known());
-        match (self.group, cin, cout) {
-            (1, _, _) => ChannelRule::Dense {
-                weight: 1,
-                w_in_axis: 0,
-                w_out_axis: 1,
-                in_axis: 1,
-                out_axis: 1,
-                bias,
-                out_broadcast: None,
-            },
-            (g, Some(ci), Some(co)) if g == ci && co % ci == 0 => ChannelRule::Depthwise {
-                weight: 1,
-                bias,
-                multiplier: (co / ci) as usize,
-                transposed: true,
-            },
-            (g, Some(ci), Some(co)) if ci % g == 0 && co % g == 0 => ChannelRule::Grouped {
-                weight: 1,
-                bias,
-                groups: g as usize,
-                transposed: true,
-            },
-            (g, _, _) => ChannelRule::Block(format!(
-                "grouped ConvTranspose (group={g}) with unknown or indivisible channel counts"
-            )),
-        }
+        super::conv::conv_rule(ctx, self.group, true)
     }
 }
