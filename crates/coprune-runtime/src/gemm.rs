@@ -61,26 +61,6 @@ pub fn matmul(a: MatRef, b: MatRef, c: &mut [f32], accumulate: bool, threads: us
         }
         return;
     }
-    // With several threads and enough rows, each thread multiplies its own band of rows on its
-    // own (no synchronisation inside the product); otherwise the crate splits the work.
-    if threads > 1 && m >= 16 * threads && m * n * k >= 1 << 16 && std::env::var_os("COPRUNE_GEMM_INNER").is_none() {
-        let band = m.div_ceil(threads);
-        use rayon::prelude::*;
-        c[..m * n]
-            .par_chunks_mut(band * n)
-            .enumerate()
-            .for_each(|(i, cb)| {
-                let r0 = i * band;
-                let rows = cb.len() / n;
-                let a_band = MatRef {
-                    data: &a.data[r0 * a.row_stride..],
-                    rows,
-                    ..a
-                };
-                matmul(a_band, b, cb, accumulate, 1);
-            });
-        return;
-    }
     let par = if threads > 1 && m * n * k >= 1 << 16 {
         Parallelism::Rayon(threads)
     } else {
