@@ -106,6 +106,12 @@ pub struct Analysis {
     pub totals: Totals,
 }
 
+/// Bytes of a value with this fact (symbolic dims count as 1).
+pub fn fact_bytes(f: &crate::Fact) -> u64 {
+    let n = numel(&f.shape).map(|d| count(&d)).unwrap_or(0);
+    f.dtype.byte_size(n).unwrap_or(0)
+}
+
 /// Value of a dim for counting: symbolic parts left after substitution count as 1.
 fn count(d: &Dim) -> u64 {
     d.substitute(&|_| Some(1)).as_known().unwrap_or(0).max(0) as u64
@@ -149,10 +155,7 @@ pub fn analyze(model: &Model, inferred: &Inferred) -> Result<Analysis> {
             .iter()
             .filter(|o| !o.is_empty() && !constants.contains_key(o.as_str()))
             .filter_map(|o| inferred.facts.get(o))
-            .map(|f| {
-                let n = numel(&f.shape).map(|d| count(&d)).unwrap_or(0);
-                f.dtype.byte_size(n).unwrap_or(0)
-            })
+            .map(fact_bytes)
             .sum();
         let macs = count(&cost.macs);
         totals.params += params;
@@ -168,12 +171,7 @@ pub fn analyze(model: &Model, inferred: &Inferred) -> Result<Analysis> {
         });
     }
     totals.nodes = nodes.len();
-    let size = |v: &str| -> u64 {
-        inferred.facts.get(v).map_or(0, |f| {
-            let n = numel(&f.shape).map(|d| count(&d)).unwrap_or(0);
-            f.dtype.byte_size(n).unwrap_or(0)
-        })
-    };
+    let size = |v: &str| -> u64 { inferred.facts.get(v).map_or(0, fact_bytes) };
     totals.peak_activation_bytes =
         Liveness::new(model, &inferred.order, &|v| constants.contains_key(v)).peak(&size);
     Ok(Analysis { nodes, totals })

@@ -372,7 +372,7 @@ pub fn allocate(
                 return Err(budget_error(dg, cfg, f, best / dense_metric));
             }
             if cfg.knapsack {
-                let plan = knapsack(dg, &c, scores, cfg, &metric, goal * slack)
+                let plan = knapsack(dg, &c, scores, cfg, &metric, dense_metric, goal * slack)
                     .ok_or_else(|| budget_error(dg, cfg, f, best / dense_metric))?;
                 let pruned = cm.eval(&plan);
                 let latency_ms = lm.map(|l| (cm.latency(&none, l), cm.latency(&plan, l)));
@@ -419,7 +419,8 @@ const KNAPSACK_OPTIONS: usize = 16;
 
 /// Multiple-choice knapsack by Lagrangian relaxation. Per group, candidate removal counts (the
 /// kept count on the `round_to` multiple); a count's loss is the sum of the scores it removes
-/// (the lowest first) and its saving the drop of `metric` with only that group reduced. For a
+/// (the lowest first) and its saving the drop of `metric` (from `dense`, the unpruned model's)
+/// with only that group reduced. For a
 /// price λ each group takes the count minimising loss − λ·saving; λ grows (then is bisected
 /// geometrically) until the whole plan's true, coupled metric is at most `goal`. `None` when
 /// even the largest saving misses it.
@@ -429,11 +430,11 @@ fn knapsack(
     scores: &[Vec<f32>],
     cfg: &AllocConfig,
     metric: &dyn Fn(&[bool]) -> f64,
+    dense: f64,
     goal: f64,
 ) -> Option<Vec<bool>> {
     let groups = c.order.len();
     let zero = vec![0usize; groups];
-    let dense = metric(&mark(dg, c, &zero, cfg.round_to));
     // (removal count, loss, saving) per group.
     let mut options: Vec<Vec<(usize, f64, f64)>> = Vec::with_capacity(groups);
     for g in 0..groups {

@@ -80,20 +80,24 @@ impl<'a> CostModel<'a> {
 
     /// Peak activation bytes with the units flagged in `removed` taken out.
     pub fn peak_activation(&self, removed: &[bool]) -> u64 {
-        let kept = |units: &[usize]| units.iter().filter(|&&u| !removed[u]).count() as i64;
         self.live.peak(&|v: &str| {
             let Some(f) = self.inferred.facts.get(v) else {
                 return 0;
             };
-            let mut shape = f.shape.clone();
-            if let Some(c) = self.dg.chan.get(v) {
-                if c.axis < shape.len() {
-                    shape[c.axis] = Dim::known(kept(&c.units));
-                }
-            }
-            let n: u64 = shape.iter().map(count_dim).product();
-            f.dtype.byte_size(n).unwrap_or(0)
+            coprune_ir::analysis::fact_bytes(&self.pruned_fact(v, f, removed))
         })
+    }
+
+    /// The fact of value `name` with its tracked channel axis cut to the kept channels.
+    fn pruned_fact(&self, name: &str, f: &Fact, removed: &[bool]) -> Fact {
+        let mut f = f.clone();
+        if let Some(c) = self.dg.chan.get(name) {
+            if c.axis < f.shape.len() {
+                let kept = c.units.iter().filter(|&&u| !removed[u]).count() as i64;
+                f.shape[c.axis] = Dim::known(kept);
+            }
+        }
+        f
     }
 
     /// Predicted latency (ms) with the units flagged in `removed` taken out: the sum of `lm`'s
@@ -131,15 +135,6 @@ impl<'a> CostModel<'a> {
     ) {
         let g = &self.model.graph;
         let kept = |units: &[usize]| units.iter().filter(|&&u| !removed[u]).count() as i64;
-        let adjust_value = |name: &str, f: &Fact| -> Fact {
-            let mut f = f.clone();
-            if let Some(c) = self.dg.chan.get(name) {
-                if c.axis < f.shape.len() {
-                    f.shape[c.axis] = Dim::known(kept(&c.units));
-                }
-            }
-            f
-        };
         // A tensor is counted once per distinct slicing, as `apply` creates one per slicing.
         let mut seen: HashSet<(String, Slicing)> = HashSet::new();
         for &i in &self.inferred.order {
@@ -157,7 +152,7 @@ impl<'a> CostModel<'a> {
                     ins.push(None);
                     continue;
                 };
-                let mut f = adjust_value(v, f);
+                let mut f = self.pruned_fact(v, f, removed);
                 let mut slicing: Slicing = Vec::new();
                 if let Some(ms) = self.members_at.get(&(i, k)) {
                     for &m in ms {
@@ -190,7 +185,12 @@ impl<'a> CostModel<'a> {
             let outs: Vec<Fact> = node
                 .outputs
                 .iter()
-                .filter_map(|o| self.inferred.facts.get(o).map(|f| adjust_value(o, f)))
+                .filter_map(|o| {
+                    self.inferred
+                        .facts
+                        .get(o)
+                        .map(|f| self.pruned_fact(o, f, removed))
+                })
                 .collect();
             let refs: Vec<Option<&Fact>> = ins.iter().map(Option::as_ref).collect();
             let macs = op.cost(&refs, &outs).map_or(0, |c| count_dim(&c.macs));

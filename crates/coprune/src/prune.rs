@@ -66,7 +66,13 @@ pub(crate) fn prepare_model(
 }
 
 /// Scores the groups of a prepared model and allocates a plan meeting `cfg`'s target.
-pub(crate) fn compute_plan(p: &Prepared, cm: &CostModel, cfg: &PruneConfig) -> Result<PrunePlan> {
+/// The plan, and the target's memory budget when it has one (an MCU), from the profile the
+/// plan was made against.
+pub(crate) fn compute_plan(
+    p: &Prepared,
+    cm: &CostModel,
+    cfg: &PruneConfig,
+) -> Result<(PrunePlan, Option<coprune_hw::MemoryBudget>)> {
     let perr = |source| Error::Prune {
         path: p.label.clone(),
         source,
@@ -126,7 +132,8 @@ pub(crate) fn compute_plan(p: &Prepared, cm: &CostModel, cfg: &PruneConfig) -> R
         // A table that cannot be saved only costs the next run its measurements.
         let _ = l.persist();
     }
-    Ok(PrunePlan::new(
+    let memory = lm.as_ref().and_then(|(profile, _)| profile.memory);
+    let plan = PrunePlan::new(
         &p.dg,
         &alloc,
         PlanSettings {
@@ -139,7 +146,8 @@ pub(crate) fn compute_plan(p: &Prepared, cm: &CostModel, cfg: &PruneConfig) -> R
             input_shapes: p.shapes.clone(),
             latency_model: lm_ref.map(|l| l.describe()),
         },
-    ))
+    );
+    Ok((plan, memory))
 }
 
 /// Channel-prunes an in-memory model by `cfg`: the pruned model, its plan, and its measured
@@ -151,7 +159,7 @@ pub fn prune_loaded(
 ) -> Result<(Model, PrunePlan, Cost)> {
     let p = prepare_model(model, label.to_string(), &cfg.input_shapes)?;
     let cm = CostModel::new(&p.model, &p.inferred, &p.dg);
-    let plan = compute_plan(&p, &cm, cfg)?;
+    let (plan, _) = compute_plan(&p, &cm, cfg)?;
     let perr = |source| Error::Prune {
         path: p.label.clone(),
         source,
@@ -387,8 +395,8 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
         source,
     };
     let cm = CostModel::new(&p.model, &p.inferred, &p.dg);
-    let plan = match (plan_in, &source) {
-        (Some(plan), _) => plan,
+    let (plan, memory) = match (plan_in, &source) {
+        (Some(plan), _) => (plan, None),
         (None, PlanSource::Compute(cfg)) => compute_plan(&p, &cm, cfg)?,
         (None, PlanSource::Replay(_)) => unreachable!("a replayed plan was read above"),
     };
@@ -409,29 +417,30 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
         }
     }
     // An MCU target: does the plan fit its flash (f32 weights) and RAM (peak activations)?
-    if let PlanSource::Compute(PruneConfig {
-        latency: Some(spec),
-        ..
-    }) = &source
+    if let (
+        Some(mem),
+        PlanSource::Compute(PruneConfig {
+            latency: Some(spec),
+            ..
+        }),
+    ) = (memory, &source)
     {
-        if let Some(mem) = crate::hardware::resolve_target(&spec.target)?.memory {
-            let flash = predicted.params as f64 * coprune_prune::allocate::WEIGHT_BYTES / 1024.0;
-            let ram = predicted.peak_activation_bytes as f64 / 1024.0;
-            for (what, used, have, flag) in [
-                ("f32 weights", flash, mem.flash_kb, "--memory-kb"),
-                ("peak activations", ram, mem.ram_kb, "--ram-kb"),
-            ] {
-                let fits = used <= have as f64;
-                notes.push(format!(
-                    "{}: {what} {used:.1} KiB of the target's {have} KiB{}",
-                    spec.target,
-                    if fits {
-                        String::new()
-                    } else {
-                        format!(" — does not fit; budget it with {flag} {have}")
-                    }
-                ));
-            }
+        let flash = predicted.params as f64 * coprune_prune::allocate::WEIGHT_BYTES / 1024.0;
+        let ram = predicted.peak_activation_bytes as f64 / 1024.0;
+        for (what, used, have, flag) in [
+            ("f32 weights", flash, mem.flash_kb, "--memory-kb"),
+            ("peak activations", ram, mem.ram_kb, "--ram-kb"),
+        ] {
+            let fits = used <= have as f64;
+            notes.push(format!(
+                "{}: {what} {used:.1} KiB of the target's {have} KiB{}",
+                spec.target,
+                if fits {
+                    String::new()
+                } else {
+                    format!(" — does not fit; budget it with {flag} {have}")
+                }
+            ));
         }
     }
     let mut report = PruneReport {

@@ -115,7 +115,7 @@ pub fn sensitivity(
                 layer_ratios: vec![(root.clone(), ratio)],
                 ..cfg.prune.allocation.clone()
             };
-            let plan = compute_plan(&p, &cm, &pc)?;
+            let (plan, _) = compute_plan(&p, &cm, &pc)?;
             let removed = plan.removed_units(&p.dg).map_err(perr)?;
             let pruned = prune_model(&p.model, &p.dg, &removed, Mode::Remove).map_err(perr)?;
             let r = evaluate(&pruned, &label, &data, &cfg.eval, &|_, _| {})?;

@@ -18,6 +18,8 @@ struct Reduce {
     out_strides: Vec<usize>,
     out: Vec<usize>,
     count: usize,
+    /// The reduced axes are the trailing ones: each output sums `count` contiguous inputs.
+    trailing: bool,
     how: How,
 }
 
@@ -70,11 +72,16 @@ pub fn lower(c: &LowerCtx, how: How) -> Result<Box<dyn Kernel>> {
         .filter(|(_, &r)| r)
         .map(|(&d, _)| d)
         .product();
+    let trailing = reduced
+        .iter()
+        .position(|&r| r)
+        .is_none_or(|first| reduced[first..].iter().all(|&r| r));
     Ok(Box::new(Reduce {
         dims,
         out_strides,
         out: c.out_shape(0)?,
         count,
+        trailing,
         how,
     }))
 }
@@ -85,19 +92,8 @@ impl Kernel for Reduce {
         let n_out: usize = self.out.iter().product();
         let mut acc = vec![0.0f32; n_out];
         let r = self.dims.len();
-        // Reducing only the last axes: contiguous rows.
-        let inner = self
-            .out_strides
-            .iter()
-            .rposition(|&s| s != 0)
-            .map_or(x.len(), |last| self.dims[last + 1..].iter().product());
-        if self.out_strides[r.saturating_sub(1)..]
-            .iter()
-            .all(|&s| s == 0)
-            && inner > 0
-            && x.len() == n_out * inner
-        {
-            for (a, row) in acc.iter_mut().zip(x.chunks(inner)) {
+        if self.trailing {
+            for (a, row) in acc.iter_mut().zip(x.chunks(self.count.max(1))) {
                 *a = row.iter().sum();
             }
         } else {
