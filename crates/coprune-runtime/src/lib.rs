@@ -12,6 +12,7 @@ mod kernel;
 pub mod measure;
 pub mod onnxruntime;
 pub mod ops;
+pub mod packed;
 mod session;
 pub mod sparse;
 mod value;

@@ -1,9 +1,9 @@
 //! `Conv` kernel: im2col + GEMM per group (1×1 stride-1 convolutions skip im2col), a direct
 //! loop for depthwise convolutions; rayon over the batch.
 
-use crate::gemm::{matmul, MatRef};
 use crate::kernel::{f32_in, Kernel, LowerCtx};
-use crate::sparse::{self, SparseChoice, SparseWeights};
+use crate::packed::{self, BMat, BRows, Epilogue, PackedA, PackedB, MR, NR};
+use crate::sparse::{self, Isa, SparseChoice, SparseWeights};
 use crate::{Result, Value};
 use rayon::prelude::*;
 
@@ -262,6 +262,88 @@ struct Conv {
     choice: Option<SparseChoice>,
     /// A Relu/Clip fused into the output.
     post: Option<crate::kernel::Post>,
+    /// The weight of each group packed for the dense GEMM (not for depthwise convolutions).
+    packed: Vec<PackedA>,
+    /// How the dense GEMM reads its B operand, and the offset of each of B's rows in it.
+    dense: Dense,
+    offs: Vec<usize>,
+    /// Each group's weight transposed and packed, when the output plane is so small that the
+    /// transposed product fills the register tiles better (see `PackedB`); then `packed` is
+    /// empty.
+    transposed: Vec<PackedB>,
+    isa: Isa,
+    /// The dense path's B buffer (im2col or phase planes) and wide output, reused.
+    scratch: std::sync::Mutex<(Vec<f32>, Vec<f32>)>,
+}
+
+/// The fraction of register-tile work that is useful for an m × n output in MR × NR tiles (a
+/// narrower tail tile has fewer independent accumulators, so it costs about a full one).
+fn tile_use(m: usize, n: usize) -> f64 {
+    (m * n) as f64 / (m.div_ceil(MR) * MR * n.div_ceil(NR) * NR) as f64
+}
+
+/// Where the dense GEMM's B (kk × columns) comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Dense {
+    /// 1×1, stride 1, no padding: the input itself.
+    Direct,
+    /// A padded copy of the input split into sh × sw phase planes (`[py][px][channel][hq][wq]`,
+    /// element (r, c) of phase (py, px) being padded pixel (r·sh + py, c·sw + px)), so each tap
+    /// reads one phase plane at a shift: output rows are wq wide and their last columns are
+    /// dropped. No im2col; stride 1 has one phase.
+    Wide { hq: usize, wq: usize },
+    /// An im2col matrix.
+    Im2col,
+}
+
+impl Conv {
+    /// The dense kernel: weights packed for the GEMM in the orientation that fills the register
+    /// tiles best (or as `transpose` says), for `isa`.
+    fn dense(
+        geom: ConvGeom,
+        w: Vec<f32>,
+        bias: Option<Vec<f32>>,
+        threads: usize,
+        post: Option<crate::kernel::Post>,
+        transpose: Option<bool>,
+        isa: Isa,
+    ) -> Conv {
+        let (dense, offs) = dense_layout(&geom);
+        let (mg, kk) = (geom.mg(), geom.kk());
+        let cols = match dense {
+            Dense::Wide { wq, .. } => geom.y[2] * wq,
+            _ => geom.plane(),
+        };
+        let (mut packed, mut transposed) = (Vec::new(), Vec::new());
+        if !geom.depthwise() {
+            if transpose.unwrap_or(tile_use(cols, mg) > 1.15 * tile_use(mg, cols)) {
+                for wg in w.chunks(mg * kk) {
+                    let wt: Vec<f32> = (0..kk * mg).map(|i| wg[(i % mg) * kk + i / mg]).collect();
+                    transposed.push(PackedB::new(&wt, kk, mg));
+                }
+            } else {
+                packed = w
+                    .chunks(mg * kk)
+                    .map(|wg| PackedA::new(wg, mg, kk))
+                    .collect();
+            }
+        }
+        Conv {
+            geom,
+            w,
+            bias,
+            threads,
+            sparse: None,
+            choice: None,
+            post,
+            packed,
+            dense,
+            offs,
+            transposed,
+            isa,
+            scratch: Default::default(),
+        }
+    }
 }
 
 /// Lowers `Conv` (2-D; constant weight).
@@ -277,15 +359,7 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
                 .ok_or_else(|| c.unsupported(" (bias computed at run time)"))?,
         ),
     };
-    let mut conv = Conv {
-        geom,
-        w,
-        bias,
-        threads: c.threads,
-        sparse: None,
-        choice: None,
-        post: c.post,
-    };
+    let mut conv = Conv::dense(geom, w, bias, c.threads, c.post, None, Isa::detect());
     let density = sparse::density(&conv.w);
     if density < 1.0 && !conv.geom.depthwise() {
         conv.choice = Some(SparseChoice {
@@ -326,6 +400,37 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
         }
     }
     Ok(Box::new(conv))
+}
+
+/// How the dense path reads B, and where each of B's rows (ci, ky, kx) starts in what it reads.
+/// Stride-1 convolutions read the padded input directly unless the extra columns of the wide
+/// rows (wp − ow of every wp) would cost more than im2col saves (small planes).
+fn dense_layout(gm: &ConvGeom) -> (Dense, Vec<usize>) {
+    let (kh, kw) = (gm.kernel[0], gm.kernel[1]);
+    let (dh, dw) = (gm.dilations[0], gm.dilations[1]);
+    let plane = gm.plane();
+    if gm.direct() {
+        let hw = gm.x[2] * gm.x[3];
+        return (Dense::Direct, (0..gm.cg()).map(|k| k * hw).collect());
+    }
+    let (sh, sw) = (gm.strides[0], gm.strides[1]);
+    let (hq, wq) = (
+        (gm.x[2] + gm.pads[0] + gm.pads[2]).div_ceil(sh),
+        (gm.x[3] + gm.pads[1] + gm.pads[3]).div_ceil(sw),
+    );
+    if gm.y[2] * wq * 8 <= plane * 9 {
+        let cg = gm.cg();
+        let offs = (0..gm.kk())
+            .map(|k| {
+                let (ci, t) = (k / (kh * kw), k % (kh * kw));
+                let (dy, dx) = ((t / kw) * dh, (t % kw) * dw);
+                let phase = (dy % sh) * sw + dx % sw;
+                (phase * cg + ci) * hq * wq + (dy / sh) * wq + dx / sw
+            })
+            .collect();
+        return (Dense::Wide { hq, wq }, offs);
+    }
+    (Dense::Im2col, (0..gm.kk()).map(|k| k * plane).collect())
 }
 
 /// Output columns `[lo, hi)` whose input column `ox·stride + off` lies in `0..w` (of `ow`).
@@ -453,6 +558,9 @@ impl Conv {
                     .enumerate()
                     .for_each(|(b, ys)| run(b, ys, &mut scr));
             }
+            if let Some(p) = &self.post {
+                p.apply(y);
+            }
             return;
         }
         let sparse = self.sparse.as_ref().filter(|_| use_sparse);
@@ -462,38 +570,141 @@ impl Conv {
                 let yg = &mut y[gi * mg * plane..(gi + 1) * mg * plane];
                 self.sparse_direct(&sw[gi], gi, wide, xg, yg, threads);
             }
+            if let Some(p) = &self.post {
+                p.apply(y);
+            }
             return;
         }
-        let direct = gm.direct();
-        let mut cols = if direct {
-            Vec::new()
-        } else {
-            vec![0f32; kk * plane]
+        let epi = |gi: usize| Epilogue {
+            bias: self.bias.as_deref().map(|b| &b[gi * mg..(gi + 1) * mg]),
+            lo: self.post.map_or(f32::NEG_INFINITY, |p| p.lo),
+            hi: self.post.map_or(f32::INFINITY, |p| p.hi),
         };
+        if let Some(sw) = sparse {
+            let mut cols = if gm.direct() {
+                Vec::new()
+            } else {
+                vec![0f32; kk * plane]
+            };
+            for gi in 0..g {
+                let xg = &x[gi * cg * h * w..(gi + 1) * cg * h * w];
+                let b_mat: &[f32] = if gm.direct() {
+                    xg
+                } else {
+                    gm.im2col(xg, &mut cols, threads);
+                    &cols
+                };
+                let yg = &mut y[gi * mg * plane..(gi + 1) * mg * plane];
+                if let Some(b) = &self.bias {
+                    for (o, chunk) in yg.chunks_mut(plane).enumerate() {
+                        chunk.fill(b[gi * mg + o]);
+                    }
+                }
+                sw[gi].matmul(b_mat, plane, yg, self.bias.is_some(), threads);
+            }
+            if let Some(p) = &self.post {
+                p.apply(y);
+            }
+            return;
+        }
+        // Scratch kept between runs (when no other sample of the batch holds it): the padding of
+        // the phase planes is never written, so it stays zero, and no pages are faulted in again.
+        let mut local = (Vec::new(), Vec::new());
+        let mut kept = self.scratch.try_lock();
+        let (buf, wide_out) = match kept.as_deref_mut() {
+            Ok((a, b)) => (a, b),
+            Err(_) => (&mut local.0, &mut local.1),
+        };
+        let need = match self.dense {
+            Dense::Direct => 0,
+            Dense::Im2col => kk * plane,
+            Dense::Wide { hq, wq } => sh * sw * cg * hq * wq + (kw - 1) * dw / sw + 1,
+        };
+        buf.resize(need, 0.0);
         for gi in 0..g {
             let xg = &x[gi * cg * h * w..(gi + 1) * cg * h * w];
-            let b_mat: &[f32] = if direct {
-                xg
-            } else {
-                gm.im2col(xg, &mut cols, threads);
-                &cols
-            };
-            let wg = &self.w[gi * mg * kk..(gi + 1) * mg * kk];
             let yg = &mut y[gi * mg * plane..(gi + 1) * mg * plane];
-            if let Some(b) = &self.bias {
-                for (o, chunk) in yg.chunks_mut(plane).enumerate() {
-                    chunk.fill(b[gi * mg + o]);
+            let (src, n, row): (&[f32], usize, usize) = match self.dense {
+                Dense::Direct => (xg, plane, ow),
+                Dense::Im2col => {
+                    gm.im2col(xg, buf, threads);
+                    (&buf[..], plane, ow)
                 }
-            }
-            match sparse {
-                Some(sw) => sw[gi].matmul(b_mat, plane, yg, self.bias.is_some(), threads),
-                None => matmul(
-                    MatRef::new(wg, mg, kk),
-                    MatRef::new(b_mat, kk, plane),
-                    yg,
-                    self.bias.is_some(),
+                Dense::Wide { hq, wq } => {
+                    let (top, left) = (gm.pads[0], gm.pads[1]);
+                    for ci in 0..cg {
+                        for iy in 0..h {
+                            let (py, r) = ((iy + top) % sh, (iy + top) / sh);
+                            let src = &xg[(ci * h + iy) * w..][..w];
+                            if sw == 1 {
+                                let at = ((py * cg + ci) * hq + r) * wq + left;
+                                buf[at..at + w].copy_from_slice(src);
+                                continue;
+                            }
+                            for px in 0..sw {
+                                // Input columns ix with (ix + left) % sw == px, from column c0.
+                                let ix0 = (px + sw - left % sw) % sw;
+                                let c0 = (ix0 + left) / sw;
+                                let at = ((py * sw + px) * cg + ci) * hq * wq + r * wq + c0;
+                                let row = src.iter().skip(ix0).step_by(sw);
+                                for (d, &v) in buf[at..].iter_mut().zip(row) {
+                                    *d = v;
+                                }
+                            }
+                        }
+                    }
+                    (&buf[..], oh * wq, wq)
+                }
+            };
+            let b = BRows {
+                src,
+                offs: &self.offs,
+                n,
+            };
+            // The GEMM's columns are output pixels `row` to an output row (the last row − ow of
+            // each dropped), or its rows are when transposed.
+            if let Some(wt) = self.transposed.get(gi) {
+                let bt = PackedA::transposed(&b);
+                wide_out.resize(n * mg, 0.0);
+                let plain = Epilogue::none();
+                packed::gemm(
+                    self.isa,
+                    &bt,
+                    BMat::Packed(wt),
+                    wide_out,
+                    mg,
+                    plain,
                     threads,
-                ),
+                );
+                let e = epi(gi);
+                for (o, yo) in yg.chunks_mut(plane).enumerate() {
+                    let add = e.bias.map_or(0.0, |b| b[o]);
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let v = wide_out[(oy * row + ox) * mg + o] + add;
+                            yo[oy * ow + ox] = v.max(e.lo).min(e.hi);
+                        }
+                    }
+                }
+            } else if row == ow {
+                packed::gemm(
+                    self.isa,
+                    &self.packed[gi],
+                    BMat::Rows(b),
+                    yg,
+                    plane,
+                    epi(gi),
+                    threads,
+                );
+            } else {
+                wide_out.resize(mg * n, 0.0);
+                let a = &self.packed[gi];
+                packed::gemm(self.isa, a, BMat::Rows(b), wide_out, n, epi(gi), threads);
+                for (o, r) in wide_out.chunks(n).enumerate() {
+                    for oy in 0..oh {
+                        yg[(o * oh + oy) * ow..][..ow].copy_from_slice(&r[oy * row..][..ow]);
+                    }
+                }
             }
         }
     }
@@ -509,22 +720,13 @@ impl Kernel for Conv {
             gm.y[1..].iter().product::<usize>(),
         );
         let mut y = vec![0f32; n * ys];
-        let post = |yo: &mut [f32]| {
-            if let Some(p) = &self.post {
-                p.apply(yo);
-            }
-        };
         if n > 1 && self.threads > 1 {
             y.par_chunks_mut(ys)
                 .zip(x.par_chunks(xs))
-                .for_each(|(yo, xi)| {
-                    self.sample(xi, yo, 1, true);
-                    post(yo);
-                });
+                .for_each(|(yo, xi)| self.sample(xi, yo, 1, true));
         } else {
             for (yo, xi) in y.chunks_mut(ys).zip(x.chunks(xs)) {
                 self.sample(xi, yo, self.threads, true);
-                post(yo);
             }
         }
         Ok(vec![Value::f32(gm.y.clone(), y)])
@@ -532,5 +734,150 @@ impl Kernel for Conv {
 
     fn sparse(&self) -> Option<&SparseChoice> {
         self.choice.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::Post;
+
+    /// (c, h, w, m, group, [kh, kw], [sh, sw], [top, left, bottom, right], [dh, dw])
+    type Case = (
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        [usize; 2],
+        [usize; 2],
+        [usize; 4],
+        [usize; 2],
+    );
+
+    fn geom(&(c, h, w, m, group, k, s, p, d): &Case) -> ConvGeom {
+        let out = |i: usize, len: usize| (len + p[i] + p[i + 2] - d[i] * (k[i] - 1) - 1) / s[i] + 1;
+        ConvGeom {
+            x: vec![1, c, h, w],
+            y: vec![1, m, out(0, h), out(1, w)],
+            group,
+            kernel: k.to_vec(),
+            strides: s.to_vec(),
+            pads: p.to_vec(),
+            dilations: d.to_vec(),
+        }
+    }
+
+    fn reference(g: &ConvGeom, x: &[f32], wt: &[f32], bias: &[f32], post: Post) -> Vec<f32> {
+        let (c, h, w) = (g.x[1], g.x[2], g.x[3]);
+        let (m, oh, ow) = (g.y[1], g.y[2], g.y[3]);
+        let (cg, mg) = (g.cg(), g.mg());
+        let (kh, kw) = (g.kernel[0], g.kernel[1]);
+        let mut y = vec![0f32; m * oh * ow];
+        for o in 0..m {
+            let gi = o / mg;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut s = bias[o] as f64;
+                    for ci in 0..cg {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * g.strides[0] + ky * g.dilations[0]) as isize
+                                    - g.pads[0] as isize;
+                                let ix = (ox * g.strides[1] + kx * g.dilations[1]) as isize
+                                    - g.pads[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                    continue;
+                                }
+                                let xv = x[((gi * cg + ci) * h + iy as usize) * w + ix as usize];
+                                s += (wt[((o * cg + ci) * kh + ky) * kw + kx] * xv) as f64;
+                            }
+                        }
+                    }
+                    y[(o * oh + oy) * ow + ox] = (s as f32).max(post.lo).min(post.hi);
+                }
+            }
+        }
+        assert_eq!(c % cg, 0);
+        y
+    }
+
+    fn data(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919 + seed * 104729) % 2001) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn every_dense_layout_and_orientation_matches_the_definition() {
+        let cases: [Case; 12] = [
+            (3, 16, 40, 4, 1, [3, 3], [2, 1], [1, 1, 1, 1], [1, 1]), // phases in rows only
+            (8, 9, 11, 13, 1, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1]), // the input itself
+            (5, 20, 18, 7, 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]), // wide rows
+            (3, 23, 21, 9, 1, [7, 7], [2, 2], [3, 3, 3, 3], [1, 1]), // stride-2 phases
+            (6, 16, 16, 8, 1, [1, 1], [2, 2], [0, 0, 0, 0], [1, 1]), // 1×1 stride 2
+            (16, 7, 7, 40, 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]), // small plane
+            (4, 17, 19, 6, 1, [3, 5], [2, 1], [0, 2, 1, 1], [1, 1]), // uneven everything
+            (4, 19, 20, 5, 1, [3, 3], [1, 1], [2, 2, 2, 2], [2, 2]), // dilation 2
+            (8, 12, 12, 10, 2, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]), // two groups
+            (4, 13, 13, 6, 1, [3, 3], [3, 3], [1, 0, 2, 1], [1, 1]), // stride 3
+            (3, 9, 9, 4, 1, [3, 3], [2, 2], [1, 1, 1, 1], [2, 1]),   // stride and dilation
+            (2, 5, 40, 3, 1, [2, 2], [1, 2], [0, 1, 0, 0], [1, 1]),  // wide, short
+        ];
+        let relu = Post {
+            lo: 0.0,
+            hi: f32::INFINITY,
+        };
+        let none = Post {
+            lo: f32::NEG_INFINITY,
+            hi: f32::INFINITY,
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, case) in cases.iter().enumerate() {
+            let g = geom(case);
+            let x = data(g.x.iter().product(), i);
+            let wt = data(g.y[1] * g.kk(), i + 100);
+            let bias = data(g.y[1], i + 200);
+            for isa in Isa::available() {
+                for transpose in [None, Some(false), Some(true)] {
+                    for (post, threads) in [(none, 1), (relu, 2)] {
+                        let want = reference(&g, &x, &wt, &bias, post);
+                        let conv = Conv::dense(
+                            g.clone(),
+                            wt.clone(),
+                            Some(bias.clone()),
+                            threads,
+                            Some(post),
+                            transpose,
+                            isa,
+                        );
+                        seen.insert(format!(
+                            "{:?} {}",
+                            std::mem::discriminant(&conv.dense),
+                            conv.transposed.is_empty()
+                        ));
+                        let pool = rayon::ThreadPoolBuilder::new()
+                            .num_threads(threads)
+                            .build()
+                            .unwrap();
+                        // Twice: the second run reuses the scratch of the first.
+                        for run in 0..2 {
+                            let mut y = vec![f32::NAN; want.len()];
+                            pool.install(|| conv.sample(&x, &mut y, threads, false));
+                            for (j, (a, b)) in y.iter().zip(&want).enumerate() {
+                                assert!(
+                                    (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                                    "case {i} {:?} {isa:?} transpose {transpose:?} run {run} \
+                                     at {j}: {a} vs {b}",
+                                    conv.dense
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Direct, wide and im2col, each in both orientations.
+        assert_eq!(seen.len(), 6, "{seen:?}");
     }
 }

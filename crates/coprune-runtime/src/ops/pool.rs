@@ -54,15 +54,39 @@ impl Pool {
                 p[2 + i] = total - p[i];
             }
         }
+        Ok(Pool::new(
+            x,
+            y,
+            [k[0], k[1]],
+            [s[0], s[1]],
+            [p[0], p[1], p[2], p[3]],
+            [d[0], d[1]],
+            max,
+            c.node.attr_int("count_include_pad", 0)? != 0,
+        ))
+    }
+
+    /// A pooling kernel for these shapes and window attributes (windows computed once).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        x: Vec<usize>,
+        y: Vec<usize>,
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        pads: [usize; 4],
+        dilations: [usize; 2],
+        max: bool,
+        count_include_pad: bool,
+    ) -> Pool {
         let mut pool = Pool {
             x,
             y,
-            kernel: [k[0], k[1]],
-            strides: [s[0], s[1]],
-            pads: [p[0], p[1], p[2], p[3]],
-            dilations: [d[0], d[1]],
+            kernel,
+            strides,
+            pads,
+            dilations,
             max,
-            count_include_pad: c.node.attr_int("count_include_pad", 0)? != 0,
+            count_include_pad,
             ptr: vec![0],
             idx: Vec::new(),
             count: Vec::new(),
@@ -74,7 +98,7 @@ impl Pool {
             count.push(n as u32);
         });
         (pool.ptr, pool.idx, pool.count) = (ptr, idx, count);
-        Ok(pool)
+        pool
     }
 }
 
@@ -99,6 +123,44 @@ impl Pool {
                 idx.iter().map(|&i| xs[i as usize]).sum::<f32>() / count as f32
             };
         });
+    }
+
+    /// Max pooling of one plane as two passes, along rows into `tmp` (h × ow) and then down the
+    /// columns: each pass is a few contiguous or strided sweeps instead of a gather per window
+    /// element. Positions in the padding are skipped, as in [`Pool::plane`].
+    fn max_plane(&self, xs: &[f32], ys: &mut [f32], tmp: &mut Vec<f32>) {
+        let (h, w) = (self.x[2], self.x[3]);
+        let (oh, ow) = (self.y[2], self.y[3]);
+        tmp.clear();
+        tmp.resize(h * ow, f32::NEG_INFINITY);
+        for kx in 0..self.kernel[1] {
+            let off = (kx * self.dilations[1]) as isize - self.pads[1] as isize;
+            let (lo, hi) = super::conv::valid_columns(off, self.strides[1], w, ow);
+            if hi <= lo {
+                continue;
+            }
+            let start = (lo * self.strides[1]) as isize + off;
+            for (row, t) in xs.chunks(w).zip(tmp.chunks_mut(ow)) {
+                let src = row[start as usize..].iter().step_by(self.strides[1]);
+                for (d, &v) in t[lo..hi].iter_mut().zip(src) {
+                    *d = d.max(v);
+                }
+            }
+        }
+        ys.fill(f32::NEG_INFINITY);
+        for (oy, out) in ys.chunks_mut(ow).enumerate().take(oh) {
+            for ky in 0..self.kernel[0] {
+                let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize
+                    - self.pads[0] as isize;
+                if iy < 0 || iy >= h as isize {
+                    continue;
+                }
+                let t = &tmp[iy as usize * ow..][..ow];
+                for (d, &v) in out.iter_mut().zip(t) {
+                    *d = d.max(v);
+                }
+            }
+        }
     }
 
     /// Visits every output position of one plane: `f(output index in the plane, input indices
@@ -150,9 +212,51 @@ impl Kernel for Pool {
         let out = self.y[2] * self.y[3];
         let planes = self.x[0] * self.x[1];
         let mut y = vec![0f32; planes * out];
+        let mut tmp = Vec::new();
         for (xs, ys) in x.chunks(hw).zip(y.chunks_mut(out)).take(planes) {
-            self.plane(xs, ys);
+            if self.max {
+                self.max_plane(xs, ys, &mut tmp);
+            } else {
+                self.plane(xs, ys);
+            }
         }
         Ok(vec![Value::f32(self.y.clone(), y)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separable_max_equals_the_window_gather() {
+        // (h, w, kernel, strides, pads, dilations, output (oh, ow)); the last two windows reach
+        // past the padding, as ceil_mode makes them.
+        let cases = [
+            (112, 112, [3, 3], [2, 2], [1, 1, 1, 1], [1, 1], (56, 56)),
+            (9, 11, [2, 3], [1, 2], [0, 1, 0, 1], [1, 1], (8, 6)),
+            (10, 10, [3, 3], [1, 1], [0, 0, 0, 0], [2, 2], (6, 6)),
+            (7, 7, [3, 3], [2, 2], [0, 0, 0, 0], [1, 1], (4, 4)),
+            (5, 6, [2, 2], [3, 3], [1, 0, 0, 0], [1, 1], (3, 2)),
+        ];
+        for (i, &(h, w, k, s, p, d, (oh, ow))) in cases.iter().enumerate() {
+            let pool = Pool::new(
+                vec![1, 2, h, w],
+                vec![1, 2, oh, ow],
+                k,
+                s,
+                p,
+                d,
+                true,
+                false,
+            );
+            let x: Vec<f32> = (0..h * w)
+                .map(|j| ((j * 7919 + i) % 1013) as f32 - 500.0)
+                .collect();
+            let (mut a, mut b, mut tmp) = (vec![0f32; oh * ow], vec![1f32; oh * ow], Vec::new());
+            pool.plane(&x, &mut a);
+            pool.max_plane(&x, &mut b, &mut tmp);
+            assert_eq!(a, b, "case {i}");
+        }
     }
 }

@@ -1,0 +1,597 @@
+//! Dense GEMM with the constant operand packed once at load: `C = epilogue(A × B)` where A (the
+//! weights, M × K) is stored as [`MR`]-row panels, K-major, and B is read through row offsets
+//! (`B[k][j] = src[offs[k] + j]`), so a convolution's B is its input itself (1×1), a padded copy
+//! of it read at each tap's shift (stride 1: no im2col at all), or an im2col matrix. B is packed
+//! [`NR`] columns at a time into an L1-sized panel just before use; the bias, the accumulation
+//! over K blocks and a fused Relu/Clip happen on the register tile. The `gemm` crate cannot keep
+//! A packed between calls nor read B through offsets, which is why convolutions use this
+//! instead (doc/architecture.md). A 6×16 AVX2+FMA microkernel (chosen at run time) and a
+//! portable one, tested against each other and the definition.
+#![allow(unsafe_code)] // the microkernel's loads/stores, behind the bounds checked in `tile`
+
+use crate::sparse::Isa;
+use rayon::prelude::*;
+
+/// Rows of C per register tile (broadcast from A).
+pub const MR: usize = 6;
+/// Columns of C per register tile (two AVX2 vectors of B).
+pub const NR: usize = 16;
+/// Depth of one pass over K: a packed B panel (KC × NR) stays in L1.
+const KC: usize = 256;
+/// Column panels of B packed together (KC × NC_PANELS·NR floats stay in L2) and swept by each
+/// row panel of A (which stays in L1).
+const NC_PANELS: usize = 16;
+
+/// A (M × K, row-major) packed as ⌈M/MR⌉ panels; panel p holds rows p·MR.. as `[k][MR]`
+/// (rows past M are zeros).
+#[derive(Debug, Clone)]
+pub struct PackedA {
+    pub m: usize,
+    pub k: usize,
+    data: Vec<f32>,
+    /// Floats before the first panel, which starts on a cache line.
+    skip: usize,
+}
+
+impl PackedA {
+    pub fn new(a: &[f32], m: usize, k: usize) -> PackedA {
+        assert!(a.len() >= m * k, "A is {} floats, not {m}×{k}", a.len());
+        let panels = m.div_ceil(MR);
+        let mut data = vec![0f32; panels * k * MR + 16];
+        let skip = data.as_ptr().align_offset(64).min(16);
+        for (p, panel) in data[skip..]
+            .chunks_mut((k * MR).max(1))
+            .enumerate()
+            .take(panels)
+        {
+            for r in 0..MR.min(m - p * MR) {
+                let row = &a[(p * MR + r) * k..][..k];
+                for (kk, &v) in row.iter().enumerate() {
+                    panel[kk * MR + r] = v;
+                }
+            }
+        }
+        PackedA { m, k, data, skip }
+    }
+
+    /// Bᵀ packed as A (n × k): the operand of the transposed product `Cᵀ = Bᵀ × Aᵀ`, used when
+    /// B has few columns (see [`PackedB`]).
+    pub fn transposed(b: &BRows) -> PackedA {
+        let (n, k) = (b.n, b.offs.len());
+        let panels = n.div_ceil(MR);
+        let mut data = vec![0f32; panels * k * MR + 16];
+        let skip = data.as_ptr().align_offset(64).min(16);
+        for (p, panel) in data[skip..]
+            .chunks_mut((k * MR).max(1))
+            .enumerate()
+            .take(panels)
+        {
+            let (j0, h) = (p * MR, MR.min(n - p * MR));
+            for (d, &o) in panel.chunks_exact_mut(MR).zip(b.offs) {
+                d[..h].copy_from_slice(&b.src[o + j0..o + j0 + h]);
+            }
+        }
+        PackedA {
+            m: n,
+            k,
+            data,
+            skip,
+        }
+    }
+
+    fn panel(&self, p: usize, k0: usize, kc: usize) -> &[f32] {
+        &self.data[self.skip + (p * self.k + k0) * MR..][..kc * MR]
+    }
+}
+
+/// A constant B (K × n, row-major) packed once as ⌈n/NR⌉ panels of `[k][NR]` (columns past n
+/// are zeros). Convolutions whose output planes are small (a few dozen pixels) compute
+/// `Cᵀ = (im2col)ᵀ × Wᵀ` with the weights packed this way: output channels then fill the
+/// NR-wide register tiles that a 7×7 plane would leave a quarter empty.
+#[derive(Debug, Clone)]
+pub struct PackedB {
+    pub k: usize,
+    pub n: usize,
+    data: Vec<f32>,
+    skip: usize,
+}
+
+impl PackedB {
+    pub fn new(b: &[f32], k: usize, n: usize) -> PackedB {
+        assert!(b.len() >= k * n, "B is {} floats, not {k}×{n}", b.len());
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0f32; panels * k * NR + 16];
+        let skip = data.as_ptr().align_offset(64).min(16);
+        for (p, panel) in data[skip..]
+            .chunks_mut((k * NR).max(1))
+            .enumerate()
+            .take(panels)
+        {
+            let (j0, w) = (p * NR, NR.min(n - p * NR));
+            for (kk, d) in panel.chunks_exact_mut(NR).enumerate() {
+                d[..w].copy_from_slice(&b[kk * n + j0..kk * n + j0 + w]);
+            }
+        }
+        PackedB { k, n, data, skip }
+    }
+
+    fn panel(&self, p: usize, k0: usize, kc: usize) -> &[f32] {
+        &self.data[self.skip + (p * self.k + k0) * NR..][..kc * NR]
+    }
+}
+
+/// The B operand: read through row offsets and packed per call, or packed once.
+#[derive(Debug, Clone, Copy)]
+pub enum BMat<'a> {
+    Rows(BRows<'a>),
+    Packed(&'a PackedB),
+}
+
+impl BMat<'_> {
+    fn n(&self) -> usize {
+        match self {
+            BMat::Rows(b) => b.n,
+            BMat::Packed(b) => b.n,
+        }
+    }
+}
+
+/// B (K × n) as rows of one slice: `B[k][j] = src[offs[k] + j]` for j < n.
+#[derive(Debug, Clone, Copy)]
+pub struct BRows<'a> {
+    pub src: &'a [f32],
+    pub offs: &'a [usize],
+    pub n: usize,
+}
+
+/// What is done to each output before it is stored: `clamp(acc + bias[row], lo, hi)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl Epilogue<'_> {
+    pub fn none() -> Epilogue<'static> {
+        Epilogue {
+            bias: None,
+            lo: f32::NEG_INFINITY,
+            hi: f32::INFINITY,
+        }
+    }
+}
+
+/// The output: `C[i][j]` at `ptr + i·ldc + j` for i < m, j < n. Tasks write disjoint tiles of
+/// it from several threads, so it is a raw pointer; `gemm` checks it fits the caller's slice.
+#[derive(Clone, Copy)]
+struct Out {
+    ptr: *mut f32,
+    ldc: usize,
+}
+// SAFETY: every task writes a disjoint set of tiles (see `gemm`); the pointer comes from a
+// `&mut [f32]` that outlives the parallel section.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+/// `C = epilogue(A × B)` for the m × n output held in `c` (row stride `ldc`), on up to
+/// `threads` threads (tasks: column ranges, and row ranges when there are few columns).
+pub fn gemm(
+    isa: Isa,
+    a: &PackedA,
+    b: BMat,
+    c: &mut [f32],
+    ldc: usize,
+    epi: Epilogue,
+    threads: usize,
+) {
+    let (m, k, n) = (a.m, a.k, b.n());
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "C too small");
+    match b {
+        BMat::Rows(b) => {
+            assert_eq!(
+                b.offs.len(),
+                k,
+                "B has {} rows, A {k} columns",
+                b.offs.len()
+            );
+            assert!(
+                b.offs.iter().all(|&o| o + n <= b.src.len()),
+                "B rows out of bounds"
+            );
+        }
+        BMat::Packed(b) => assert_eq!(b.k, k, "B has {} rows, A {k} columns", b.k),
+    }
+    if let Some(bias) = epi.bias {
+        assert!(bias.len() >= m, "bias shorter than M");
+    }
+    let out = Out {
+        ptr: c.as_mut_ptr(),
+        ldc,
+    };
+    if k == 0 {
+        let zero = [0f32; NR];
+        for i in 0..m {
+            for j0 in (0..n).step_by(NR) {
+                let w = NR.min(n - j0);
+                tile(isa, 0, &[], &zero, out, i, j0, 1, w, &epi, true, true);
+            }
+        }
+        return;
+    }
+    let (mp, np) = (m.div_ceil(MR), n.div_ceil(NR));
+    let (col_chunks, row_chunks) = if threads <= 1 {
+        (1, 1)
+    } else if np >= 2 * threads {
+        (np.min(4 * threads), 1)
+    } else {
+        (np, (2 * threads).div_ceil(np).min(mp))
+    };
+    let task = |t: usize, bp: &mut Vec<f32>| {
+        let (cc, rc) = (t % col_chunks, t / col_chunks);
+        let cols = np * cc / col_chunks..np * (cc + 1) / col_chunks;
+        let rows = mp * rc / row_chunks..mp * (rc + 1) / row_chunks;
+        run(isa, a, &b, out, &epi, cols, rows, bp);
+    };
+    let tasks = col_chunks * row_chunks;
+    if tasks == 1 {
+        task(0, &mut Vec::new());
+    } else {
+        (0..tasks)
+            .into_par_iter()
+            .for_each_init(Vec::new, |bp, t| task(t, bp));
+    }
+}
+
+/// One task: column panels `cols` × row panels `rows`, every K block.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    isa: Isa,
+    a: &PackedA,
+    b: &BMat,
+    out: Out,
+    epi: &Epilogue,
+    cols: std::ops::Range<usize>,
+    rows: std::ops::Range<usize>,
+    bp: &mut Vec<f32>,
+) {
+    let (m, k, n) = (a.m, a.k, b.n());
+    // One pass when K is only a little over KC; otherwise KC-deep passes.
+    let kc_max = if k <= KC + KC / 2 { k } else { KC };
+    // Panels start on cache lines: a 16-float row of B is then one line, not two.
+    bp.resize(kc_max * NR * NC_PANELS + 16, 0.0);
+    let skip = bp.as_ptr().align_offset(64).min(16);
+    let bp = &mut bp[skip..];
+    for k0 in (0..k).step_by(kc_max) {
+        let kc = kc_max.min(k - k0);
+        let (first, last) = (k0 == 0, k0 + kc == k);
+        let mut c0 = cols.start;
+        while c0 < cols.end {
+            let c1 = cols.end.min(c0 + NC_PANELS);
+            if let BMat::Rows(b) = b {
+                for jp in c0..c1 {
+                    let j0 = jp * NR;
+                    let w = NR.min(n - j0);
+                    pack_b(b, k0, kc, j0, w, &mut bp[(jp - c0) * kc * NR..][..kc * NR]);
+                }
+            }
+            for ip in rows.clone() {
+                let i0 = ip * MR;
+                let h = MR.min(m - i0);
+                let ap = a.panel(ip, k0, kc);
+                for jp in c0..c1 {
+                    let j0 = jp * NR;
+                    let w = NR.min(n - j0);
+                    let panel = match b {
+                        BMat::Rows(_) => &bp[(jp - c0) * kc * NR..][..kc * NR],
+                        BMat::Packed(b) => b.panel(jp, k0, kc),
+                    };
+                    tile(isa, kc, ap, panel, out, i0, j0, h, w, epi, first, last);
+                }
+            }
+            c0 = c1;
+        }
+    }
+}
+
+/// Rows k0..k0+kc, columns j0..j0+w of B into `dst` as `[k][NR]` (columns past w are zeros).
+#[inline]
+fn pack_b(b: &BRows, k0: usize, kc: usize, j0: usize, w: usize, dst: &mut [f32]) {
+    let offs = &b.offs[k0..k0 + kc];
+    if w == NR {
+        for (d, &o) in dst.chunks_exact_mut(NR).zip(offs) {
+            let s: &[f32; NR] = b.src[o + j0..o + j0 + NR].try_into().expect("NR floats");
+            d.copy_from_slice(s);
+        }
+    } else {
+        for (d, &o) in dst.chunks_exact_mut(NR).zip(offs) {
+            d[..w].copy_from_slice(&b.src[o + j0..o + j0 + w]);
+            d[w..].fill(0.0);
+        }
+    }
+}
+
+/// One h × w (≤ MR × NR) tile of C at (i0, j0): `kc` steps of A's panel × B's panel, added to
+/// C unless `first` (then the bias starts it), clamped when `last`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn tile(
+    isa: Isa,
+    kc: usize,
+    ap: &[f32],
+    bp: &[f32],
+    out: Out,
+    i0: usize,
+    j0: usize,
+    h: usize,
+    w: usize,
+    epi: &Epilogue,
+    first: bool,
+    last: bool,
+) {
+    assert!(ap.len() >= kc * MR && bp.len() >= kc * NR);
+    let mut bias = [0f32; MR];
+    if let Some(b) = epi.bias {
+        bias[..h].copy_from_slice(&b[i0..i0 + h]);
+    }
+    let (lo, hi) = if last {
+        (epi.lo, epi.hi)
+    } else {
+        (f32::NEG_INFINITY, f32::INFINITY)
+    };
+    let full = h == MR && w == NR;
+    let mut buf = [0f32; MR * NR];
+    // SAFETY: (i0 + h − 1)·ldc + j0 + w ≤ the C slice `gemm` checked, so the tile's rows lie
+    // inside it; only this task writes this tile.
+    let base = unsafe { out.ptr.add(i0 * out.ldc + j0) };
+    let (c, ldc) = if full {
+        (base, out.ldc)
+    } else {
+        if !first {
+            for r in 0..h {
+                // SAFETY: as above, row r of the tile has w valid elements.
+                let row = unsafe { std::slice::from_raw_parts(base.add(r * out.ldc), w) };
+                buf[r * NR..r * NR + w].copy_from_slice(row);
+            }
+        }
+        (buf.as_mut_ptr(), NR)
+    };
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2Fma` comes from `Isa::detect` (AVX2 and FMA present); ap/bp hold
+        // kc steps (asserted above); c points at MR rows of NR floats with row stride ldc.
+        Isa::Avx2Fma => unsafe {
+            // The smallest register tile that covers h × w: partial tiles skip the padding.
+            let k = match (h.div_ceil(2), w > NR / 2) {
+                (3, true) => avx2::kernel::<6, 2>,
+                (2, true) => avx2::kernel::<4, 2>,
+                (1, true) => avx2::kernel::<2, 2>,
+                (3, false) => avx2::kernel::<6, 1>,
+                (2, false) => avx2::kernel::<4, 1>,
+                _ => avx2::kernel::<2, 1>,
+            };
+            k(kc, ap, bp, c, ldc, &bias, first, lo, hi)
+        },
+        // SAFETY: as above.
+        _ => unsafe { portable_kernel(kc, ap, bp, c, ldc, &bias, first, lo, hi) },
+    }
+    if !full {
+        for r in 0..h {
+            // SAFETY: as above; the tile is this task's alone.
+            let row = unsafe { std::slice::from_raw_parts_mut(base.add(r * out.ldc), w) };
+            row.copy_from_slice(&buf[r * NR..r * NR + w]);
+        }
+    }
+}
+
+/// # Safety
+/// `c` points at MR rows of NR floats, row stride `ldc`; ap/bp hold kc·MR and kc·NR floats.
+#[allow(clippy::too_many_arguments)]
+unsafe fn portable_kernel(
+    kc: usize,
+    ap: &[f32],
+    bp: &[f32],
+    c: *mut f32,
+    ldc: usize,
+    bias: &[f32; MR],
+    first: bool,
+    lo: f32,
+    hi: f32,
+) {
+    let mut acc = [[0f32; NR]; MR];
+    for (a, b) in ap[..kc * MR].chunks_exact(MR).zip(bp.chunks_exact(NR)) {
+        for r in 0..MR {
+            for j in 0..NR {
+                acc[r][j] += a[r] * b[j];
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        // SAFETY: the caller's contract.
+        let dst = unsafe { std::slice::from_raw_parts_mut(c.add(r * ldc), NR) };
+        for (d, &v) in dst.iter_mut().zip(row) {
+            let start = if first { bias[r] } else { *d };
+            *d = (start + v).max(lo).min(hi);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{MR, NR};
+    use std::arch::x86_64::*;
+
+    /// The first `R` rows and `8·V` columns of a tile.
+    ///
+    /// # Safety
+    /// AVX2 and FMA are present; `c` points at R rows of 8·V floats, row stride `ldc`;
+    /// ap/bp hold kc·MR and kc·NR floats.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn kernel<const R: usize, const V: usize>(
+        kc: usize,
+        ap: &[f32],
+        bp: &[f32],
+        c: *mut f32,
+        ldc: usize,
+        bias: &[f32; MR],
+        first: bool,
+        lo: f32,
+        hi: f32,
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); V]; R];
+        let (mut a, mut b) = (ap.as_ptr(), bp.as_ptr());
+        for _ in 0..kc {
+            // SAFETY: kc steps of MR (a) and NR (b) floats are inside ap/bp; R ≤ MR, 8·V ≤ NR.
+            unsafe {
+                let bv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(b.add(8 * v)));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm256_broadcast_ss(&*a.add(r));
+                    for v in 0..V {
+                        acc[v] = _mm256_fmadd_ps(av, bv[v], acc[v]);
+                    }
+                }
+                a = a.add(MR);
+                b = b.add(NR);
+            }
+        }
+        let (vlo, vhi) = (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, &acc) in acc.iter().enumerate() {
+                // SAFETY: row r of the tile: 8·V floats at c + r·ldc (the caller's contract).
+                unsafe {
+                    let p = c.add(r * ldc + 8 * v);
+                    let s = if first {
+                        _mm256_set1_ps(bias[r])
+                    } else {
+                        _mm256_loadu_ps(p)
+                    };
+                    let y = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(s, acc), vlo), vhi);
+                    _mm256_storeu_ps(p, y);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(a: &[f32], b: &BRows, m: usize, k: usize, epi: &Epilogue) -> Vec<f32> {
+        let n = b.n;
+        let mut c = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0f64;
+                for kk in 0..k {
+                    s += a[i * k + kk] as f64 * b.src[b.offs[kk] + j] as f64;
+                }
+                let v = s as f32 + epi.bias.map_or(0.0, |b| b[i]);
+                c[i * n + j] = v.max(epi.lo).min(epi.hi);
+            }
+        }
+        c
+    }
+
+    fn data(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| {
+                let x = (i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8;
+                (x % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_the_definition_on_every_isa_shape_and_thread_count() {
+        // Shapes cover partial row/column tiles, one and several K passes, K = 0 and tiny n.
+        let shapes = [
+            (1, 1, 1),
+            (6, 16, 16),
+            (7, 3, 17),
+            (13, 300, 33),
+            (64, 576, 49),
+            (5, 700, 5),
+            (12, 0, 20),
+            (31, 385, 100),
+        ];
+        for isa in Isa::available() {
+            for &(m, k, n) in &shapes {
+                let a = data(m * k, 1);
+                // B rows at scattered offsets inside a larger buffer, as convolutions read them.
+                let src = data(k * (n + 3) + 5, 2);
+                let offs: Vec<usize> = (0..k)
+                    .map(|kk| (kk * 7919) % (k * (n + 3) + 5 - n))
+                    .collect();
+                let b = BRows {
+                    src: &src,
+                    offs: &offs,
+                    n,
+                };
+                let bias = data(m, 3);
+                for (epi, threads) in [
+                    (Epilogue::none(), 1),
+                    (
+                        Epilogue {
+                            bias: Some(&bias),
+                            lo: 0.0,
+                            hi: 6.0,
+                        },
+                        2,
+                    ),
+                    (
+                        Epilogue {
+                            bias: Some(&bias),
+                            lo: f32::NEG_INFINITY,
+                            hi: f32::INFINITY,
+                        },
+                        3,
+                    ),
+                ] {
+                    let want = reference(&a, &b, m, k, &epi);
+                    let ldc = n + 2;
+                    let mut c = vec![f32::NAN; m * ldc];
+                    let pa = PackedA::new(&a, m, k);
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    pool.install(|| gemm(isa, &pa, BMat::Rows(b), &mut c, ldc, epi, threads));
+                    for i in 0..m {
+                        for j in 0..n {
+                            let (g, w) = (c[i * ldc + j], want[i * n + j]);
+                            assert!(
+                                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                                "{isa:?} {m}x{k}x{n} t{threads} ({i},{j}): {g} vs {w}"
+                            );
+                        }
+                        // The gap between rows is never written.
+                        for j in n..ldc.min(c.len() - i * ldc) {
+                            assert!(c[i * ldc + j].is_nan(), "wrote outside C at ({i},{j})");
+                        }
+                    }
+                    // The transposed product: Cᵀ = Bᵀ × Aᵀ with Aᵀ packed once.
+                    let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+                    let (bt, pb) = (PackedA::transposed(&b), PackedB::new(&at, k, m));
+                    let mut ct = vec![f32::NAN; n * m];
+                    let plain = Epilogue::none();
+                    pool.install(|| gemm(isa, &bt, BMat::Packed(&pb), &mut ct, m, plain, threads));
+                    let want = reference(&a, &b, m, k, &plain);
+                    for i in 0..m {
+                        for j in 0..n {
+                            let (g, w) = (ct[j * m + i], want[i * n + j]);
+                            assert!(
+                                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                                "transposed {isa:?} {m}x{k}x{n} t{threads} ({i},{j}): {g} vs {w}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
