@@ -236,13 +236,21 @@ pub fn gemm(
         let rows = mp * rc / row_chunks..mp * (rc + 1) / row_chunks;
         run(isa, a, &b, out, &epi, cols, rows, bp);
     };
+    // Each thread keeps its B panels between calls: no allocation or page faults per call.
+    thread_local! {
+        static PANELS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let with_panels = |t: usize| {
+        PANELS.with(|p| match p.try_borrow_mut() {
+            Ok(mut bp) => task(t, &mut bp),
+            Err(_) => task(t, &mut Vec::new()),
+        })
+    };
     let tasks = col_chunks * row_chunks;
     if tasks == 1 {
-        task(0, &mut Vec::new());
+        with_panels(0);
     } else {
-        (0..tasks)
-            .into_par_iter()
-            .for_each_init(Vec::new, |bp, t| task(t, bp));
+        (0..tasks).into_par_iter().for_each(with_panels);
     }
 }
 
@@ -259,10 +267,16 @@ fn run(
     bp: &mut Vec<f32>,
 ) {
     let (m, k, n) = (a.m, a.k, b.n());
-    // One pass when K is only a little over KC; otherwise KC-deep passes.
-    let kc_max = if k <= KC + KC / 2 { k } else { KC };
+    // Passes of equal depth, at most about KC (one pass when K is only a little over KC).
+    let kc_max = if k <= KC + KC / 2 {
+        k
+    } else {
+        k.div_ceil(k.div_ceil(KC))
+    };
     // Panels start on cache lines: a 16-float row of B is then one line, not two.
-    bp.resize(kc_max * NR * NC_PANELS + 16, 0.0);
+    if bp.len() < kc_max * NR * NC_PANELS + 16 {
+        bp.resize(kc_max * NR * NC_PANELS + 16, 0.0);
+    }
     let skip = bp.as_ptr().align_offset(64).min(16);
     let bp = &mut bp[skip..];
     for k0 in (0..k).step_by(kc_max) {
@@ -272,11 +286,7 @@ fn run(
         while c0 < cols.end {
             let c1 = cols.end.min(c0 + NC_PANELS);
             if let BMat::Rows(b) = b {
-                for jp in c0..c1 {
-                    let j0 = jp * NR;
-                    let w = NR.min(n - j0);
-                    pack_b(b, k0, kc, j0, w, &mut bp[(jp - c0) * kc * NR..][..kc * NR]);
-                }
+                pack_b(b, k0, kc, c0 * NR, n.min(c1 * NR), bp);
             }
             for ip in rows.clone() {
                 let i0 = ip * MR;
@@ -297,19 +307,22 @@ fn run(
     }
 }
 
-/// Rows k0..k0+kc, columns j0..j0+w of B into `dst` as `[k][NR]` (columns past w are zeros).
+/// Rows k0..k0+kc, columns j0..j1 of B into `dst` as panels of `[k][NR]` (columns past j1
+/// are zeros). Row by row, so that each source row is read in one contiguous sweep.
 #[inline]
-fn pack_b(b: &BRows, k0: usize, kc: usize, j0: usize, w: usize, dst: &mut [f32]) {
-    let offs = &b.offs[k0..k0 + kc];
-    if w == NR {
-        for (d, &o) in dst.chunks_exact_mut(NR).zip(offs) {
-            let s: &[f32; NR] = b.src[o + j0..o + j0 + NR].try_into().expect("NR floats");
-            d.copy_from_slice(s);
+fn pack_b(b: &BRows, k0: usize, kc: usize, j0: usize, j1: usize, dst: &mut [f32]) {
+    let full = (j1 - j0) / NR;
+    let tail = (j1 - j0) % NR;
+    for (kk, &o) in b.offs[k0..k0 + kc].iter().enumerate() {
+        let row = &b.src[o + j0..o + j1];
+        for (p, s) in row.chunks_exact(NR).enumerate() {
+            let s: &[f32; NR] = s.try_into().expect("NR floats");
+            dst[(p * kc + kk) * NR..][..NR].copy_from_slice(s);
         }
-    } else {
-        for (d, &o) in dst.chunks_exact_mut(NR).zip(offs) {
-            d[..w].copy_from_slice(&b.src[o + j0..o + j0 + w]);
-            d[w..].fill(0.0);
+        if tail > 0 {
+            let d = &mut dst[(full * kc + kk) * NR..][..NR];
+            d[..tail].copy_from_slice(&row[full * NR..]);
+            d[tail..].fill(0.0);
         }
     }
 }

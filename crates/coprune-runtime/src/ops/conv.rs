@@ -287,7 +287,7 @@ fn tile_use(m: usize, n: usize) -> f64 {
 enum Dense {
     /// 1×1, stride 1, no padding: the input itself.
     Direct,
-    /// A padded copy of the input split into sh × sw phase planes (`[py][px][channel][hq][wq]`,
+    /// A padded copy of the input split into sh × sw phase planes (`[channel][py][px][hq][wq]`,
     /// element (r, c) of phase (py, px) being padded pixel (r·sh + py, c·sw + px)), so each tap
     /// reads one phase plane at a shift: output rows are wq wide and their last columns are
     /// dropped. No im2col; stride 1 has one phase.
@@ -316,7 +316,10 @@ impl Conv {
         };
         let (mut packed, mut transposed) = (Vec::new(), Vec::new());
         if !geom.depthwise() {
-            if transpose.unwrap_or(tile_use(cols, mg) > 1.15 * tile_use(mg, cols)) {
+            // Transposing costs a pass over Bᵀ and one over the output, which only a deep
+            // reduction repays (measured on resnet18's and mobilenet_v2's 7×7 layers).
+            let better = kk >= 512 && tile_use(cols, mg) > 1.15 * tile_use(mg, cols);
+            if transpose.unwrap_or(better) {
                 for wg in w.chunks(mg * kk) {
                     let wt: Vec<f32> = (0..kk * mg).map(|i| wg[(i % mg) * kk + i / mg]).collect();
                     transposed.push(PackedB::new(&wt, kk, mg));
@@ -419,13 +422,12 @@ fn dense_layout(gm: &ConvGeom) -> (Dense, Vec<usize>) {
         (gm.x[3] + gm.pads[1] + gm.pads[3]).div_ceil(sw),
     );
     if gm.y[2] * wq * 8 <= plane * 9 {
-        let cg = gm.cg();
         let offs = (0..gm.kk())
             .map(|k| {
                 let (ci, t) = (k / (kh * kw), k % (kh * kw));
                 let (dy, dx) = ((t / kw) * dh, (t % kw) * dw);
                 let phase = (dy % sh) * sw + dx % sw;
-                (phase * cg + ci) * hq * wq + (dy / sh) * wq + dx / sw
+                ((ci * sh * sw + phase) * hq + dy / sh) * wq + dx / sw
             })
             .collect();
         return (Dense::Wide { hq, wq }, offs);
@@ -632,26 +634,39 @@ impl Conv {
                 }
                 Dense::Wide { hq, wq } => {
                     let (top, left) = (gm.pads[0], gm.pads[1]);
-                    for ci in 0..cg {
+                    let block = sh * sw * hq * wq;
+                    // One input channel's phase planes (only their inside is written).
+                    let fill = |ci: usize, planes: &mut [f32]| {
                         for iy in 0..h {
                             let (py, r) = ((iy + top) % sh, (iy + top) / sh);
                             let src = &xg[(ci * h + iy) * w..][..w];
-                            if sw == 1 {
-                                let at = ((py * cg + ci) * hq + r) * wq + left;
-                                buf[at..at + w].copy_from_slice(src);
-                                continue;
-                            }
                             for px in 0..sw {
                                 // Input columns ix with (ix + left) % sw == px, from column c0.
                                 let ix0 = (px + sw - left % sw) % sw;
                                 let c0 = (ix0 + left) / sw;
-                                let at = ((py * sw + px) * cg + ci) * hq * wq + r * wq + c0;
+                                let at = ((py * sw + px) * hq + r) * wq + c0;
+                                if sw == 1 {
+                                    planes[at..at + w].copy_from_slice(src);
+                                    continue;
+                                }
                                 let row = src.iter().skip(ix0).step_by(sw);
-                                for (d, &v) in buf[at..].iter_mut().zip(row) {
+                                for (d, &v) in planes[at..].iter_mut().zip(row) {
                                     *d = v;
                                 }
                             }
                         }
+                    };
+                    let planes = &mut buf[..cg * block];
+                    if threads > 1 {
+                        planes
+                            .par_chunks_mut(block)
+                            .enumerate()
+                            .for_each(|(ci, p)| fill(ci, p));
+                    } else {
+                        planes
+                            .chunks_mut(block)
+                            .enumerate()
+                            .for_each(|(ci, p)| fill(ci, p));
                     }
                     (&buf[..], oh * wq, wq)
                 }
@@ -677,14 +692,24 @@ impl Conv {
                     threads,
                 );
                 let e = epi(gi);
-                for (o, yo) in yg.chunks_mut(plane).enumerate() {
+                let ct = &wide_out[..];
+                let store = |o: usize, yo: &mut [f32]| {
                     let add = e.bias.map_or(0.0, |b| b[o]);
                     for oy in 0..oh {
                         for ox in 0..ow {
-                            let v = wide_out[(oy * row + ox) * mg + o] + add;
+                            let v = ct[(oy * row + ox) * mg + o] + add;
                             yo[oy * ow + ox] = v.max(e.lo).min(e.hi);
                         }
                     }
+                };
+                if threads > 1 {
+                    yg.par_chunks_mut(plane)
+                        .enumerate()
+                        .for_each(|(o, yo)| store(o, yo));
+                } else {
+                    yg.chunks_mut(plane)
+                        .enumerate()
+                        .for_each(|(o, yo)| store(o, yo));
                 }
             } else if row == ow {
                 packed::gemm(
@@ -700,10 +725,21 @@ impl Conv {
                 wide_out.resize(mg * n, 0.0);
                 let a = &self.packed[gi];
                 packed::gemm(self.isa, a, BMat::Rows(b), wide_out, n, epi(gi), threads);
-                for (o, r) in wide_out.chunks(n).enumerate() {
+                let compact = |(r, yo): (&[f32], &mut [f32])| {
                     for oy in 0..oh {
-                        yg[(o * oh + oy) * ow..][..ow].copy_from_slice(&r[oy * row..][..ow]);
+                        yo[oy * ow..][..ow].copy_from_slice(&r[oy * row..][..ow]);
                     }
+                };
+                if threads > 1 {
+                    wide_out
+                        .par_chunks(n)
+                        .zip(yg.par_chunks_mut(plane))
+                        .for_each(compact);
+                } else {
+                    wide_out
+                        .chunks(n)
+                        .zip(yg.chunks_mut(plane))
+                        .for_each(compact);
                 }
             }
         }

@@ -2,6 +2,7 @@
 
 use crate::kernel::{f32_in, Kernel, LowerCtx};
 use crate::{Result, Value};
+use rayon::prelude::*;
 
 /// Max or average over a window.
 pub struct Pool {
@@ -212,14 +213,17 @@ impl Kernel for Pool {
         let out = self.y[2] * self.y[3];
         let planes = self.x[0] * self.x[1];
         let mut y = vec![0f32; planes * out];
-        let mut tmp = Vec::new();
-        for (xs, ys) in x.chunks(hw).zip(y.chunks_mut(out)).take(planes) {
-            if self.max {
-                self.max_plane(xs, ys, &mut tmp);
-            } else {
-                self.plane(xs, ys);
-            }
-        }
+        // Planes in parallel on the session's pool (one thread: in order).
+        y.par_chunks_mut(out.max(1))
+            .zip(x.par_chunks(hw.max(1)))
+            .take(planes)
+            .for_each_init(Vec::new, |tmp, (ys, xs)| {
+                if self.max {
+                    self.max_plane(xs, ys, tmp);
+                } else {
+                    self.plane(xs, ys);
+                }
+            });
         Ok(vec![Value::f32(self.y.clone(), y)])
     }
 }
