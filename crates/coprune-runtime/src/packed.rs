@@ -175,7 +175,7 @@ unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
 /// `C = epilogue(A × B)` for the m × n output held in `c` (row stride `ldc`), on up to
-/// `threads` threads (tasks: column ranges, and row ranges when there are few columns).
+/// `threads` threads (tasks: column ranges, or row ranges when C has more rows than columns).
 pub fn gemm(
     isa: Isa,
     a: &PackedA,
@@ -223,12 +223,15 @@ pub fn gemm(
         return;
     }
     let (mp, np) = (m.div_ceil(MR), n.div_ceil(NR));
+    // Splitting the columns makes every task read all of A, splitting the rows makes every task
+    // pack all of B: split the dimension whose other operand is smaller. Column tasks are
+    // smaller than a thread's share so that threads that finish early take more.
     let (col_chunks, row_chunks) = if threads <= 1 {
         (1, 1)
-    } else if np >= 2 * threads {
+    } else if n >= m {
         (np.min(4 * threads), 1)
     } else {
-        (np, (2 * threads).div_ceil(np).min(mp))
+        (1, mp.min(threads))
     };
     let task = |t: usize, bp: &mut Vec<f32>| {
         let (cc, rc) = (t % col_chunks, t / col_chunks);
