@@ -3,7 +3,7 @@
 //! Place in the pipeline: the evaluate stage (accuracy on data; latency measurement comes with
 //! `coprune bench`). A [`Session`] lowers every node to a kernel (`ops/`, one file per op) for
 //! concrete input shapes, folds constants and shape arithmetic, and runs on its own rayon pool.
-//! Dense f32 GEMM comes from the `gemm` crate.
+//! Convolutions run on `packed` (weights packed at load); other dense f32 GEMMs use the `gemm` crate.
 
 mod error;
 pub mod fold;

@@ -349,6 +349,18 @@ impl Conv {
     }
 }
 
+impl Conv {
+    /// Each group's weight compressed for the sparse kernels; column (ci, ky, kx) reads where
+    /// the dense path's B row for that tap starts, so both paths share one B source.
+    fn compressed(&self) -> Vec<SparseWeights> {
+        let (mg, kk) = (self.geom.mg(), self.geom.kk());
+        self.w
+            .chunks(mg * kk)
+            .map(|wg| SparseWeights::from_dense_at(wg, mg, kk, &|col| self.offs[col] as u32))
+            .collect()
+    }
+}
+
 /// Lowers `Conv` (2-D; constant weight).
 pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
     let geom = ConvGeom::from_ctx(c)?;
@@ -372,23 +384,7 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
         });
         if sparse::candidate(c.sparse, density) {
             let gm = &conv.geom;
-            let (mg, kk) = (gm.mg(), gm.kk());
-            let wide = conv.wide();
-            let groups: Vec<SparseWeights> = conv
-                .w
-                .chunks(mg * kk)
-                .map(|wg| match wide {
-                    // Direct: column (ci, ky, kx) reads the padded input at that tap's shift.
-                    Some((hp, wp)) => {
-                        let (kh, kw) = (gm.kernel[0], gm.kernel[1]);
-                        SparseWeights::from_dense_at(wg, mg, kk, &|col| {
-                            let (ci, t) = (col / (kh * kw), col % (kh * kw));
-                            (ci * hp * wp + (t / kw) * wp + t % kw) as u32
-                        })
-                    }
-                    None => SparseWeights::from_dense(wg, mg, kk, gm.plane()),
-                })
-                .collect();
+            let groups = conv.compressed();
             let format = groups[0].format();
             conv.sparse = Some(groups);
             let x = sparse::probe_input(gm.x[1..].iter().product());
@@ -452,58 +448,6 @@ pub fn valid_columns(off: isize, stride: usize, w: usize, ow: usize) -> (usize, 
 }
 
 impl Conv {
-    /// For stride-1, dilation-1 convolutions the sparse path skips im2col: it reads a padded
-    /// copy of the input [cg, hp, wp] directly and computes output rows `wp` wide (the last
-    /// kw − 1 columns of each are dropped). Returns (hp, wp) when this applies.
-    fn wide(&self) -> Option<(usize, usize)> {
-        let gm = &self.geom;
-        (gm.strides == [1, 1] && gm.dilations == [1, 1]).then(|| {
-            (
-                gm.x[2] + gm.pads[0] + gm.pads[2],
-                gm.x[3] + gm.pads[1] + gm.pads[3],
-            )
-        })
-    }
-
-    /// The sparse direct convolution of one group (see [`Conv::wide`]): xg [cg, H, W] →
-    /// yg [mg, OH, OW].
-    fn sparse_direct(
-        &self,
-        sw: &SparseWeights,
-        gi: usize,
-        (hp, wp): (usize, usize),
-        xg: &[f32],
-        yg: &mut [f32],
-        threads: usize,
-    ) {
-        let gm = &self.geom;
-        let (h, w) = (gm.x[2], gm.x[3]);
-        let (oh, ow) = (gm.y[2], gm.y[3]);
-        let (mg, cg) = (gm.mg(), gm.cg());
-        let (top, left) = (gm.pads[0], gm.pads[1]);
-        // Padded input, plus kw − 1 zeros so the last tap of the last wide row stays inside.
-        let mut xp = vec![0f32; cg * hp * wp + gm.kernel[1] - 1];
-        for ci in 0..cg {
-            for iy in 0..h {
-                let dst = ci * hp * wp + (iy + top) * wp + left;
-                xp[dst..dst + w].copy_from_slice(&xg[(ci * h + iy) * w..][..w]);
-            }
-        }
-        let n = oh * wp;
-        let mut yw = vec![0f32; mg * n];
-        if let Some(b) = &self.bias {
-            for (o, row) in yw.chunks_mut(n).enumerate() {
-                row.fill(b[gi * mg + o]);
-            }
-        }
-        sw.matmul(&xp, n, &mut yw, self.bias.is_some(), threads);
-        for (o, row) in yw.chunks(n).enumerate() {
-            for oy in 0..oh {
-                yg[(o * oh + oy) * ow..][..ow].copy_from_slice(&row[oy * wp..][..ow]);
-            }
-        }
-    }
-
     /// One sample: x [C, H, W] → y [M, OH, OW].
     fn sample(&self, x: &[f32], y: &mut [f32], threads: usize, use_sparse: bool) {
         let gm = &self.geom;
@@ -566,49 +510,11 @@ impl Conv {
             return;
         }
         let sparse = self.sparse.as_ref().filter(|_| use_sparse);
-        if let (Some(sw), Some(wide)) = (sparse, self.wide()) {
-            for gi in 0..g {
-                let xg = &x[gi * cg * h * w..(gi + 1) * cg * h * w];
-                let yg = &mut y[gi * mg * plane..(gi + 1) * mg * plane];
-                self.sparse_direct(&sw[gi], gi, wide, xg, yg, threads);
-            }
-            if let Some(p) = &self.post {
-                p.apply(y);
-            }
-            return;
-        }
         let epi = |gi: usize| Epilogue {
             bias: self.bias.as_deref().map(|b| &b[gi * mg..(gi + 1) * mg]),
             lo: self.post.map_or(f32::NEG_INFINITY, |p| p.lo),
             hi: self.post.map_or(f32::INFINITY, |p| p.hi),
         };
-        if let Some(sw) = sparse {
-            let mut cols = if gm.direct() {
-                Vec::new()
-            } else {
-                vec![0f32; kk * plane]
-            };
-            for gi in 0..g {
-                let xg = &x[gi * cg * h * w..(gi + 1) * cg * h * w];
-                let b_mat: &[f32] = if gm.direct() {
-                    xg
-                } else {
-                    gm.im2col(xg, &mut cols, threads);
-                    &cols
-                };
-                let yg = &mut y[gi * mg * plane..(gi + 1) * mg * plane];
-                if let Some(b) = &self.bias {
-                    for (o, chunk) in yg.chunks_mut(plane).enumerate() {
-                        chunk.fill(b[gi * mg + o]);
-                    }
-                }
-                sw[gi].matmul(b_mat, plane, yg, self.bias.is_some(), threads);
-            }
-            if let Some(p) = &self.post {
-                p.apply(y);
-            }
-            return;
-        }
         // Scratch kept between runs (when no other sample of the batch holds it): the padding of
         // the phase planes is never written, so it stays zero, and no pages are faulted in again.
         let mut local = (Vec::new(), Vec::new());
@@ -635,12 +541,21 @@ impl Conv {
                 Dense::Wide { hq, wq } => {
                     let (top, left) = (gm.pads[0], gm.pads[1]);
                     let block = sh * sw * hq * wq;
+                    // Phases no tap reads (a 1×1 stride-2 convolution reads one of four) stay
+                    // unfilled.
+                    let rows_read: Vec<bool> =
+                        (0..sh).map(|p| (0..kh).any(|k| k * dh % sh == p)).collect();
+                    let cols_read: Vec<bool> =
+                        (0..sw).map(|p| (0..kw).any(|k| k * dw % sw == p)).collect();
                     // One input channel's phase planes (only their inside is written).
                     let fill = |ci: usize, planes: &mut [f32]| {
                         for iy in 0..h {
                             let (py, r) = ((iy + top) % sh, (iy + top) / sh);
+                            if !rows_read[py] {
+                                continue;
+                            }
                             let src = &xg[(ci * h + iy) * w..][..w];
-                            for px in 0..sw {
+                            for px in (0..sw).filter(|&px| cols_read[px]) {
                                 // Input columns ix with (ix + left) % sw == px, from column c0.
                                 let ix0 = (px + sw - left % sw) % sw;
                                 let c0 = (ix0 + left) / sw;
@@ -678,7 +593,31 @@ impl Conv {
             };
             // The GEMM's columns are output pixels `row` to an output row (the last row − ow of
             // each dropped), or its rows are when transposed.
-            if let Some(wt) = self.transposed.get(gi) {
+            if let Some(sw) = sparse {
+                // Compressed rows whose column offsets point into the same B source.
+                let out = if row == ow {
+                    &mut yg[..]
+                } else {
+                    wide_out.resize(mg * n, 0.0);
+                    &mut wide_out[..]
+                };
+                if let Some(b) = &self.bias {
+                    for (o, chunk) in out.chunks_mut(n).enumerate() {
+                        chunk.fill(b[gi * mg + o]);
+                    }
+                }
+                sw[gi].matmul(src, n, out, self.bias.is_some(), threads);
+                if row != ow {
+                    for (o, r) in wide_out.chunks(n).enumerate() {
+                        for oy in 0..oh {
+                            yg[(o * oh + oy) * ow..][..ow].copy_from_slice(&r[oy * row..][..ow]);
+                        }
+                    }
+                }
+                if let Some(p) = &self.post {
+                    p.apply(yg);
+                }
+            } else if let Some(wt) = self.transposed.get(gi) {
                 let bt = PackedA::transposed(&b);
                 wide_out.resize(n * mg, 0.0);
                 let plain = Epilogue::none();
@@ -896,6 +835,29 @@ mod tests {
                             .num_threads(threads)
                             .build()
                             .unwrap();
+                        // Sparse weights (every third zeroed) on the same B sources.
+                        let mut wz = wt.clone();
+                        wz.iter_mut().step_by(3).for_each(|v| *v = 0.0);
+                        let want_z = reference(&g, &x, &wz, &bias, post);
+                        let mut sparse = Conv::dense(
+                            g.clone(),
+                            wz,
+                            Some(bias.clone()),
+                            threads,
+                            Some(post),
+                            transpose,
+                            isa,
+                        );
+                        sparse.sparse = Some(sparse.compressed());
+                        let mut y = vec![f32::NAN; want.len()];
+                        pool.install(|| sparse.sample(&x, &mut y, threads, true));
+                        for (j, (a, b)) in y.iter().zip(&want_z).enumerate() {
+                            assert!(
+                                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                                "case {i} sparse {:?} at {j}: {a} vs {b}",
+                                conv.dense
+                            );
+                        }
                         // Twice: the second run reuses the scratch of the first.
                         for run in 0..2 {
                             let mut y = vec![f32::NAN; want.len()];
