@@ -272,8 +272,11 @@ struct Conv {
     /// empty.
     transposed: Vec<PackedB>,
     isa: Isa,
-    /// The dense path's B buffer (im2col or phase planes) and wide output, reused.
-    scratch: std::sync::Mutex<(Vec<f32>, Vec<f32>)>,
+    /// How the sparse path reads B (its own trade-off between wide rows and im2col).
+    sparse_layout: (Dense, Vec<usize>),
+    /// The B buffer (im2col or phase planes) and wide output of the dense and of the sparse
+    /// path (apart: phase planes rely on their padding staying zero), reused between runs.
+    scratch: [std::sync::Mutex<(Vec<f32>, Vec<f32>)>; 2],
 }
 
 /// The fraction of register-tile work that is useful for an m × n output in MR × NR tiles (a
@@ -308,7 +311,9 @@ impl Conv {
         transpose: Option<bool>,
         isa: Isa,
     ) -> Conv {
-        let (dense, offs) = dense_layout(&geom);
+        let (dense, offs) = dense_layout(&geom, (9, 8));
+        // The sparse kernels spend less per column, so im2col costs them relatively more.
+        let sparse_layout = dense_layout(&geom, (23, 20));
         let (mg, kk) = (geom.mg(), geom.kk());
         let cols = match dense {
             Dense::Wide { wq, .. } => geom.y[2] * wq,
@@ -344,6 +349,7 @@ impl Conv {
             offs,
             transposed,
             isa,
+            sparse_layout,
             scratch: Default::default(),
         }
     }
@@ -356,7 +362,9 @@ impl Conv {
         let (mg, kk) = (self.geom.mg(), self.geom.kk());
         self.w
             .chunks(mg * kk)
-            .map(|wg| SparseWeights::from_dense_at(wg, mg, kk, &|col| self.offs[col] as u32))
+            .map(|wg| {
+                SparseWeights::from_dense_at(wg, mg, kk, &|col| self.sparse_layout.1[col] as u32)
+            })
             .collect()
     }
 }
@@ -403,8 +411,9 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
 
 /// How the dense path reads B, and where each of B's rows (ci, ky, kx) starts in what it reads.
 /// Stride-1 convolutions read the padded input directly unless the extra columns of the wide
-/// rows (wp − ow of every wp) would cost more than im2col saves (small planes).
-fn dense_layout(gm: &ConvGeom) -> (Dense, Vec<usize>) {
+/// rows (wp − ow of every wp) would cost more than im2col saves (small planes): at most
+/// `num/den` times the output's columns.
+fn dense_layout(gm: &ConvGeom, (num, den): (usize, usize)) -> (Dense, Vec<usize>) {
     let (kh, kw) = (gm.kernel[0], gm.kernel[1]);
     let (dh, dw) = (gm.dilations[0], gm.dilations[1]);
     let plane = gm.plane();
@@ -417,7 +426,7 @@ fn dense_layout(gm: &ConvGeom) -> (Dense, Vec<usize>) {
         (gm.x[2] + gm.pads[0] + gm.pads[2]).div_ceil(sh),
         (gm.x[3] + gm.pads[1] + gm.pads[3]).div_ceil(sw),
     );
-    if gm.y[2] * wq * 8 <= plane * 9 {
+    if gm.y[2] * wq * den <= plane * num {
         let offs = (0..gm.kk())
             .map(|k| {
                 let (ci, t) = (k / (kh * kw), k % (kh * kw));
@@ -518,12 +527,16 @@ impl Conv {
         // Scratch kept between runs (when no other sample of the batch holds it): the padding of
         // the phase planes is never written, so it stays zero, and no pages are faulted in again.
         let mut local = (Vec::new(), Vec::new());
-        let mut kept = self.scratch.try_lock();
+        let mut kept = self.scratch[sparse.is_some() as usize].try_lock();
+        let (layout, offs) = match sparse {
+            Some(_) => (self.sparse_layout.0, &self.sparse_layout.1),
+            None => (self.dense, &self.offs),
+        };
         let (buf, wide_out) = match kept.as_deref_mut() {
             Ok((a, b)) => (a, b),
             Err(_) => (&mut local.0, &mut local.1),
         };
-        let need = match self.dense {
+        let need = match layout {
             Dense::Direct => 0,
             Dense::Im2col => kk * plane,
             Dense::Wide { hq, wq } => sh * sw * cg * hq * wq + (kw - 1) * dw / sw + 1,
@@ -532,7 +545,7 @@ impl Conv {
         for gi in 0..g {
             let xg = &x[gi * cg * h * w..(gi + 1) * cg * h * w];
             let yg = &mut y[gi * mg * plane..(gi + 1) * mg * plane];
-            let (src, n, row): (&[f32], usize, usize) = match self.dense {
+            let (src, n, row): (&[f32], usize, usize) = match layout {
                 Dense::Direct => (xg, plane, ow),
                 Dense::Im2col => {
                     gm.im2col(xg, buf, threads);
@@ -586,11 +599,7 @@ impl Conv {
                     (&buf[..], oh * wq, wq)
                 }
             };
-            let b = BRows {
-                src,
-                offs: &self.offs,
-                n,
-            };
+            let b = BRows { src, offs, n };
             // The GEMM's columns are output pixels `row` to an output row (the last row − ow of
             // each dropped), or its rows are when transposed.
             if let Some(sw) = sparse {
@@ -785,7 +794,8 @@ mod tests {
 
     #[test]
     fn every_dense_layout_and_orientation_matches_the_definition() {
-        let cases: [Case; 12] = [
+        let cases: [Case; 13] = [
+            (8, 14, 14, 12, 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]), // sparse wide, dense im2col
             (3, 16, 40, 4, 1, [3, 3], [2, 1], [1, 1, 1, 1], [1, 1]), // phases in rows only
             (8, 9, 11, 13, 1, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1]), // the input itself
             (5, 20, 18, 7, 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]), // wide rows
