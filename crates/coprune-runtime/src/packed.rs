@@ -22,65 +22,85 @@ const KC: usize = 256;
 /// row panel of A (which stays in L1).
 const NC_PANELS: usize = 16;
 
+/// Panels of `width` columns over all of K, each `[k][width]`, the first on a cache line.
+#[derive(Debug, Clone)]
+struct Panels {
+    data: Vec<f32>,
+    /// Floats before the first panel.
+    skip: usize,
+    k: usize,
+    width: usize,
+}
+
+impl Panels {
+    /// `count` zeroed panels, each handed to `fill(p, panel)`.
+    fn new(
+        count: usize,
+        k: usize,
+        width: usize,
+        mut fill: impl FnMut(usize, &mut [f32]),
+    ) -> Panels {
+        let mut data = vec![0f32; count * k * width + 16];
+        let skip = data.as_ptr().align_offset(64).min(16);
+        for (p, panel) in data[skip..]
+            .chunks_mut((k * width).max(1))
+            .enumerate()
+            .take(count)
+        {
+            fill(p, panel);
+        }
+        Panels {
+            data,
+            skip,
+            k,
+            width,
+        }
+    }
+
+    /// Steps k0..k0+kc of panel p.
+    fn panel(&self, p: usize, k0: usize, kc: usize) -> &[f32] {
+        &self.data[self.skip + (p * self.k + k0) * self.width..][..kc * self.width]
+    }
+}
+
 /// A (M × K, row-major) packed as ⌈M/MR⌉ panels; panel p holds rows p·MR.. as `[k][MR]`
 /// (rows past M are zeros).
 #[derive(Debug, Clone)]
 pub struct PackedA {
     pub m: usize,
     pub k: usize,
-    data: Vec<f32>,
-    /// Floats before the first panel, which starts on a cache line.
-    skip: usize,
+    panels: Panels,
 }
 
 impl PackedA {
     pub fn new(a: &[f32], m: usize, k: usize) -> PackedA {
         assert!(a.len() >= m * k, "A is {} floats, not {m}×{k}", a.len());
-        let panels = m.div_ceil(MR);
-        let mut data = vec![0f32; panels * k * MR + 16];
-        let skip = data.as_ptr().align_offset(64).min(16);
-        for (p, panel) in data[skip..]
-            .chunks_mut((k * MR).max(1))
-            .enumerate()
-            .take(panels)
-        {
+        let panels = Panels::new(m.div_ceil(MR), k, MR, |p, panel| {
             for r in 0..MR.min(m - p * MR) {
                 let row = &a[(p * MR + r) * k..][..k];
                 for (kk, &v) in row.iter().enumerate() {
                     panel[kk * MR + r] = v;
                 }
             }
-        }
-        PackedA { m, k, data, skip }
+        });
+        PackedA { m, k, panels }
     }
 
     /// Bᵀ packed as A (n × k): the operand of the transposed product `Cᵀ = Bᵀ × Aᵀ`, used when
     /// B has few columns (see [`PackedB`]).
     pub fn transposed(b: &BRows) -> PackedA {
         let (n, k) = (b.n, b.offs.len());
-        let panels = n.div_ceil(MR);
-        let mut data = vec![0f32; panels * k * MR + 16];
-        let skip = data.as_ptr().align_offset(64).min(16);
-        for (p, panel) in data[skip..]
-            .chunks_mut((k * MR).max(1))
-            .enumerate()
-            .take(panels)
-        {
+        let panels = Panels::new(n.div_ceil(MR), k, MR, |p, panel| {
             let (j0, h) = (p * MR, MR.min(n - p * MR));
             for (d, &o) in panel.chunks_exact_mut(MR).zip(b.offs) {
                 d[..h].copy_from_slice(&b.src[o + j0..o + j0 + h]);
             }
-        }
-        PackedA {
-            m: n,
-            k,
-            data,
-            skip,
-        }
+        });
+        PackedA { m: n, k, panels }
     }
 
     fn panel(&self, p: usize, k0: usize, kc: usize) -> &[f32] {
-        &self.data[self.skip + (p * self.k + k0) * MR..][..kc * MR]
+        self.panels.panel(p, k0, kc)
     }
 }
 
@@ -92,31 +112,23 @@ impl PackedA {
 pub struct PackedB {
     pub k: usize,
     pub n: usize,
-    data: Vec<f32>,
-    skip: usize,
+    panels: Panels,
 }
 
 impl PackedB {
     pub fn new(b: &[f32], k: usize, n: usize) -> PackedB {
         assert!(b.len() >= k * n, "B is {} floats, not {k}×{n}", b.len());
-        let panels = n.div_ceil(NR);
-        let mut data = vec![0f32; panels * k * NR + 16];
-        let skip = data.as_ptr().align_offset(64).min(16);
-        for (p, panel) in data[skip..]
-            .chunks_mut((k * NR).max(1))
-            .enumerate()
-            .take(panels)
-        {
+        let panels = Panels::new(n.div_ceil(NR), k, NR, |p, panel| {
             let (j0, w) = (p * NR, NR.min(n - p * NR));
             for (kk, d) in panel.chunks_exact_mut(NR).enumerate() {
                 d[..w].copy_from_slice(&b[kk * n + j0..kk * n + j0 + w]);
             }
-        }
-        PackedB { k, n, data, skip }
+        });
+        PackedB { k, n, panels }
     }
 
     fn panel(&self, p: usize, k0: usize, kc: usize) -> &[f32] {
-        &self.data[self.skip + (p * self.k + k0) * NR..][..kc * NR]
+        self.panels.panel(p, k0, kc)
     }
 }
 

@@ -157,15 +157,7 @@ impl ConvGeom {
                 },
             );
         };
-        if threads > 1 {
-            dxg.par_chunks_mut(hw)
-                .enumerate()
-                .for_each(|(ci, p)| one(ci, p));
-        } else {
-            dxg.chunks_mut(hw)
-                .enumerate()
-                .for_each(|(ci, p)| one(ci, p));
-        }
+        chunks_in_parallel(dxg, hw, threads, one);
     }
 
     /// Visits each output row of each kernel tap of channel `ci` in an im2col block (read-only):
@@ -240,15 +232,7 @@ impl ConvGeom {
             }
         };
         let block_len = kh * kw * plane;
-        if threads > 1 {
-            cols.par_chunks_mut(block_len)
-                .enumerate()
-                .for_each(|(ci, b)| fill(ci, b));
-        } else {
-            cols.chunks_mut(block_len)
-                .enumerate()
-                .for_each(|(ci, b)| fill(ci, b));
-        }
+        chunks_in_parallel(cols, block_len, threads, fill);
     }
 }
 
@@ -440,6 +424,21 @@ fn dense_layout(gm: &ConvGeom, (num, den): (usize, usize)) -> (Dense, Vec<usize>
     (Dense::Im2col, (0..gm.kk()).map(|k| k * plane).collect())
 }
 
+/// `f(i, chunk)` for each `size`-long chunk of `data`, on the session's threads when `threads`
+/// > 1.
+fn chunks_in_parallel<F>(data: &mut [f32], size: usize, threads: usize, f: F)
+where
+    F: Fn(usize, &mut [f32]) + Sync + Send,
+{
+    if threads > 1 {
+        data.par_chunks_mut(size)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
+    } else {
+        data.chunks_mut(size).enumerate().for_each(|(i, c)| f(i, c));
+    }
+}
+
 /// Output columns `[lo, hi)` whose input column `ox·stride + off` lies in `0..w` (of `ow`).
 pub fn valid_columns(off: isize, stride: usize, w: usize, ow: usize) -> (usize, usize) {
     let lo = if off >= 0 {
@@ -585,17 +584,7 @@ impl Conv {
                         }
                     };
                     let planes = &mut buf[..cg * block];
-                    if threads > 1 {
-                        planes
-                            .par_chunks_mut(block)
-                            .enumerate()
-                            .for_each(|(ci, p)| fill(ci, p));
-                    } else {
-                        planes
-                            .chunks_mut(block)
-                            .enumerate()
-                            .for_each(|(ci, p)| fill(ci, p));
-                    }
+                    chunks_in_parallel(planes, block, threads, fill);
                     (&buf[..], oh * wq, wq)
                 }
             };
@@ -650,15 +639,7 @@ impl Conv {
                         }
                     }
                 };
-                if threads > 1 {
-                    yg.par_chunks_mut(plane)
-                        .enumerate()
-                        .for_each(|(o, yo)| store(o, yo));
-                } else {
-                    yg.chunks_mut(plane)
-                        .enumerate()
-                        .for_each(|(o, yo)| store(o, yo));
-                }
+                chunks_in_parallel(yg, plane, threads, store);
             } else if row == ow {
                 packed::gemm(
                     self.isa,
@@ -796,18 +777,18 @@ mod tests {
     fn every_dense_layout_and_orientation_matches_the_definition() {
         let cases: [Case; 13] = [
             (8, 14, 14, 12, 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]), // sparse wide, dense im2col
-            (3, 16, 40, 4, 1, [3, 3], [2, 1], [1, 1, 1, 1], [1, 1]), // phases in rows only
-            (8, 9, 11, 13, 1, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1]), // the input itself
-            (5, 20, 18, 7, 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]), // wide rows
-            (3, 23, 21, 9, 1, [7, 7], [2, 2], [3, 3, 3, 3], [1, 1]), // stride-2 phases
-            (6, 16, 16, 8, 1, [1, 1], [2, 2], [0, 0, 0, 0], [1, 1]), // 1×1 stride 2
-            (16, 7, 7, 40, 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]), // small plane
-            (4, 17, 19, 6, 1, [3, 5], [2, 1], [0, 2, 1, 1], [1, 1]), // uneven everything
-            (4, 19, 20, 5, 1, [3, 3], [1, 1], [2, 2, 2, 2], [2, 2]), // dilation 2
+            (3, 16, 40, 4, 1, [3, 3], [2, 1], [1, 1, 1, 1], [1, 1]),  // phases in rows only
+            (8, 9, 11, 13, 1, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1]),  // the input itself
+            (5, 20, 18, 7, 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]),  // wide rows
+            (3, 23, 21, 9, 1, [7, 7], [2, 2], [3, 3, 3, 3], [1, 1]),  // stride-2 phases
+            (6, 16, 16, 8, 1, [1, 1], [2, 2], [0, 0, 0, 0], [1, 1]),  // 1×1 stride 2
+            (16, 7, 7, 40, 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]),  // small plane
+            (4, 17, 19, 6, 1, [3, 5], [2, 1], [0, 2, 1, 1], [1, 1]),  // uneven everything
+            (4, 19, 20, 5, 1, [3, 3], [1, 1], [2, 2, 2, 2], [2, 2]),  // dilation 2
             (8, 12, 12, 10, 2, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]), // two groups
-            (4, 13, 13, 6, 1, [3, 3], [3, 3], [1, 0, 2, 1], [1, 1]), // stride 3
-            (3, 9, 9, 4, 1, [3, 3], [2, 2], [1, 1, 1, 1], [2, 1]),   // stride and dilation
-            (2, 5, 40, 3, 1, [2, 2], [1, 2], [0, 1, 0, 0], [1, 1]),  // wide, short
+            (4, 13, 13, 6, 1, [3, 3], [3, 3], [1, 0, 2, 1], [1, 1]),  // stride 3
+            (3, 9, 9, 4, 1, [3, 3], [2, 2], [1, 1, 1, 1], [2, 1]),    // stride and dilation
+            (2, 5, 40, 3, 1, [2, 2], [1, 2], [0, 1, 0, 0], [1, 1]),   // wide, short
         ];
         let relu = Post {
             lo: 0.0,
