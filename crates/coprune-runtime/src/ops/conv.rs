@@ -591,31 +591,7 @@ impl Conv {
             let b = BRows { src, offs, n };
             // The GEMM's columns are output pixels `row` to an output row (the last row − ow of
             // each dropped), or its rows are when transposed.
-            if let Some(sw) = sparse {
-                // Compressed rows whose column offsets point into the same B source.
-                let out = if row == ow {
-                    &mut yg[..]
-                } else {
-                    wide_out.resize(mg * n, 0.0);
-                    &mut wide_out[..]
-                };
-                if let Some(b) = &self.bias {
-                    for (o, chunk) in out.chunks_mut(n).enumerate() {
-                        chunk.fill(b[gi * mg + o]);
-                    }
-                }
-                sw[gi].matmul(src, n, out, self.bias.is_some(), threads);
-                if row != ow {
-                    for (o, r) in wide_out.chunks(n).enumerate() {
-                        for oy in 0..oh {
-                            yg[(o * oh + oy) * ow..][..ow].copy_from_slice(&r[oy * row..][..ow]);
-                        }
-                    }
-                }
-                if let Some(p) = &self.post {
-                    p.apply(yg);
-                }
-            } else if let Some(wt) = self.transposed.get(gi) {
+            if let (None, Some(wt)) = (sparse, self.transposed.get(gi)) {
                 let bt = PackedA::transposed(&b);
                 wide_out.resize(n * mg, 0.0);
                 let plain = Epilogue::none();
@@ -640,20 +616,36 @@ impl Conv {
                     }
                 };
                 chunks_in_parallel(yg, plane, threads, store);
-            } else if row == ow {
-                packed::gemm(
+                continue;
+            }
+            // Straight into the output when its rows are the GEMM's, else wide rows first.
+            let out = if row == ow {
+                &mut yg[..]
+            } else {
+                wide_out.resize(mg * n, 0.0);
+                &mut wide_out[..]
+            };
+            match sparse {
+                // Compressed rows whose column offsets point into the same B source.
+                Some(sw) => {
+                    if let Some(b) = &self.bias {
+                        for (o, chunk) in out.chunks_mut(n).enumerate() {
+                            chunk.fill(b[gi * mg + o]);
+                        }
+                    }
+                    sw[gi].matmul(src, n, out, self.bias.is_some(), threads);
+                }
+                None => packed::gemm(
                     self.isa,
                     &self.packed[gi],
                     BMat::Rows(b),
-                    yg,
-                    plane,
+                    out,
+                    n,
                     epi(gi),
                     threads,
-                );
-            } else {
-                wide_out.resize(mg * n, 0.0);
-                let a = &self.packed[gi];
-                packed::gemm(self.isa, a, BMat::Rows(b), wide_out, n, epi(gi), threads);
+                ),
+            }
+            if row != ow {
                 let compact = |(r, yo): (&[f32], &mut [f32])| {
                     for oy in 0..oh {
                         yo[oy * ow..][..ow].copy_from_slice(&r[oy * row..][..ow]);
@@ -670,6 +662,10 @@ impl Conv {
                         .zip(yg.chunks_mut(plane))
                         .for_each(compact);
                 }
+            }
+            // The packed GEMM clamps in its tile; the sparse kernels leave it to this pass.
+            if let (Some(_), Some(p)) = (sparse, &self.post) {
+                p.apply(yg);
             }
         }
     }
