@@ -361,15 +361,18 @@ fn tile(
     last: bool,
 ) {
     assert!(ap.len() >= kc * MR && bp.len() >= kc * NR);
-    let mut bias = [0f32; MR];
-    if let Some(b) = epi.bias {
-        bias[..h].copy_from_slice(&b[i0..i0 + h]);
-    }
-    let (lo, hi) = if last {
-        (epi.lo, epi.hi)
-    } else {
-        (f32::NEG_INFINITY, f32::INFINITY)
+    let mut end = TileEnd {
+        bias: [0f32; MR],
+        first,
+        lo: f32::NEG_INFINITY,
+        hi: f32::INFINITY,
     };
+    if let Some(b) = epi.bias {
+        end.bias[..h].copy_from_slice(&b[i0..i0 + h]);
+    }
+    if last {
+        (end.lo, end.hi) = (epi.lo, epi.hi);
+    }
     let full = h == MR && w == NR;
     let mut buf = [0f32; MR * NR];
     // SAFETY: (i0 + h − 1)·ldc + j0 + w ≤ the C slice `gemm` checked, so the tile's rows lie
@@ -401,10 +404,10 @@ fn tile(
                 (2, false) => avx2::kernel::<4, 1>,
                 _ => avx2::kernel::<2, 1>,
             };
-            k(kc, ap, bp, c, ldc, &bias, first, lo, hi)
+            k(kc, ap, bp, c, ldc, &end)
         },
         // SAFETY: as above.
-        _ => unsafe { portable_kernel(kc, ap, bp, c, ldc, &bias, first, lo, hi) },
+        _ => unsafe { portable_kernel(kc, ap, bp, c, ldc, &end) },
     }
     if !full {
         for r in 0..h {
@@ -415,19 +418,24 @@ fn tile(
     }
 }
 
+/// How a register tile ends: started from the bias (first K pass) or from C, then clamped to
+/// [lo, hi] (±∞ before the last pass).
+struct TileEnd {
+    bias: [f32; MR],
+    first: bool,
+    lo: f32,
+    hi: f32,
+}
+
 /// # Safety
 /// `c` points at MR rows of NR floats, row stride `ldc`; ap/bp hold kc·MR and kc·NR floats.
-#[allow(clippy::too_many_arguments)]
 unsafe fn portable_kernel(
     kc: usize,
     ap: &[f32],
     bp: &[f32],
     c: *mut f32,
     ldc: usize,
-    bias: &[f32; MR],
-    first: bool,
-    lo: f32,
-    hi: f32,
+    end: &TileEnd,
 ) {
     let mut acc = [[0f32; NR]; MR];
     for (a, b) in ap[..kc * MR].chunks_exact(MR).zip(bp.chunks_exact(NR)) {
@@ -441,15 +449,15 @@ unsafe fn portable_kernel(
         // SAFETY: the caller's contract.
         let dst = unsafe { std::slice::from_raw_parts_mut(c.add(r * ldc), NR) };
         for (d, &v) in dst.iter_mut().zip(row) {
-            let start = if first { bias[r] } else { *d };
-            *d = (start + v).max(lo).min(hi);
+            let start = if end.first { end.bias[r] } else { *d };
+            *d = (start + v).max(end.lo).min(end.hi);
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{MR, NR};
+    use super::{TileEnd, MR, NR};
     use std::arch::x86_64::*;
 
     /// The first `R` rows and `8·V` columns of a tile.
@@ -457,7 +465,6 @@ mod avx2 {
     /// # Safety
     /// AVX2 and FMA are present; `c` points at R rows of 8·V floats, row stride `ldc`;
     /// ap/bp hold kc·MR and kc·NR floats.
-    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn kernel<const R: usize, const V: usize>(
         kc: usize,
@@ -465,10 +472,7 @@ mod avx2 {
         bp: &[f32],
         c: *mut f32,
         ldc: usize,
-        bias: &[f32; MR],
-        first: bool,
-        lo: f32,
-        hi: f32,
+        end: &TileEnd,
     ) {
         let mut acc = [[_mm256_setzero_ps(); V]; R];
         let (mut a, mut b) = (ap.as_ptr(), bp.as_ptr());
@@ -486,14 +490,14 @@ mod avx2 {
                 b = b.add(NR);
             }
         }
-        let (vlo, vhi) = (_mm256_set1_ps(lo), _mm256_set1_ps(hi));
+        let (vlo, vhi) = (_mm256_set1_ps(end.lo), _mm256_set1_ps(end.hi));
         for (r, acc) in acc.iter().enumerate() {
             for (v, &acc) in acc.iter().enumerate() {
                 // SAFETY: row r of the tile: 8·V floats at c + r·ldc (the caller's contract).
                 unsafe {
                     let p = c.add(r * ldc + 8 * v);
-                    let s = if first {
-                        _mm256_set1_ps(bias[r])
+                    let s = if end.first {
+                        _mm256_set1_ps(end.bias[r])
                     } else {
                         _mm256_loadu_ps(p)
                     };
