@@ -1,9 +1,9 @@
 //! `GRU` kernel (ONNX semantics: gates z, r, h; `linear_before_reset` either way; optional bias,
 //! sequence lengths and initial state; any direction and layout).
 
-use super::recurrent::{opt_f32, Recurrent};
+use super::recurrent::{Inputs, Recurrent};
 use crate::gemm::{matmul, MatRef};
-use crate::kernel::{f32_in, Kernel, LowerCtx};
+use crate::kernel::{Kernel, LowerCtx};
 use crate::{Result, Value};
 
 struct Gru {
@@ -25,18 +25,20 @@ impl Kernel for Gru {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         let r = &self.r;
         let (hd, bt) = (r.hidden, r.batch);
-        let x = r.seq_major(f32_in(inputs, 0)?);
-        let (w, rw) = (f32_in(inputs, 1)?, f32_in(inputs, 2)?);
-        let bias = opt_f32(inputs, 3)?;
-        let lens = r.lengths(inputs.get(4).copied().flatten())?;
-        let mut h_all = r.state_in(inputs.get(5).copied().flatten())?;
+        let Inputs {
+            x,
+            w,
+            r: rw,
+            bias,
+            lens,
+            h: mut h_all,
+        } = r.inputs(inputs)?;
         let mut y = vec![0.0f32; r.seq * r.dirs * bt * hd];
         let mut rec = vec![0.0f32; bt * 3 * hd];
         let mut rh = vec![0.0f32; bt * hd];
         let mut reset_h = vec![0.0f32; bt * hd];
         for d in 0..r.dirs {
-            let wb = bias.map(|b| &b[d * 6 * hd..d * 6 * hd + 3 * hd]);
-            let rb = bias.map(|b| &b[d * 6 * hd + 3 * hd..(d + 1) * 6 * hd]);
+            let (wb, rb) = r.biases(bias, d);
             let xp = r.project(&x, w, wb, d, self.threads);
             let (f, g) = (r.acts[d][0], r.acts[d][1]);
             let r_h = &rw[(d * 3 + 2) * hd * hd..(d * 3 + 3) * hd * hd];

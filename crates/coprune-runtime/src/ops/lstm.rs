@@ -1,8 +1,8 @@
 //! `LSTM` kernel (ONNX semantics: gates i, o, f, c; optional bias, sequence lengths, initial
 //! states, peepholes, `input_forget`, `clip`, any direction and layout).
 
-use super::recurrent::{opt_f32, Recurrent};
-use crate::kernel::{f32_in, Kernel, LowerCtx};
+use super::recurrent::{opt_f32, Inputs, Recurrent};
+use crate::kernel::{Kernel, LowerCtx};
 use crate::{Result, Value};
 
 struct Lstm {
@@ -24,18 +24,20 @@ impl Kernel for Lstm {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         let r = &self.r;
         let (hd, bt) = (r.hidden, r.batch);
-        let x = r.seq_major(f32_in(inputs, 0)?);
-        let (w, rw) = (f32_in(inputs, 1)?, f32_in(inputs, 2)?);
-        let bias = opt_f32(inputs, 3)?;
-        let lens = r.lengths(inputs.get(4).copied().flatten())?;
-        let mut h_all = r.state_in(inputs.get(5).copied().flatten())?;
+        let Inputs {
+            x,
+            w,
+            r: rw,
+            bias,
+            lens,
+            h: mut h_all,
+        } = r.inputs(inputs)?;
         let mut c_all = r.state_in(inputs.get(6).copied().flatten())?;
         let peep = opt_f32(inputs, 7)?;
         let mut y = vec![0.0f32; r.seq * r.dirs * bt * hd];
         let mut rec = vec![0.0f32; bt * 4 * hd];
         for d in 0..r.dirs {
-            let wb = bias.map(|b| &b[d * 8 * hd..d * 8 * hd + 4 * hd]);
-            let rb = bias.map(|b| &b[d * 8 * hd + 4 * hd..(d + 1) * 8 * hd]);
+            let (wb, rb) = r.biases(bias, d);
             let p = peep.map(|p| &p[d * 3 * hd..(d + 1) * 3 * hd]);
             let xp = r.project(&x, w, wb, d, self.threads);
             let (f, g, hf) = (r.acts[d][0], r.acts[d][1], r.acts[d][2]);

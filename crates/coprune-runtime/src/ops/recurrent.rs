@@ -2,7 +2,7 @@
 //! input projection of every time step at once (one GEMM per direction).
 
 use crate::gemm::{matmul, MatRef};
-use crate::kernel::LowerCtx;
+use crate::kernel::{f32_in, LowerCtx};
 use crate::{Result, RuntimeError, Value};
 
 /// A gate activation of the ONNX recurrent ops.
@@ -65,6 +65,16 @@ impl Act {
             }
         }
     }
+}
+
+/// See [`Recurrent::inputs`].
+pub struct Inputs<'a> {
+    pub x: Vec<f32>,
+    pub w: &'a [f32],
+    pub r: &'a [f32],
+    pub bias: Option<&'a [f32]>,
+    pub lens: Vec<usize>,
+    pub h: Vec<f32>,
 }
 
 /// Attributes and shapes of a recurrent node.
@@ -233,6 +243,32 @@ impl Recurrent {
             }
         }
         Value::f32(vec![b, s, d, h], out)
+    }
+
+    /// The inputs LSTM and GRU share: X (sequence-major), W, R, the optional bias B, the
+    /// sequence lengths and the initial hidden state.
+    pub fn inputs<'a>(&self, inputs: &[Option<&'a Value>]) -> Result<Inputs<'a>> {
+        Ok(Inputs {
+            x: self.seq_major(f32_in(inputs, 0)?),
+            w: f32_in(inputs, 1)?,
+            r: f32_in(inputs, 2)?,
+            bias: opt_f32(inputs, 3)?,
+            lens: self.lengths(inputs.get(4).copied().flatten())?,
+            h: self.state_in(inputs.get(5).copied().flatten())?,
+        })
+    }
+
+    /// Direction d's input and recurrence biases (Wb, Rb) out of B.
+    pub fn biases<'a>(
+        &self,
+        bias: Option<&'a [f32]>,
+        d: usize,
+    ) -> (Option<&'a [f32]>, Option<&'a [f32]>) {
+        let g = self.gates * self.hidden;
+        (
+            bias.map(|b| &b[2 * d * g..(2 * d + 1) * g]),
+            bias.map(|b| &b[(2 * d + 1) * g..(2 * d + 2) * g]),
+        )
     }
 
     /// Per batch entry: its sequence length (all `seq` when absent).
