@@ -1010,6 +1010,80 @@ fn latency_measured_by_a_probe_command() {
 }
 
 #[test]
+fn a_stored_latency_table_that_disagrees_is_measured_again() {
+    // The probe's "latency" is the file size, so every figure is exact and a tampered table
+    // (as if timed while the machine was loaded) is told apart from a good one.
+    let dir = temp_dir("cli-stale-table");
+    let cache = dir.join("cache");
+    let run = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_coprune"))
+            .args([
+                "prune",
+                &lenet(),
+                "--target",
+                "arm-cortex-m7",
+                "--probe",
+                "stat -c '%s us' {model}",
+                "--latency",
+                "0.5",
+                "--dry-run",
+                "--json",
+            ])
+            .env("COPRUNE_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
+        let v = json(&o);
+        (
+            v["plan"]["groups"].clone(),
+            v["plan"]["latency"]["model"].as_str().unwrap().to_string(),
+        )
+    };
+    let (fresh, _) = run();
+    // A good table is used as it is.
+    let (again, how) = run();
+    assert_eq!(again, fresh);
+    assert!(!how.contains("measured again"), "{how}");
+    // The dense model's layers tripled, as if timed while the machine was busy: against them,
+    // pruned layers look cheap. (A table off by one factor throughout is harmless: the
+    // calibration to the whole model absorbs it.)
+    let tables: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(tables.len(), 1, "{tables:?}");
+    let text = std::fs::read_to_string(&tables[0]).unwrap();
+    let dense = ["[20,1,5,5]", "[50,20,5,5]", "[500,800]", "[10,500]"];
+    let tampered: String = text
+        .lines()
+        .map(|l| {
+            let (ms, key) = l.split_once('\t').unwrap();
+            let f = if dense.iter().any(|d| key.contains(d)) {
+                3.0
+            } else {
+                1.0
+            };
+            format!("{}\t{key}\n", f * ms.parse::<f64>().unwrap())
+        })
+        .collect();
+    assert_ne!(tampered, text);
+    std::fs::write(&tables[0], tampered).unwrap();
+    let (replanned, how) = run();
+    assert!(
+        how.contains("% off") && how.contains("measured again"),
+        "{how}"
+    );
+    assert_eq!(replanned, fresh);
+    // The table on disk holds the re-measured figures, none of the tampered ones.
+    let now = std::fs::read_to_string(&tables[0]).unwrap();
+    let missing = text.lines().filter(|l| !now.contains(l)).count();
+    assert_eq!(
+        missing, 0,
+        "{missing} figures of the fresh table are not back"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn knapsack_allocation_meets_the_budget() {
     let dir = temp_dir("cli-knapsack");
     let out = dir.join("k.onnx").display().to_string();

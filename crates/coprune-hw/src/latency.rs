@@ -48,6 +48,26 @@ pub trait LatencyModel {
     fn persist(&self) -> Result<(), String> {
         Ok(())
     }
+    /// Times `n` a second time, at a later moment than its figure was taken, and keeps the
+    /// lower of the two (a measurement is only ever inflated by other load on the machine).
+    /// A node already rechecked is not timed again: the same finding is returned. `None` for
+    /// models that do not measure.
+    fn recheck(&self, _n: &NodeShape) -> Option<Recheck> {
+        None
+    }
+    /// Drops every figure read from an earlier run's stored table, so they are measured again.
+    fn forget_stored(&self) {}
+}
+
+/// What [`LatencyModel::recheck`] found for one node.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Recheck {
+    /// The figure held before (ms).
+    pub before: f64,
+    /// The node timed now (ms).
+    pub now: f64,
+    /// Whether the figure held before came from an earlier run's stored table.
+    pub stored: bool,
 }
 
 /// Another model's predictions times a factor: a measured table calibrated so that its sum over
@@ -74,21 +94,43 @@ impl<M: LatencyModel> LatencyModel for Scaled<M> {
     fn persist(&self) -> Result<(), String> {
         self.inner.persist()
     }
-}
 
-impl LatencyModel for Box<dyn LatencyModel> {
-    fn describe(&self) -> String {
-        (**self).describe()
+    fn recheck(&self, n: &NodeShape) -> Option<Recheck> {
+        self.inner.recheck(n)
     }
 
-    fn node_ms(&self, n: &NodeShape) -> f64 {
-        (**self).node_ms(n)
-    }
-
-    fn persist(&self) -> Result<(), String> {
-        (**self).persist()
+    fn forget_stored(&self) {
+        self.inner.forget_stored()
     }
 }
+
+/// Forwards every method to the model behind the pointer.
+macro_rules! forward {
+    ($($t:ty),*) => {$(
+        impl<M: LatencyModel + ?Sized> LatencyModel for $t {
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
+
+            fn node_ms(&self, n: &NodeShape) -> f64 {
+                (**self).node_ms(n)
+            }
+
+            fn persist(&self) -> Result<(), String> {
+                (**self).persist()
+            }
+
+            fn recheck(&self, n: &NodeShape) -> Option<Recheck> {
+                (**self).recheck(n)
+            }
+
+            fn forget_stored(&self) {
+                (**self).forget_stored()
+            }
+        }
+    )*};
+}
+forward!(Box<M>, &M);
 
 /// Ops that only relabel shapes: free.
 pub const VIEW_OPS: [&str; 7] = [

@@ -15,5 +15,5 @@ mod profile;
 
 pub use error::{HwError, Result};
 pub use host::detect_host;
-pub use latency::{LatencyModel, NodeShape, Roofline, Scaled, VIEW_OPS};
+pub use latency::{LatencyModel, NodeShape, Recheck, Roofline, Scaled, VIEW_OPS};
 pub use profile::{builtin, Caches, DeviceKind, HardwareProfile, MemoryBudget, BUILTIN};

@@ -110,6 +110,11 @@ impl<'a> CostModel<'a> {
         total
     }
 
+    /// Visits every node at its pruned shapes, as a latency model sees it.
+    pub fn for_each_node(&self, removed: &[bool], node_fn: &mut dyn FnMut(&NodeShape)) {
+        self.walk(removed, &mut |_, _| {}, node_fn);
+    }
+
     /// Cost with the units flagged in `removed` (indexed by unit id) taken out.
     pub fn eval(&self, removed: &[bool]) -> Cost {
         let mut cost = Cost::default();

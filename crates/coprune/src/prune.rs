@@ -65,6 +65,25 @@ pub(crate) fn prepare_model(
     })
 }
 
+/// How far (relative) figures read from an earlier run's latency table may be from the same
+/// layers timed now before the table is measured again.
+const STORED_TABLE_TOLERANCE: f64 = 0.10;
+
+/// How far (relative) a plan's predicted latency may move when its layers are timed again
+/// before the plan is made afresh with the new figures.
+const REPLAN_TOLERANCE: f64 = 0.03;
+
+/// Rounds of re-timing a measured plan's layers (each may re-plan).
+const MAX_RECHECKS: usize = 3;
+
+/// Alternating rounds of measuring the dense and the written model end to end.
+const MEASURE_ROUNDS: usize = 3;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// Scores the groups of a prepared model and allocates a plan meeting `cfg`'s target.
 /// The plan, and the target's memory budget when it has one (an MCU), from the profile the
 /// plan was made against.
@@ -94,15 +113,22 @@ pub(crate) fn compute_plan(
         cfg.reduction,
         cfg.normalization,
     );
-    let mut lm = cfg
+    let lm = cfg
         .latency
         .as_ref()
         .map(crate::hardware::latency_model)
         .transpose()?;
-    if let (Some((profile, inner)), Some(spec)) = (lm.take(), cfg.latency.as_ref()) {
-        let inner = if spec.kind != crate::hardware::LatencyKind::Roofline {
-            // Calibrate the per-layer table to the dense model measured end to end.
-            let sum = cm.latency(&vec![false; p.dg.num_units()], inner.as_ref());
+    let mut allocation = cfg.allocation.clone();
+    if let (Some((profile, _)), None) = (&lm, allocation.round_to) {
+        // Channel counts on the target's multiple unless the user chose one.
+        if profile.channel_multiple > 1 {
+            allocation.round_to = Some(profile.channel_multiple);
+        }
+    }
+    let (lm, alloc, recheck) = match (lm, cfg.latency.as_ref()) {
+        (Some((profile, inner)), Some(spec))
+            if spec.kind != crate::hardware::LatencyKind::Roofline =>
+        {
             let shapes: Vec<InputShape> = p
                 .shapes
                 .iter()
@@ -112,26 +138,79 @@ pub(crate) fn compute_plan(
                 })
                 .collect();
             let whole = crate::hardware::whole_model_ms(&p.model, &p.label, spec, shapes)?;
-            let factor = if sum > 0.0 { whole / sum } else { 1.0 };
-            Box::new(coprune_hw::Scaled { inner, factor }) as Box<dyn coprune_hw::LatencyModel>
-        } else {
-            inner
-        };
-        lm = Some((profile, inner));
-    }
-    let mut allocation = cfg.allocation.clone();
-    if let (Some((profile, _)), None) = (&lm, allocation.round_to) {
-        // Channel counts on the target's multiple unless the user chose one.
-        if profile.channel_multiple > 1 {
-            allocation.round_to = Some(profile.channel_multiple);
+            // The per-layer table calibrated to the dense model measured end to end.
+            let factor = |inner: &dyn coprune_hw::LatencyModel| {
+                let sum = cm.latency(&vec![false; p.dg.num_units()], inner);
+                if sum > 0.0 {
+                    whole / sum
+                } else {
+                    1.0
+                }
+            };
+            let plan_once = |inner: &dyn coprune_hw::LatencyModel| {
+                let scaled = coprune_hw::Scaled {
+                    inner,
+                    factor: factor(inner),
+                };
+                allocate(&p.model, &p.dg, &scores, cm, &allocation, Some(&scaled))
+                    .map(|a| (a, coprune_hw::LatencyModel::describe(&scaled)))
+                    .map_err(perr)
+            };
+            let (mut alloc, mut describe) = plan_once(inner.as_ref())?;
+            let mut recheck = None;
+            for _ in 0..MAX_RECHECKS {
+                // Every layer of the dense model and of the plan is timed a second time, later
+                // (a figure taken while the machine was busy is replaced by the lower one), and
+                // figures from an earlier run's table are compared with the same layers now.
+                // Sums over [dense, plan] of the figures held before and timed now; the planner
+                // relies on their ratio (the whole-model calibration absorbs the machine's speed).
+                let (mut before, mut now, mut stored) = ([0.0; 2], [0.0; 2], false);
+                let held = [cm.latency(&vec![false; p.dg.num_units()], &inner), 0.0];
+                let held = [held[0], cm.latency(&alloc.removed, &inner)];
+                for (k, removed) in [vec![false; p.dg.num_units()], alloc.removed.clone()]
+                    .iter()
+                    .enumerate()
+                {
+                    cm.for_each_node(removed, &mut |n| {
+                        if let Some(r) = inner.recheck(n) {
+                            before[k] += r.before;
+                            now[k] += r.now;
+                            stored |= r.stored;
+                        }
+                    });
+                }
+                let ratio = |s: [f64; 2]| if s[0] > 0.0 { s[1] / s[0] } else { 1.0 };
+                let off = ratio(now) / ratio(before) - 1.0;
+                if stored && off.abs() > STORED_TABLE_TOLERANCE {
+                    inner.forget_stored();
+                    recheck = Some(format!(
+                        "; the stored table was {:+.0}% off on the planned layers, so it was measured again",
+                        100.0 * off
+                    ));
+                } else {
+                    // The table now holds the lower of the two timings of each layer.
+                    let kept = [cm.latency(&vec![false; p.dg.num_units()], &inner), 0.0];
+                    let kept = [kept[0], cm.latency(&alloc.removed, &inner)];
+                    if (ratio(kept) / ratio(held) - 1.0).abs() <= REPLAN_TOLERANCE {
+                        break;
+                    }
+                }
+                (alloc, describe) = plan_once(inner.as_ref())?;
+            }
+            let _ = inner.persist();
+            (Some((profile, describe)), alloc, recheck)
         }
-    }
-    let lm_ref = lm.as_ref().map(|(_, l)| l.as_ref());
-    let alloc = allocate(&p.model, &p.dg, &scores, cm, &allocation, lm_ref).map_err(perr)?;
-    if let Some(l) = lm_ref {
-        // A table that cannot be saved only costs the next run its measurements.
-        let _ = l.persist();
-    }
+        (lm, _) => {
+            let lm_ref = lm.as_ref().map(|(_, l)| l.as_ref());
+            let alloc =
+                allocate(&p.model, &p.dg, &scores, cm, &allocation, lm_ref).map_err(perr)?;
+            if let Some(l) = lm_ref {
+                // A table that cannot be saved only costs the next run its measurements.
+                let _ = l.persist();
+            }
+            (lm.map(|(profile, l)| (profile, l.describe())), alloc, None)
+        }
+    };
     let memory = lm.as_ref().and_then(|(profile, _)| profile.memory);
     let plan = PrunePlan::new(
         &p.dg,
@@ -144,7 +223,7 @@ pub(crate) fn compute_plan(
             seed: cfg.seed,
             allocation,
             input_shapes: p.shapes.clone(),
-            latency_model: lm_ref.map(|l| l.describe()),
+            latency_model: lm.map(|(_, d)| d + recheck.as_deref().unwrap_or("")),
         },
     );
     Ok((plan, memory))
@@ -336,6 +415,9 @@ pub struct PruneReport {
     /// a measured latency model (to compare with the prediction in `plan.latency`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub measured_latency_ms: Option<f64>,
+    /// The dense model measured the same way, in alternation with the written one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measured_dense_latency_ms: Option<f64>,
     pub plan: PrunePlan,
     /// Wall time of load, plan and write, in milliseconds.
     pub millis: BTreeMap<String, f64>,
@@ -455,6 +537,7 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
         predicted,
         measured: None,
         measured_latency_ms: None,
+        measured_dense_latency_ms: None,
         plan: plan.clone(),
         millis: BTreeMap::new(),
     };
@@ -477,12 +560,25 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
         }) = &source
         {
             if spec.kind != crate::hardware::LatencyKind::Roofline {
-                report.measured_latency_ms = Some(crate::hardware::whole_model_ms(
-                    &pruned,
-                    &out_path.display().to_string(),
-                    spec,
-                    input_shapes.clone(),
-                )?);
+                // Dense and pruned in alternation, so that both figures see the same machine
+                // (a VM's speed drifts over seconds).
+                let (mut dense, mut pruned_ms) = (Vec::new(), Vec::new());
+                for _ in 0..MEASURE_ROUNDS {
+                    dense.push(crate::hardware::whole_model_ms(
+                        &p.model,
+                        &p.label,
+                        spec,
+                        input_shapes.clone(),
+                    )?);
+                    pruned_ms.push(crate::hardware::whole_model_ms(
+                        &pruned,
+                        &out_path.display().to_string(),
+                        spec,
+                        input_shapes.clone(),
+                    )?);
+                }
+                report.measured_latency_ms = Some(median(pruned_ms));
+                report.measured_dense_latency_ms = Some(median(dense));
             }
         }
         coprune_onnx::save(&pruned, out_path, &ExportOptions::default())?;

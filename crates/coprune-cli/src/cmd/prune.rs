@@ -420,11 +420,14 @@ pub fn run(args: Args) -> Result<String> {
             100.0 * l.predicted_ms / l.dense_ms.max(1e-12),
             l.model
         );
-        if let Some(m) = r.measured_latency_ms {
+        if let (Some(m), Some(d)) = (r.measured_latency_ms, r.measured_dense_latency_ms) {
             outln!(
                 out,
-                "measured latency of the written model: {m:.3} ms (prediction error {:+.1}%)",
-                100.0 * (l.predicted_ms - m) / m.max(1e-12)
+                "measured latency: {d:.3} ms dense → {m:.3} ms written ({:.1}%); prediction error \
+                 {:+.1}% in ms, {:+.1}% as a fraction of the dense model",
+                100.0 * m / d.max(1e-12),
+                100.0 * (l.predicted_ms - m) / m.max(1e-12),
+                100.0 * (l.predicted_ms / l.dense_ms.max(1e-12) / (m / d.max(1e-12)) - 1.0)
             );
         }
     }
