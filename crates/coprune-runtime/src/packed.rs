@@ -373,24 +373,10 @@ fn tile(
     if last {
         (end.lo, end.hi) = (epi.lo, epi.hi);
     }
-    let full = h == MR && w == NR;
-    let mut buf = [0f32; MR * NR];
     // SAFETY: (i0 + h − 1)·ldc + j0 + w ≤ the C slice `gemm` checked, so the tile's rows lie
     // inside it; only this task writes this tile.
     let base = unsafe { out.ptr.add(i0 * out.ldc + j0) };
-    let (c, ldc) = if full {
-        (base, out.ldc)
-    } else {
-        if !first {
-            for r in 0..h {
-                // SAFETY: as above, row r of the tile has w valid elements.
-                let row = unsafe { std::slice::from_raw_parts(base.add(r * out.ldc), w) };
-                buf[r * NR..r * NR + w].copy_from_slice(row);
-            }
-        }
-        (buf.as_mut_ptr(), NR)
-    };
-    match isa {
+    let run = |c: *mut f32, ldc: usize| match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx2Fma` comes from `Isa::detect` (AVX2 and FMA present); ap/bp hold
         // kc steps (asserted above); c points at MR rows of NR floats with row stride ldc.
@@ -408,13 +394,26 @@ fn tile(
         },
         // SAFETY: as above.
         _ => unsafe { portable_kernel(kc, ap, bp, c, ldc, &end) },
+    };
+    if h == MR && w == NR {
+        run(base, out.ldc);
+        return;
     }
-    if !full {
+    // A partial tile goes through a full-size buffer (zeroed only here: full tiles are the
+    // common case).
+    let mut buf = [0f32; MR * NR];
+    if !first {
         for r in 0..h {
-            // SAFETY: as above; the tile is this task's alone.
-            let row = unsafe { std::slice::from_raw_parts_mut(base.add(r * out.ldc), w) };
-            row.copy_from_slice(&buf[r * NR..r * NR + w]);
+            // SAFETY: as above, row r of the tile has w valid elements.
+            let row = unsafe { std::slice::from_raw_parts(base.add(r * out.ldc), w) };
+            buf[r * NR..r * NR + w].copy_from_slice(row);
         }
+    }
+    run(buf.as_mut_ptr(), NR);
+    for r in 0..h {
+        // SAFETY: as above; the tile is this task's alone.
+        let row = unsafe { std::slice::from_raw_parts_mut(base.add(r * out.ldc), w) };
+        row.copy_from_slice(&buf[r * NR..r * NR + w]);
     }
 }
 

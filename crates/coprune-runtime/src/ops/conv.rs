@@ -495,6 +495,8 @@ impl Conv {
                     x,
                     &self.w,
                     self.bias.as_deref(),
+                    self.post
+                        .map_or((f32::NEG_INFINITY, f32::INFINITY), |p| (p.lo, p.hi)),
                     mult,
                     b * lanes,
                     ys,
@@ -511,9 +513,6 @@ impl Conv {
                 y.chunks_mut(lanes * plane)
                     .enumerate()
                     .for_each(|(b, ys)| run(b, ys, &mut scr));
-            }
-            if let Some(p) = &self.post {
-                p.apply(y);
             }
             return;
         }

@@ -48,7 +48,8 @@ impl DwGeom {
 
 /// Output channels `oc0 .. oc0 + n` (n ≤ [`LANES`]) into `y` (their n planes, oh × ow each),
 /// reading input channel `oc / mult` of `x` (all input planes, h × w each), kernel `k[oc]`
-/// (kh × kw each) and `bias[oc]`. `scratch` has at least [`DwGeom::scratch_len`] floats.
+/// (kh × kw each) and `bias[oc]`, each output clamped to `clamp` (a fused Relu or Clip).
+/// `scratch` has at least [`DwGeom::scratch_len`] floats.
 #[allow(clippy::too_many_arguments)]
 pub fn block(
     isa: Isa,
@@ -56,6 +57,7 @@ pub fn block(
     x: &[f32],
     k: &[f32],
     bias: Option<&[f32]>,
+    clamp: (f32, f32),
     mult: usize,
     oc0: usize,
     y: &mut [f32],
@@ -65,16 +67,21 @@ pub fn block(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2Fma => {
             // SAFETY: `Isa::Avx2Fma` is only produced by `Isa::detect`, after the CPU was found to
-            // support AVX2 and FMA; the function is otherwise safe Rust.
-            unsafe { avx2::block(g, x, k, bias, mult, oc0, y, scratch) }
+            // support AVX2 and FMA; the function's loads are bounds-checked before they run.
+            unsafe { avx2::block(g, x, k, bias, clamp, mult, oc0, y, scratch) }
         }
-        _ => block_impl::<false>(g, x, k, bias, mult, oc0, y, scratch),
+        _ => block_impl::<false>(g, x, k, bias, clamp, mult, oc0, y, scratch),
     }
 }
+
+/// Pixels computed together: independent FMA chains that hide the FMA latency.
+const P: usize = 8;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::*;
+
+    use std::arch::x86_64::*;
 
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2,fma")]
@@ -83,12 +90,106 @@ mod avx2 {
         x: &[f32],
         k: &[f32],
         bias: Option<&[f32]>,
+        clamp: (f32, f32),
         mult: usize,
         oc0: usize,
         y: &mut [f32],
         scratch: &mut [f32],
     ) {
-        block_impl::<true>(g, x, k, bias, mult, oc0, y, scratch)
+        block_impl::<true>(g, x, k, bias, clamp, mult, oc0, y, scratch)
+    }
+
+    /// [`super::taps_portable`] with the eight lanes as one AVX2 register (the portable loop's
+    /// `[f32; 8]` accumulators are not kept in registers by the compiler).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn taps(t: &Taps, buf: &[f32], out: &mut [f32]) {
+        let g = t.g;
+        let step = g.sw * LANES;
+        // Every load below reads buf[at .. at + 8] with at ≤ this bound.
+        let last = (((g.oh.max(1) - 1) * g.sh + (g.kh - 1) * g.dh) * t.wp
+            + (g.ow.max(1) - 1) * g.sw
+            + (g.kw - 1) * g.dw)
+            * LANES;
+        assert!(last + LANES <= buf.len() && g.oh * g.ow * LANES <= out.len());
+        assert!(t.wk.len() >= g.kh * g.kw);
+        let (bp, op) = (buf.as_ptr(), out.as_mut_ptr());
+        // SAFETY: the loads are within `buf` and the stores within `out` by the asserts above
+        // (pixel ox + p < ow, tap rows < kh, columns < kw).
+        unsafe {
+            let bias = _mm256_loadu_ps(t.bias.as_ptr());
+            let (lo, hi) = (_mm256_set1_ps(t.clamp.0), _mm256_set1_ps(t.clamp.1));
+            let wk: Vec<__m256> = t.wk.iter().map(|w| _mm256_loadu_ps(w.as_ptr())).collect();
+            for oy in 0..g.oh {
+                let mut ox = 0;
+                while ox < g.ow {
+                    let np = if ox + P <= g.ow { P } else { 1 };
+                    let mut acc = [bias; P];
+                    for ky in 0..g.kh {
+                        let row = ((oy * g.sh + ky * g.dh) * t.wp + ox * g.sw) * LANES;
+                        for kx in 0..g.kw {
+                            let at = bp.add(row + kx * g.dw * LANES);
+                            let w = wk[ky * g.kw + kx];
+                            if np == P {
+                                for (p, a) in acc.iter_mut().enumerate() {
+                                    *a = _mm256_fmadd_ps(w, _mm256_loadu_ps(at.add(p * step)), *a);
+                                }
+                            } else {
+                                acc[0] = _mm256_fmadd_ps(w, _mm256_loadu_ps(at), acc[0]);
+                            }
+                        }
+                    }
+                    for (p, a) in acc.iter().enumerate().take(np) {
+                        let v = _mm256_min_ps(_mm256_max_ps(*a, lo), hi);
+                        _mm256_storeu_ps(op.add((oy * g.ow + ox + p) * LANES), v);
+                    }
+                    ox += np;
+                }
+            }
+        }
+    }
+}
+
+/// What the tap loop needs beyond the interleaved input.
+struct Taps<'a> {
+    g: &'a DwGeom,
+    /// Columns of the padded, interleaved plane.
+    wp: usize,
+    /// Kernel taps as 8-lane vectors.
+    wk: &'a [[f32; LANES]],
+    bias: [f32; LANES],
+    clamp: (f32, f32),
+}
+
+/// The taps of every output pixel of the interleaved block: out[(oy·ow + ox)·8 + lane].
+fn taps_portable<const F: bool>(t: &Taps, buf: &[f32], out: &mut [f32]) {
+    let g = t.g;
+    let step = g.sw * LANES;
+    for oy in 0..g.oh {
+        let mut ox = 0;
+        while ox < g.ow {
+            let np = P.min(g.ow - ox);
+            let mut acc = [t.bias; P];
+            for ky in 0..g.kh {
+                let row = ((oy * g.sh + ky * g.dh) * t.wp + ox * g.sw) * LANES;
+                for kx in 0..g.kw {
+                    let at = row + kx * g.dw * LANES;
+                    let w = &t.wk[ky * g.kw + kx];
+                    for (p, a) in acc.iter_mut().enumerate().take(np) {
+                        let v = &buf[at + p * step..at + p * step + LANES];
+                        for l in 0..LANES {
+                            a[l] = fma::<F>(w[l], v[l], a[l]);
+                        }
+                    }
+                }
+            }
+            for (p, a) in acc.iter().enumerate().take(np) {
+                let o = (oy * g.ow + ox + p) * LANES;
+                for (d, v) in out[o..o + LANES].iter_mut().zip(a) {
+                    *d = v.max(t.clamp.0).min(t.clamp.1);
+                }
+            }
+            ox += np;
+        }
     }
 }
 
@@ -99,6 +200,7 @@ fn block_impl<const F: bool>(
     x: &[f32],
     k: &[f32],
     bias: Option<&[f32]>,
+    clamp: (f32, f32),
     mult: usize,
     oc0: usize,
     y: &mut [f32],
@@ -163,45 +265,19 @@ fn block_impl<const F: bool>(
         }
         b0[lane] = bias.map_or(0.0, |b| b[oc]);
     }
-    let buf = &*buf;
-    // Four output pixels at a time: four independent FMA chains hide the FMA latency.
-    const P: usize = 4;
-    let step = g.sw * LANES;
-    for oy in 0..g.oh {
-        let mut ox = 0;
-        while ox < g.ow {
-            let np = P.min(g.ow - ox);
-            let mut acc = [b0; P];
-            for ky in 0..g.kh {
-                let row = ((oy * g.sh + ky * g.dh) * wp + ox * g.sw) * LANES;
-                for kx in 0..g.kw {
-                    let at = row + kx * g.dw * LANES;
-                    let w = &wk[ky * g.kw + kx];
-                    if np == P {
-                        for (p, a) in acc.iter_mut().enumerate() {
-                            let v: &[f32; LANES] = buf[at + p * step..at + p * step + LANES]
-                                .try_into()
-                                .expect("8 lanes");
-                            for l in 0..LANES {
-                                a[l] = fma::<F>(w[l], v[l], a[l]);
-                            }
-                        }
-                    } else {
-                        for (p, a) in acc.iter_mut().enumerate().take(np) {
-                            let v = &buf[at + p * step..at + p * step + LANES];
-                            for l in 0..LANES {
-                                a[l] = fma::<F>(w[l], v[l], a[l]);
-                            }
-                        }
-                    }
-                }
-            }
-            for (p, a) in acc.iter().enumerate().take(np) {
-                let o = (oy * g.ow + ox + p) * LANES;
-                out[o..o + LANES].copy_from_slice(a);
-            }
-            ox += np;
-        }
+    let tp = Taps {
+        g,
+        wp,
+        wk: &wk,
+        bias: b0,
+        clamp,
+    };
+    match F {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: F is true only in the `#[target_feature(enable = "avx2,fma")]` instantiation,
+        // reached after `Isa::detect` found both.
+        true => unsafe { avx2::taps(&tp, buf, out) },
+        _ => taps_portable::<F>(&tp, buf, out),
     }
     // De-interleave into the n output planes, eight pixels at a time.
     let p8 = plane_out / LANES * LANES;
@@ -286,7 +362,11 @@ mod tests {
             let want = reference(&g, &x, &k, 0.25);
             // Channel 3 of a block of 5 (multiplier 1) and of a block of 8 (multiplier 2, so
             // output channel 3 reads input channel 1).
-            for (n, mult, ic) in [(5usize, 1usize, 3usize), (8, 2, 1)] {
+            // The second block clamps its outputs (a fused Relu6-like Clip).
+            for (n, mult, ic, clamp) in [
+                (5usize, 1usize, 3usize, (f32::NEG_INFINITY, f32::INFINITY)),
+                (8, 2, 1, (-0.1, 0.3)),
+            ] {
                 let mut xs = vec![9.0f32; 8 * h * w];
                 xs[ic * h * w..(ic + 1) * h * w].copy_from_slice(&x);
                 let mut ks = vec![0.5f32; 8 * kh * kw];
@@ -301,6 +381,7 @@ mod tests {
                         &xs,
                         &ks,
                         Some(&bias),
+                        clamp,
                         mult,
                         0,
                         &mut y,
@@ -308,6 +389,7 @@ mod tests {
                     );
                     let got = &y[3 * oh * ow..4 * oh * ow];
                     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                        let b = b.max(clamp.0).min(clamp.1);
                         assert!(
                             (a - b).abs() < 1e-5,
                             "{isa:?} {h}x{w} k{kh}x{kw} s{s} d{d} p{p} n{n}: [{i}] {a} vs {b}"
