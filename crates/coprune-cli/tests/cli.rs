@@ -1488,6 +1488,20 @@ fn profiles_and_latency_budgets() {
         l["predicted_ms"].as_f64().unwrap(),
     );
     assert!(p <= 0.6 * d * 1.02 && p < d, "{d} → {p}");
+    // The plan records each layer's prediction; they add up to the totals, and the pruned
+    // convolutions and GEMMs are predicted cheaper than dense.
+    let layers = l["layers"].as_array().unwrap();
+    let sum = |k: &str| layers.iter().map(|x| x[k].as_f64().unwrap()).sum::<f64>();
+    assert!((sum("dense_ms") - d).abs() <= 1e-9 * d, "{l}");
+    assert!((sum("predicted_ms") - p).abs() <= 1e-9 * d, "{l}");
+    let conv = layers
+        .iter()
+        .find(|x| x["node"].as_str().unwrap().contains("conv2"))
+        .expect("conv2 is listed");
+    assert!(
+        conv["predicted_ms"].as_f64() < conv["dense_ms"].as_f64(),
+        "{conv}"
+    );
     assert!(
         v.get("measured_latency_ms").is_none(),
         "a roofline is not measured: {v}"

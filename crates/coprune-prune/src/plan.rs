@@ -56,6 +56,45 @@ pub struct PlanLatency {
     pub model: String,
     pub dense_ms: f64,
     pub predicted_ms: f64,
+    /// Per node that takes time, in graph order: its predicted latency dense and pruned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerLatency>,
+}
+
+/// One node's predicted latency in the dense and in the pruned model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerLatency {
+    pub node: String,
+    pub dense_ms: f64,
+    pub predicted_ms: f64,
+}
+
+impl LayerLatency {
+    /// Every node's predicted latency under `lm`, dense and with `removed` units taken out
+    /// (nodes predicted to take no time are left out).
+    pub fn of(
+        cm: &crate::cost::CostModel,
+        removed: &[bool],
+        lm: &dyn coprune_hw::LatencyModel,
+    ) -> Vec<LayerLatency> {
+        let mut layers = Vec::new();
+        cm.for_each_node(&vec![false; removed.len()], &mut |n| {
+            layers.push(LayerLatency {
+                node: n.node.name.clone(),
+                dense_ms: lm.node_ms(n),
+                predicted_ms: 0.0,
+            })
+        });
+        let mut pruned = std::collections::HashMap::new();
+        cm.for_each_node(removed, &mut |n| {
+            pruned.insert(n.node.name.clone(), lm.node_ms(n));
+        });
+        for l in &mut layers {
+            l.predicted_ms = pruned.get(&l.node).copied().unwrap_or(0.0);
+        }
+        layers.retain(|l| l.dense_ms > 0.0 || l.predicted_ms > 0.0);
+        layers
+    }
 }
 
 /// Settings recorded in a plan next to the decision.
@@ -70,6 +109,8 @@ pub struct PlanSettings {
     pub input_shapes: BTreeMap<String, Vec<i64>>,
     /// Description of the latency model used, if any.
     pub latency_model: Option<String>,
+    /// Per-layer predictions under that model (see [`LayerLatency::of`]).
+    pub latency_layers: Vec<LayerLatency>,
 }
 
 impl PrunePlan {
@@ -112,6 +153,7 @@ impl PrunePlan {
                     model,
                     dense_ms,
                     predicted_ms,
+                    layers: s.latency_layers,
                 },
             ),
         }

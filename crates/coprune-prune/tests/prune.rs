@@ -103,6 +103,7 @@ fn prune_and_check(m: &Model, cfg: &AllocConfig, crit: CriterionKind) -> (Cost, 
         &alloc,
         PlanSettings {
             latency_model: None,
+            latency_layers: Vec::new(),
             model: "m".into(),
             criterion: crit,
             reduction: Reduction::Mean,

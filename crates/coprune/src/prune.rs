@@ -10,7 +10,7 @@ use coprune_prune::apply::{prune_model, Mode};
 use coprune_prune::cost::{Cost, CostModel};
 use coprune_prune::depgraph::{DepGraph, Role};
 use coprune_prune::importance::{score_groups, CriterionKind, Normalization, Reduction};
-use coprune_prune::plan::{PlanSettings, PrunePlan};
+use coprune_prune::plan::{LayerLatency, PlanSettings, PrunePlan};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -125,7 +125,7 @@ pub(crate) fn compute_plan(
             allocation.round_to = Some(profile.channel_multiple);
         }
     }
-    let (lm, alloc, recheck) = match (lm, cfg.latency.as_ref()) {
+    let (lm, alloc, recheck, layers) = match (lm, cfg.latency.as_ref()) {
         (Some((profile, inner)), Some(spec))
             if spec.kind != crate::hardware::LatencyKind::Roofline =>
         {
@@ -197,18 +197,29 @@ pub(crate) fn compute_plan(
                 }
                 (alloc, describe) = plan_once(inner.as_ref())?;
             }
+            let scaled = coprune_hw::Scaled {
+                inner: inner.as_ref(),
+                factor: factor(inner.as_ref()),
+            };
+            let layers = LayerLatency::of(cm, &alloc.removed, &scaled);
             let _ = inner.persist();
-            (Some((profile, describe)), alloc, recheck)
+            (Some((profile, describe)), alloc, recheck, layers)
         }
         (lm, _) => {
             let lm_ref = lm.as_ref().map(|(_, l)| l.as_ref());
             let alloc =
                 allocate(&p.model, &p.dg, &scores, cm, &allocation, lm_ref).map_err(perr)?;
+            let layers = lm_ref.map_or_else(Vec::new, |l| LayerLatency::of(cm, &alloc.removed, l));
             if let Some(l) = lm_ref {
                 // A table that cannot be saved only costs the next run its measurements.
                 let _ = l.persist();
             }
-            (lm.map(|(profile, l)| (profile, l.describe())), alloc, None)
+            (
+                lm.map(|(profile, l)| (profile, l.describe())),
+                alloc,
+                None,
+                layers,
+            )
         }
     };
     let memory = lm.as_ref().and_then(|(profile, _)| profile.memory);
@@ -224,6 +235,7 @@ pub(crate) fn compute_plan(
             allocation,
             input_shapes: p.shapes.clone(),
             latency_model: lm.map(|(_, d)| d + recheck.as_deref().unwrap_or("")),
+            latency_layers: layers,
         },
     );
     Ok((plan, memory))
