@@ -8,11 +8,12 @@ resnet18 at 50%: Torch-Pruning's plan is ../shared/models/resnet18_pruned_l1_loc
 mobilenet_v2 at 70%: Torch-Pruning's plan is made here by bench/tp_prune_mobilenet_v2.py with the
 peers' Python (--tp-python /tmp/peers/bin/python; see ../shared/bench/README.md).
 
-usage: bench/latency_plans.py [--model resnet18|mobilenet_v2] [--threads 1] [--tp-python PY]
+usage: bench/latency_plans.py [--model resnet18|mobilenet_v2] [--threads 1] [--rounds 3] [--tp-python PY]
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import tempfile
 
@@ -31,6 +32,7 @@ def main():
     ap.add_argument("--model", choices=["resnet18", "mobilenet_v2"], default="resnet18")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tp-python", help="python with torch + torch-pruning (mobilenet_v2)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of timing (medians)")
     a = ap.parse_args()
     t = str(a.threads)
     models = os.path.join(SHARED, "models")
@@ -57,16 +59,22 @@ def main():
         run("prune", dense, "-o", path, *flags)
         plans.append((name, path))
     base = None
-    print(f"{'plan':<40} {'MACs %':>7} {'ORT ms':>8} {'coprune ms':>11} {'ORT speed-up / MAC reduction':>30}")
-    for name, path in plans:
-        macs = json.loads(run("analyze", path, "--json"))["totals"]["macs"]
-        ort = json.loads(run("bench", path, "--runtime", "ort", "--threads", t, "--json"))["median_ms"]
-        ours = json.loads(run("bench", path, "--threads", t, "--json"))["median_ms"]
-        if base is None:
-            base = (macs, ort)
-        ratio = (base[1] / ort) / (base[0] / macs)
-        print(f"{name:<40} {100 * macs / base[0]:>6.1f}% {ort:>8.2f} {ours:>11.2f} {ratio:>30.2f}")
-
+    # Every plan is timed once per round, round after round, and the medians are compared: the
+    # VM's speed drifts over minutes, so timing one plan after another would skew the ratios.
+    macs = {name: json.loads(run("analyze", path, "--json"))["totals"]["macs"] for name, path in plans}
+    times = {name: ([], []) for name, _ in plans}
+    for _ in range(a.rounds):
+        for name, path in plans:
+            times[name][0].append(json.loads(run("bench", path, "--runtime", "ort", "--threads", t, "--json"))["median_ms"])
+            times[name][1].append(json.loads(run("bench", path, "--threads", t, "--json"))["median_ms"])
+    print(f"{'plan':<40} {'MACs %':>7} {'ORT ms':>8} {'coprune ms':>11} {'ORT speed-up / MAC reduction':>30} {'ORT vs TP':>10}")
+    base = macs["dense"], statistics.median(times["dense"][0])
+    tp = [statistics.median(times[n][0]) for n, _ in plans if n.startswith("Torch-Pruning")]
+    for name, _ in plans:
+        ort, ours = (statistics.median(v) for v in times[name])
+        ratio = (base[1] / ort) / (base[0] / macs[name])
+        vs_tp = f"{tp[0] / ort:.2f}" if tp else "-"
+        print(f"{name:<40} {100 * macs[name] / base[0]:>6.1f}% {ort:>8.2f} {ours:>11.2f} {ratio:>30.2f} {vs_tp:>10}")
 
 if __name__ == "__main__":
     main()
