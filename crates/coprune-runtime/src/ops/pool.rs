@@ -126,14 +126,30 @@ impl Pool {
         });
     }
 
-    /// Max pooling of one plane as two passes, along rows into `tmp` (h × ow) and then down the
-    /// columns: each pass is a few contiguous or strided sweeps instead of a gather per window
-    /// element. Positions in the padding are skipped, as in [`Pool::plane`].
+    /// Max pooling of one plane as two passes: down the columns into `tmp` (oh × w; contiguous
+    /// rows, so it vectorizes), then along the rows with the stride (on oh rows, not h). Each
+    /// pass is a few sweeps instead of a gather per window element. Positions in the padding are
+    /// skipped, as in [`Pool::plane`]; a NaN input is skipped too, as `f32::max` does.
     fn max_plane(&self, xs: &[f32], ys: &mut [f32], tmp: &mut Vec<f32>) {
         let (h, w) = (self.x[2], self.x[3]);
         let (oh, ow) = (self.y[2], self.y[3]);
+        // max(d, v) as one vmaxps: keeps d when v is NaN (d is never NaN).
+        let max = |d: &mut f32, v: f32| *d = if v > *d { v } else { *d };
         tmp.clear();
-        tmp.resize(h * ow, f32::NEG_INFINITY);
+        tmp.resize(oh * w, f32::NEG_INFINITY);
+        for (oy, t) in tmp.chunks_mut(w).enumerate() {
+            for ky in 0..self.kernel[0] {
+                let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize
+                    - self.pads[0] as isize;
+                if iy < 0 || iy >= h as isize {
+                    continue;
+                }
+                for (d, &v) in t.iter_mut().zip(&xs[iy as usize * w..][..w]) {
+                    max(d, v);
+                }
+            }
+        }
+        ys.fill(f32::NEG_INFINITY);
         for kx in 0..self.kernel[1] {
             let off = (kx * self.dilations[1]) as isize - self.pads[1] as isize;
             let (lo, hi) = super::conv::valid_columns(off, self.strides[1], w, ow);
@@ -141,24 +157,10 @@ impl Pool {
                 continue;
             }
             let start = (lo * self.strides[1]) as isize + off;
-            for (row, t) in xs.chunks(w).zip(tmp.chunks_mut(ow)) {
+            for (row, out) in tmp.chunks(w).zip(ys.chunks_mut(ow)) {
                 let src = row[start as usize..].iter().step_by(self.strides[1]);
-                for (d, &v) in t[lo..hi].iter_mut().zip(src) {
-                    *d = d.max(v);
-                }
-            }
-        }
-        ys.fill(f32::NEG_INFINITY);
-        for (oy, out) in ys.chunks_mut(ow).enumerate().take(oh) {
-            for ky in 0..self.kernel[0] {
-                let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize
-                    - self.pads[0] as isize;
-                if iy < 0 || iy >= h as isize {
-                    continue;
-                }
-                let t = &tmp[iy as usize * ow..][..ow];
-                for (d, &v) in out.iter_mut().zip(t) {
-                    *d = d.max(v);
+                for (d, &v) in out[lo..hi].iter_mut().zip(src) {
+                    max(d, v);
                 }
             }
         }
