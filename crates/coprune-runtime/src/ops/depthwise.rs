@@ -4,7 +4,7 @@
 //! 8-lane multiply-add per output pixel whatever the plane size, and the accumulators stay in
 //! registers across the taps; the 8 output planes are written back at the end. Compiled for
 //! AVX2+FMA (chosen at run time) and portably, like `sparse`.
-#![allow(unsafe_code)] // only the call into the `#[target_feature]` function, see `block`
+#![allow(unsafe_code)] // calls into `#[target_feature]` functions and the tap loop's vector loads/stores (bounds checked once per call, see `avx2::taps`)
 
 use crate::sparse::{fma, transpose8, Isa};
 
