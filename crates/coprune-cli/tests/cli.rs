@@ -952,6 +952,16 @@ fn ram_budget_for_an_mcu() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Plan for half the latency of a stand-in board whose probe reports the model file's size in µs.
+const SIZE_PROBE: [&str; 6] = [
+    "--target",
+    "arm-cortex-m7",
+    "--probe",
+    "stat -c '%s us' {model}",
+    "--latency",
+    "0.5",
+];
+
 #[test]
 fn latency_measured_by_a_probe_command() {
     // A stand-in for a board reached over ssh: the "latency" is the model file's size in µs,
@@ -959,20 +969,11 @@ fn latency_measured_by_a_probe_command() {
     // the table is calibrated to the whole model, and the written model is probed too.
     let dir = temp_dir("cli-probe");
     let out = dir.join("p.onnx").display().to_string();
-    let v = json(&coprune(&[
-        "prune",
-        &lenet(),
-        "-o",
-        &out,
-        "--target",
-        "arm-cortex-m7",
-        "--probe",
-        "stat -c '%s us' {model}",
-        "--latency",
-        "0.5",
-        "--no-latency-cache",
-        "--json",
-    ]));
+    let lenet = lenet();
+    let mut args = vec!["prune", &lenet, "-o", &out];
+    args.extend(SIZE_PROBE);
+    args.extend(["--no-latency-cache", "--json"]);
+    let v = json(&coprune(&args));
     let l = &v["plan"]["latency"];
     assert!(l["model"].as_str().unwrap().contains("probe"), "{l}");
     let (d, p) = (
@@ -1017,18 +1018,9 @@ fn a_stored_latency_table_that_disagrees_is_measured_again() {
     let cache = dir.join("cache");
     let run = || {
         let o = Command::new(env!("CARGO_BIN_EXE_coprune"))
-            .args([
-                "prune",
-                &lenet(),
-                "--target",
-                "arm-cortex-m7",
-                "--probe",
-                "stat -c '%s us' {model}",
-                "--latency",
-                "0.5",
-                "--dry-run",
-                "--json",
-            ])
+            .args(["prune", &lenet()])
+            .args(SIZE_PROBE)
+            .args(["--dry-run", "--json"])
             .env("COPRUNE_CACHE_DIR", &cache)
             .output()
             .unwrap();
