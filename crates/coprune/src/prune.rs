@@ -157,20 +157,19 @@ pub(crate) fn compute_plan(
                     .map_err(perr)
             };
             let (mut alloc, mut describe) = plan_once(inner.as_ref())?;
+            let dense = vec![false; p.dg.num_units()];
+            // Predicted [dense, plan] sums of the table as it stands; the planner relies on
+            // their ratio (the whole-model calibration absorbs the machine's speed).
+            let sums = |removed: &[bool]| [cm.latency(&dense, &inner), cm.latency(removed, &inner)];
+            let ratio = |s: [f64; 2]| if s[0] > 0.0 { s[1] / s[0] } else { 1.0 };
             let mut recheck = None;
             for _ in 0..MAX_RECHECKS {
                 // Every layer of the dense model and of the plan is timed a second time, later
                 // (a figure taken while the machine was busy is replaced by the lower one), and
                 // figures from an earlier run's table are compared with the same layers now.
-                // Sums over [dense, plan] of the figures held before and timed now; the planner
-                // relies on their ratio (the whole-model calibration absorbs the machine's speed).
+                let held = sums(&alloc.removed);
                 let (mut before, mut now, mut stored) = ([0.0; 2], [0.0; 2], false);
-                let held = [cm.latency(&vec![false; p.dg.num_units()], &inner), 0.0];
-                let held = [held[0], cm.latency(&alloc.removed, &inner)];
-                for (k, removed) in [vec![false; p.dg.num_units()], alloc.removed.clone()]
-                    .iter()
-                    .enumerate()
-                {
+                for (k, removed) in [&dense, &alloc.removed].into_iter().enumerate() {
                     cm.for_each_node(removed, &mut |n| {
                         if let Some(r) = inner.recheck(n) {
                             before[k] += r.before;
@@ -179,7 +178,6 @@ pub(crate) fn compute_plan(
                         }
                     });
                 }
-                let ratio = |s: [f64; 2]| if s[0] > 0.0 { s[1] / s[0] } else { 1.0 };
                 let off = ratio(now) / ratio(before) - 1.0;
                 if stored && off.abs() > STORED_TABLE_TOLERANCE {
                     inner.forget_stored();
@@ -187,13 +185,12 @@ pub(crate) fn compute_plan(
                         "; the stored table was {:+.0}% off on the planned layers, so it was measured again",
                         100.0 * off
                     ));
-                } else {
-                    // The table now holds the lower of the two timings of each layer.
-                    let kept = [cm.latency(&vec![false; p.dg.num_units()], &inner), 0.0];
-                    let kept = [kept[0], cm.latency(&alloc.removed, &inner)];
-                    if (ratio(kept) / ratio(held) - 1.0).abs() <= REPLAN_TOLERANCE {
-                        break;
-                    }
+                } else if (ratio(sums(&alloc.removed)) / ratio(held) - 1.0).abs()
+                    <= REPLAN_TOLERANCE
+                {
+                    // The lower of the two timings of each layer leaves the plan's share as it
+                    // was: the plan stands.
+                    break;
                 }
                 (alloc, describe) = plan_once(inner.as_ref())?;
             }
