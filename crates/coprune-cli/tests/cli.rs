@@ -1072,6 +1072,18 @@ fn a_stored_latency_table_that_disagrees_is_measured_again() {
         missing, 0,
         "{missing} figures of the fresh table are not back"
     );
+    // A table of zeros (timed on a machine too busy to measure) is measured again too.
+    let zeros: String = text
+        .lines()
+        .map(|l| format!("0\t{}\n", l.split_once('\t').unwrap().1))
+        .collect();
+    std::fs::write(&tables[0], zeros).unwrap();
+    let (replanned, how) = run();
+    assert!(
+        how.contains("held no time") && how.contains("measured again"),
+        "{how}"
+    );
+    assert_eq!(replanned, fresh);
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -304,8 +304,12 @@ impl Measured {
     }
 
     fn time(&self, n: &NodeShape) -> Option<f64> {
+        // The session's own overhead is subtracted only from a node that took longer than it:
+        // on a busy machine the overhead's figure can exceed a real node's, and a node with work
+        // is never free.
         let base = self.baseline();
-        self.time_raw(n).map(|t| (t - base).max(0.0))
+        self.time_raw(n)
+            .map(|t| if t > base { t - base } else { t })
     }
 
     fn time_raw(&self, n: &NodeShape) -> Option<f64> {

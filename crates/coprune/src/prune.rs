@@ -73,6 +73,10 @@ const STORED_TABLE_TOLERANCE: f64 = 0.10;
 /// before the plan is made afresh with the new figures.
 const REPLAN_TOLERANCE: f64 = 0.03;
 
+/// What a plan's latency description adds when a stored table held no time for its layers.
+const NO_TIME: &str =
+    "; the stored table held no time for the planned layers, so it was measured again";
+
 /// Rounds of re-timing a measured plan's layers (each may re-plan).
 const MAX_RECHECKS: usize = 3;
 
@@ -156,13 +160,19 @@ pub(crate) fn compute_plan(
                     .map(|a| (a, coprune_hw::LatencyModel::describe(&scaled)))
                     .map_err(perr)
             };
-            let (mut alloc, mut describe) = plan_once(inner.as_ref())?;
             let dense = vec![false; p.dg.num_units()];
+            let mut recheck = None;
+            if cm.latency(&dense, &inner) <= 0.0 {
+                // A stored table that holds no time for the dense model (timed on a machine too
+                // busy to measure) cannot be planned against.
+                inner.forget_stored();
+                recheck = Some(NO_TIME.to_string());
+            }
+            let (mut alloc, mut describe) = plan_once(inner.as_ref())?;
             // Predicted [dense, plan] sums of the table as it stands; the planner relies on
             // their ratio (the whole-model calibration absorbs the machine's speed).
             let sums = |removed: &[bool]| [cm.latency(&dense, &inner), cm.latency(removed, &inner)];
             let ratio = |s: [f64; 2]| if s[0] > 0.0 { s[1] / s[0] } else { 1.0 };
-            let mut recheck = None;
             for _ in 0..MAX_RECHECKS {
                 // Every layer of the dense model and of the plan is timed a second time, later
                 // (a figure taken while the machine was busy is replaced by the lower one), and
@@ -178,13 +188,21 @@ pub(crate) fn compute_plan(
                         }
                     });
                 }
-                let off = ratio(now) / ratio(before) - 1.0;
+                // A stored table that held no time at all for these layers (timed on a machine
+                // too busy to measure) disagrees as much as one that is off.
+                let off = match before[0] > 0.0 {
+                    true => ratio(now) / ratio(before) - 1.0,
+                    false => f64::INFINITY,
+                };
                 if stored && off.abs() > STORED_TABLE_TOLERANCE {
                     inner.forget_stored();
-                    recheck = Some(format!(
-                        "; the stored table was {:+.0}% off on the planned layers, so it was measured again",
-                        100.0 * off
-                    ));
+                    recheck = Some(match off.is_finite() {
+                        true => format!(
+                            "; the stored table was {:+.0}% off on the planned layers, so it was measured again",
+                            100.0 * off
+                        ),
+                        false => NO_TIME.to_string(),
+                    });
                 } else if (ratio(sums(&alloc.removed)) / ratio(held) - 1.0).abs()
                     <= REPLAN_TOLERANCE
                 {
