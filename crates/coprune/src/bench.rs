@@ -75,6 +75,12 @@ pub struct SparseLayer {
     pub timed_ms: Option<(f64, f64)>,
 }
 
+/// The median of some timings (NaN for none).
+pub(crate) fn median(mut ms: Vec<f64>) -> f64 {
+    ms.sort_by(f64::total_cmp);
+    percentile(&ms, 0.5)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;

@@ -121,11 +121,10 @@ pub fn whole_model_ms(
     };
     if spec.kind == LatencyKind::Probe {
         let bytes = coprune_onnx::encode(model)?;
-        let mut ms = (0..3)
+        let ms = (0..3)
             .map(|_| probe_bytes(&bytes, probe_command(spec)?))
             .collect::<Result<Vec<f64>>>()?;
-        ms.sort_by(f64::total_cmp);
-        return Ok(ms[1]);
+        return Ok(crate::bench::median(ms));
     }
     if spec.kind != LatencyKind::MeasuredOrt {
         return Ok(crate::bench::bench_coprune(model, label, &cfg)?.median_ms);
@@ -137,7 +136,7 @@ pub fn whole_model_ms(
     let lib = coprune_runtime::onnxruntime::find_library().map_err(rt)?;
     let bytes = coprune_onnx::encode(model)?;
     let inputs = crate::bench::bench_inputs(model, &cfg)?;
-    let mut ms = coprune_runtime::onnxruntime::measure_model(
+    let ms = coprune_runtime::onnxruntime::measure_model(
         &lib,
         coprune_runtime::onnxruntime::Source::Bytes(&bytes),
         &inputs,
@@ -147,8 +146,7 @@ pub fn whole_model_ms(
         cfg.min_time,
     )
     .map_err(rt)?;
-    ms.sort_by(f64::total_cmp);
-    Ok(ms[ms.len() / 2])
+    Ok(crate::bench::median(ms))
 }
 
 /// A measured per-layer table timed by `backend` (`runs` timed runs per node), kept in the

@@ -83,11 +83,6 @@ const MAX_RECHECKS: usize = 3;
 /// Alternating rounds of measuring the dense and the written model end to end.
 const MEASURE_ROUNDS: usize = 3;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Scores the groups of a prepared model and allocates a plan meeting `cfg`'s target.
 /// The plan, and the target's memory budget when it has one (an MCU), from the profile the
 /// plan was made against.
@@ -142,9 +137,10 @@ pub(crate) fn compute_plan(
                 })
                 .collect();
             let whole = crate::hardware::whole_model_ms(&p.model, &p.label, spec, shapes)?;
+            let dense = vec![false; p.dg.num_units()];
             // The per-layer table calibrated to the dense model measured end to end.
             let factor = |inner: &dyn coprune_hw::LatencyModel| {
-                let sum = cm.latency(&vec![false; p.dg.num_units()], inner);
+                let sum = cm.latency(&dense, inner);
                 if sum > 0.0 {
                     whole / sum
                 } else {
@@ -160,7 +156,6 @@ pub(crate) fn compute_plan(
                     .map(|a| (a, coprune_hw::LatencyModel::describe(&scaled)))
                     .map_err(perr)
             };
-            let dense = vec![false; p.dg.num_units()];
             let mut recheck = None;
             if cm.latency(&dense, &inner) <= 0.0 {
                 // A stored table that holds no time for the dense model (timed on a machine too
@@ -190,18 +185,20 @@ pub(crate) fn compute_plan(
                 }
                 // A stored table that held no time at all for these layers (timed on a machine
                 // too busy to measure) disagrees as much as one that is off.
-                let off = match before[0] > 0.0 {
-                    true => ratio(now) / ratio(before) - 1.0,
-                    false => f64::INFINITY,
+                let off = if before[0] > 0.0 {
+                    ratio(now) / ratio(before) - 1.0
+                } else {
+                    f64::INFINITY
                 };
                 if stored && off.abs() > STORED_TABLE_TOLERANCE {
                     inner.forget_stored();
-                    recheck = Some(match off.is_finite() {
-                        true => format!(
+                    recheck = Some(if off.is_finite() {
+                        format!(
                             "; the stored table was {:+.0}% off on the planned layers, so it was measured again",
                             100.0 * off
-                        ),
-                        false => NO_TIME.to_string(),
+                        )
+                    } else {
+                        NO_TIME.to_string()
                     });
                 } else if (ratio(sums(&alloc.removed)) / ratio(held) - 1.0).abs()
                     <= REPLAN_TOLERANCE
@@ -604,8 +601,8 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
                         input_shapes.clone(),
                     )?);
                 }
-                report.measured_latency_ms = Some(median(pruned_ms));
-                report.measured_dense_latency_ms = Some(median(dense));
+                report.measured_latency_ms = Some(crate::bench::median(pruned_ms));
+                report.measured_dense_latency_ms = Some(crate::bench::median(dense));
             }
         }
         coprune_onnx::save(&pruned, out_path, &ExportOptions::default())?;
