@@ -212,6 +212,13 @@ impl Measured {
         b
     }
 
+    /// The memo differs from the table on disk.
+    fn mark_dirty(&self) {
+        if let Ok(mut d) = self.dirty.lock() {
+            *d = true;
+        }
+    }
+
     /// Distinct node shapes measured so far.
     pub fn measured(&self) -> usize {
         self.memo.lock().map_or(0, |m| m.len())
@@ -409,9 +416,7 @@ impl LatencyModel for Measured {
         if let Ok(mut m) = self.memo.lock() {
             m.insert(key, v);
         }
-        if let Ok(mut d) = self.dirty.lock() {
-            *d = true;
-        }
+        self.mark_dirty();
         v
     }
 
@@ -427,9 +432,7 @@ impl LatencyModel for Measured {
         let now = self.time(n)?;
         let stored = self.stored.lock().ok()?.remove(&key);
         self.memo.lock().ok()?.insert(key.clone(), before.min(now));
-        if let Ok(mut d) = self.dirty.lock() {
-            *d = true;
-        }
+        self.mark_dirty();
         let r = Recheck {
             before,
             now,
@@ -449,9 +452,7 @@ impl LatencyModel for Measured {
         if let Ok(mut r) = self.rechecked.lock() {
             r.clear();
         }
-        if let Ok(mut d) = self.dirty.lock() {
-            *d = true;
-        }
+        self.mark_dirty();
     }
 
     fn persist(&self) -> Result<(), String> {
