@@ -1044,27 +1044,33 @@ fn a_stored_latency_table_that_disagrees_is_measured_again() {
         .collect();
     assert_eq!(tables.len(), 1, "{tables:?}");
     let text = std::fs::read_to_string(&tables[0]).unwrap();
+    // Stores the table with each figure rewritten by `ms(figure, key)`, plans again, and checks
+    // the plan says why it measured again and equals the fresh one.
+    let replan_from = |ms: &dyn Fn(f64, &str) -> f64, why: &str| {
+        let tampered: String = text
+            .lines()
+            .map(|l| {
+                let (v, key) = l.split_once('\t').unwrap();
+                format!("{}\t{key}\n", ms(v.parse().unwrap(), key))
+            })
+            .collect();
+        assert_ne!(tampered, text);
+        std::fs::write(&tables[0], tampered).unwrap();
+        let (replanned, how) = run();
+        assert!(how.contains(why) && how.contains("measured again"), "{how}");
+        assert_eq!(replanned, fresh);
+    };
     let dense = ["[20,1,5,5]", "[50,20,5,5]", "[500,800]", "[10,500]"];
-    let tampered: String = text
-        .lines()
-        .map(|l| {
-            let (ms, key) = l.split_once('\t').unwrap();
-            let f = if dense.iter().any(|d| key.contains(d)) {
-                3.0
+    replan_from(
+        &|v, key| {
+            if dense.iter().any(|d| key.contains(d)) {
+                3.0 * v
             } else {
-                1.0
-            };
-            format!("{}\t{key}\n", f * ms.parse::<f64>().unwrap())
-        })
-        .collect();
-    assert_ne!(tampered, text);
-    std::fs::write(&tables[0], tampered).unwrap();
-    let (replanned, how) = run();
-    assert!(
-        how.contains("% off") && how.contains("measured again"),
-        "{how}"
+                v
+            }
+        },
+        "% off",
     );
-    assert_eq!(replanned, fresh);
     // The table on disk holds the re-measured figures, none of the tampered ones.
     let now = std::fs::read_to_string(&tables[0]).unwrap();
     let missing = text.lines().filter(|l| !now.contains(l)).count();
@@ -1073,17 +1079,7 @@ fn a_stored_latency_table_that_disagrees_is_measured_again() {
         "{missing} figures of the fresh table are not back"
     );
     // A table of zeros (timed on a machine too busy to measure) is measured again too.
-    let zeros: String = text
-        .lines()
-        .map(|l| format!("0\t{}\n", l.split_once('\t').unwrap().1))
-        .collect();
-    std::fs::write(&tables[0], zeros).unwrap();
-    let (replanned, how) = run();
-    assert!(
-        how.contains("held no time") && how.contains("measured again"),
-        "{how}"
-    );
-    assert_eq!(replanned, fresh);
+    replan_from(&|_, _| 0.0, "held no time");
     std::fs::remove_dir_all(&dir).ok();
 }
 
