@@ -87,19 +87,34 @@ pub struct BlockCsr {
 pub enum SparseWeights {
     Csr(Csr),
     Block(BlockCsr),
-    /// A deep reduction with many stored weights split into ranges of [`CHUNK_COLS`] columns,
-    /// multiplied one after another (the first as asked, the rest accumulating), so that one
-    /// range's weights and the activation rows it reads stay in L2 across the passes over the
-    /// output columns (resnet18's layer4 at 90%: 1.9 MB of weights over 4608 activation rows).
+    /// The reduction split into ranges of columns, multiplied one after another (the first as
+    /// asked, the rest accumulating) by each task over its rows. Two sizes:
+    /// - [`TILE_RANGE_COLS`] for CSR products with many output columns, so that the activation
+    ///   rows one 64-column tile reads (128 × 256 bytes) stay in L1 while every output row walks
+    ///   its non-zeros, instead of coming from L2 for each non-zero;
+    /// - [`CHUNK_COLS`] for a deep reduction with many stored weights, so that one range's
+    ///   weights and activation rows stay in L2 across the passes over the output columns
+    ///   (resnet18's layer4 at 90%: 1.9 MB of weights over 4608 activation rows, 49 columns).
     Chunked(Vec<SparseWeights>),
 }
 
-/// Columns per range of [`SparseWeights::Chunked`]; reductions up to twice this stay whole.
+/// Columns per range of a deep reduction's [`SparseWeights::Chunked`]; reductions up to twice
+/// this stay whole.
 pub const CHUNK_COLS: usize = 1024;
 
 /// Stored-weight bytes above which a deep reduction is split into ranges (half of a Zen 4
 /// core's 1 MiB L2).
 pub const CHUNK_MIN_BYTES: usize = 512 * 1024;
+
+/// Columns per range of a CSR product with at least [`TILE_RANGE_MIN_N`] output columns:
+/// 128 activation rows of a 64-column tile fill a 32 KiB L1. Measured on conv-shaped products
+/// at 70% (`examples/sparse_kernels.rs`), 64–128 were 1.3–2× faster than whole rows, 192
+/// less so; blocked CSR (which reads each activation row once per 4 output rows) and products
+/// of fewer columns (each range then reloads its outputs for a few non-zeros) got slower.
+pub const TILE_RANGE_COLS: usize = 128;
+
+/// Output columns from which CSR products are split into [`TILE_RANGE_COLS`] ranges.
+pub const TILE_RANGE_MIN_N: usize = 128;
 
 impl Csr {
     /// From a dense row-major `rows × cols` matrix, keeping the non-zeros; column c's
@@ -164,45 +179,57 @@ fn compress(
 }
 
 impl SparseWeights {
-    /// Compresses a dense row-major `rows × cols` weight that multiplies a row-major X whose
-    /// rows are `stride` apart (usually the output width n); in the blocked format when its
-    /// zeros come in 4×1 blocks (≥ 80% of stored blocks full), otherwise CSR.
-    pub fn from_dense(w: &[f32], rows: usize, cols: usize, stride: usize) -> SparseWeights {
-        SparseWeights::from_dense_at(w, rows, cols, &|c| (c * stride) as u32)
+    /// Compresses a dense row-major `rows × cols` weight that multiplies a row-major X of
+    /// `n` columns (rows `n` apart); in the blocked format when its zeros come in 4×1 blocks
+    /// (≥ 80% of stored blocks full), otherwise CSR, in column ranges where they pay.
+    pub fn from_dense(w: &[f32], rows: usize, cols: usize, n: usize) -> SparseWeights {
+        SparseWeights::from_dense_at(w, rows, cols, n, &|c| (c * n) as u32)
     }
 
-    /// Like [`SparseWeights::from_dense`] with any column → X offset mapping.
+    /// Like [`SparseWeights::from_dense`] with any column → X offset mapping; `n` is the
+    /// product's column count (it decides the column ranges, not the layout).
     pub fn from_dense_at(
         w: &[f32],
         rows: usize,
         cols: usize,
+        n: usize,
         offset: &dyn Fn(usize) -> u32,
     ) -> SparseWeights {
-        // Ranges pay when the stored weights (8 bytes each with their offsets) would not stay
-        // in L2 beside the activations between passes over the output columns.
         let nnz = w.iter().filter(|&&v| v != 0.0).count();
-        if cols > 2 * CHUNK_COLS && nnz * 8 > CHUNK_MIN_BYTES {
-            let parts = (0..cols)
-                .step_by(CHUNK_COLS)
-                .map(|c0| {
-                    let c1 = (c0 + CHUNK_COLS).min(cols);
-                    let sub: Vec<f32> = w
-                        .chunks(cols)
-                        .flat_map(|row| &row[c0..c1])
-                        .copied()
-                        .collect();
-                    SparseWeights::from_dense_at(&sub, rows, c1 - c0, &|c| offset(c0 + c))
-                })
-                .collect();
+        let block = (rows >= BLOCK_ROWS && nnz > 0)
+            .then(|| BlockCsr::from_dense(w, rows, cols, offset))
+            .filter(|b| nnz as f64 >= 0.8 * b.val.len() as f64);
+        // Ranges that keep a tile's activation rows in L1 (CSR over many output columns), or
+        // that keep the stored weights (8 bytes each with their offsets) in L2 beside the
+        // activations between passes over the output columns.
+        let range = if block.is_none() && n >= TILE_RANGE_MIN_N && cols >= 2 * TILE_RANGE_COLS {
+            Some(TILE_RANGE_COLS)
+        } else if cols > 2 * CHUNK_COLS && nnz * 8 > CHUNK_MIN_BYTES {
+            Some(CHUNK_COLS)
+        } else {
+            None
+        };
+        if let Some(width) = range {
+            let mut parts = Vec::new();
+            for c0 in (0..cols).step_by(width) {
+                let c1 = (c0 + width).min(cols);
+                let sub: Vec<f32> = w
+                    .chunks(cols)
+                    .flat_map(|row| &row[c0..c1])
+                    .copied()
+                    .collect();
+                // A range may itself split (finer): its parts join this list, one level deep.
+                match SparseWeights::from_dense_at(&sub, rows, c1 - c0, n, &|c| offset(c0 + c)) {
+                    SparseWeights::Chunked(p) => parts.extend(p),
+                    part => parts.push(part),
+                }
+            }
             return SparseWeights::Chunked(parts);
         }
-        if rows >= BLOCK_ROWS && nnz > 0 {
-            let b = BlockCsr::from_dense(w, rows, cols, offset);
-            if nnz as f64 >= 0.8 * b.val.len() as f64 {
-                return SparseWeights::Block(b);
-            }
+        match block {
+            Some(b) => SparseWeights::Block(b),
+            None => SparseWeights::Csr(Csr::from_dense(w, rows, cols, offset)),
         }
-        SparseWeights::Csr(Csr::from_dense(w, rows, cols, offset))
     }
 
     /// The largest X offset a stored value reads from (+ n columns must fit X).
@@ -280,16 +307,16 @@ impl SparseWeights {
         if m == 0 || n == 0 {
             return;
         }
-        if let SparseWeights::Chunked(parts) = self {
-            for (i, p) in parts.iter().enumerate() {
-                p.matmul_isa(x, n, y, accumulate || i > 0, threads, isa);
-            }
-            return;
-        }
+        // The matrix as ranges of columns (one when it is not split), each run over a task's
+        // rows in turn: one parallel section, and a range's data stays in cache for it.
+        let parts = match self {
+            SparseWeights::Chunked(p) => &p[..],
+            whole => std::slice::from_ref(whole),
+        };
         // Rows handled per task: whole blocks, about 4 tasks per thread.
-        let unit = match self {
-            SparseWeights::Block(_) => BLOCK_ROWS,
-            _ => 1,
+        let unit = match parts.iter().any(|p| matches!(p, SparseWeights::Block(_))) {
+            true => BLOCK_ROWS,
+            false => 1,
         };
         let per = if threads > 1 {
             (m.div_ceil(4 * threads)).div_ceil(unit).max(1) * unit
@@ -300,7 +327,9 @@ impl SparseWeights {
         let run = |(t, ys): (usize, &mut [f32])| {
             let r0 = t * per;
             let r1 = (r0 + per).min(m);
-            isa.run(self, x, n, ys, r0, r1, accumulate);
+            for (i, p) in parts.iter().enumerate() {
+                isa.run(p, x, n, ys, r0, r1, accumulate || i > 0);
+            }
         };
         if threads > 1 && m > per {
             y.par_chunks_mut(per * n).enumerate().for_each(run);
@@ -675,17 +704,23 @@ fn tile<const F: bool, const T: usize>(
                 *out = a;
             }
         }
-        // `matmul_isa` runs the ranges one after another, each with its own row split (a
-        // recursive call here would keep this function from being inlined into the AVX2 code).
+        // `matmul_isa` runs the ranges one after another (a recursive call here would keep this
+        // function from being inlined into the AVX2 code).
         SparseWeights::Chunked(_) => unreachable!("column ranges reach the tiles one by one"),
         SparseWeights::Block(b) => {
             // Blocks keep 4 rows of accumulators: 16 columns at a time fill the registers.
             if T >= 16 {
-                (0..T / 16).for_each(|q| block_cols::<F, 16>(b, x, n, y, r0, r1, j + 16 * q, acc))
+                // Plain loops, not closures: a closure may be compiled once outside the
+                // `#[target_feature]` function, with every FMA a library call (40× slower).
+                for q in 0..T / 16 {
+                    block_cols::<F, 16>(b, x, n, y, r0, r1, j + 16 * q, acc)
+                }
             } else if T == 8 {
                 block_cols::<F, 8>(b, x, n, y, r0, r1, j, acc)
             } else {
-                (0..T).for_each(|q| block_cols::<F, 1>(b, x, n, y, r0, r1, j + q, acc))
+                for q in 0..T {
+                    block_cols::<F, 1>(b, x, n, y, r0, r1, j + q, acc)
+                }
             }
         }
     }
@@ -766,6 +801,9 @@ mod tests {
             (64, 72, 200, false),
             // Deep and heavy enough to be split into column ranges (3 of 1024 and one of 100).
             (100, 3 * CHUNK_COLS + 100, 20, false),
+            // Wide enough for L1 ranges (128, 128 and 44 columns); blocks stay whole.
+            (37, 2 * TILE_RANGE_COLS + 44, TILE_RANGE_MIN_N + 9, false),
+            (16, 2 * TILE_RANGE_COLS + 44, TILE_RANGE_MIN_N + 9, true),
         ] {
             let w: Vec<f32> = (0..m * k)
                 .map(|i| {
@@ -786,9 +824,15 @@ mod tests {
             let want = dense(&w, &x, m, k, n);
             let sw = SparseWeights::from_dense(&w, m, k, n);
             let at = |c: usize| (c * n) as u32;
-            // The deep case has over CHUNK_MIN_BYTES of stored weights; the others are shallow.
-            let chunked = k > 2 * CHUNK_COLS;
-            assert_eq!(chunked, matches!(sw, SparseWeights::Chunked(_)));
+            // The deep case has over CHUNK_MIN_BYTES of stored weights; the wide CSR one reads
+            // too many activation rows per tile for L1; the others stay whole.
+            let chunked = k > 2 * CHUNK_COLS
+                || (!blocky && n >= TILE_RANGE_MIN_N && k >= 2 * TILE_RANGE_COLS);
+            assert_eq!(
+                chunked,
+                matches!(sw, SparseWeights::Chunked(_)),
+                "{m}x{k}x{n}"
+            );
             if !chunked {
                 assert_eq!(sw.format(), if blocky { "block4x1" } else { "csr" });
             }

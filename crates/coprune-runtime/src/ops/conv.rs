@@ -343,11 +343,11 @@ impl Conv {
     /// Each group's weight compressed for the sparse kernels; column (ci, ky, kx) reads where
     /// the dense path's B row for that tap starts, so both paths share one B source.
     fn compressed(&self) -> Vec<SparseWeights> {
-        let (mg, kk) = (self.geom.mg(), self.geom.kk());
+        let (mg, kk, n) = (self.geom.mg(), self.geom.kk(), self.geom.plane());
         self.w
             .chunks(mg * kk)
             .map(|wg| {
-                SparseWeights::from_dense_at(wg, mg, kk, &|col| self.sparse_layout.1[col] as u32)
+                SparseWeights::from_dense_at(wg, mg, kk, n, &|col| self.sparse_layout.1[col] as u32)
             })
             .collect()
     }
