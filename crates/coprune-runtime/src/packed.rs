@@ -307,14 +307,56 @@ fn run(
                 let i0 = ip * MR;
                 let h = MR.min(m - i0);
                 let ap = a.panel(ip, k0, kc);
-                for jp in c0..c1 {
+                let panel = |jp: usize| match b {
+                    BMat::Rows(_) => &bp[(jp - c0) * kc * NR..][..kc * NR],
+                    BMat::Packed(b) => b.panel(jp, k0, kc),
+                };
+                let mut jp = c0;
+                while jp < c1 {
                     let j0 = jp * NR;
+                    #[cfg(target_arch = "x86_64")]
+                    if isa == Isa::Avx512 && j0 + NR <= n {
+                        // One or two full panels side by side: an h × NR or h × 2·NR register
+                        // tile (12 of the 32 registers at most).
+                        let pair = jp + 1 < c1 && j0 + 2 * NR <= n;
+                        let end = tile_end(epi, i0, h, first, last);
+                        let (p0, p1) = (panel(jp), panel(if pair { jp + 1 } else { jp }));
+                        assert!(ap.len() >= kc * MR && p0.len() >= kc * NR && p1.len() >= kc * NR);
+                        let k = match (h, pair) {
+                            (6, true) => avx512::kernel::<6, 2>,
+                            (5, true) => avx512::kernel::<5, 2>,
+                            (4, true) => avx512::kernel::<4, 2>,
+                            (3, true) => avx512::kernel::<3, 2>,
+                            (2, true) => avx512::kernel::<2, 2>,
+                            (1, true) => avx512::kernel::<1, 2>,
+                            (6, false) => avx512::kernel::<6, 1>,
+                            (5, false) => avx512::kernel::<5, 1>,
+                            (4, false) => avx512::kernel::<4, 1>,
+                            (3, false) => avx512::kernel::<3, 1>,
+                            (2, false) => avx512::kernel::<2, 1>,
+                            _ => avx512::kernel::<1, 1>,
+                        };
+                        // SAFETY: `Isa::Avx512` comes from `Isa::detect` (AVX-512F present); the
+                        // panels hold kc steps (asserted); rows i0..i0 + h and the tile's
+                        // columns (≤ n) of C lie inside the slice `gemm` checked, and only this
+                        // task writes them.
+                        unsafe {
+                            k(
+                                kc,
+                                ap,
+                                p0,
+                                p1,
+                                out.ptr.add(i0 * out.ldc + j0),
+                                out.ldc,
+                                &end,
+                            )
+                        };
+                        jp += 1 + pair as usize;
+                        continue;
+                    }
                     let w = NR.min(n - j0);
-                    let panel = match b {
-                        BMat::Rows(_) => &bp[(jp - c0) * kc * NR..][..kc * NR],
-                        BMat::Packed(b) => b.panel(jp, k0, kc),
-                    };
-                    tile(isa, kc, ap, panel, out, i0, j0, h, w, epi, first, last);
+                    tile(isa, kc, ap, panel(jp), out, i0, j0, h, w, epi, first, last);
+                    jp += 1;
                 }
             }
             c0 = c1;
@@ -361,26 +403,15 @@ fn tile(
     last: bool,
 ) {
     assert!(ap.len() >= kc * MR && bp.len() >= kc * NR);
-    let mut end = TileEnd {
-        bias: [0f32; MR],
-        first,
-        lo: f32::NEG_INFINITY,
-        hi: f32::INFINITY,
-    };
-    if let Some(b) = epi.bias {
-        end.bias[..h].copy_from_slice(&b[i0..i0 + h]);
-    }
-    if last {
-        (end.lo, end.hi) = (epi.lo, epi.hi);
-    }
+    let end = tile_end(epi, i0, h, first, last);
     // SAFETY: (i0 + h − 1)·ldc + j0 + w ≤ the C slice `gemm` checked, so the tile's rows lie
     // inside it; only this task writes this tile.
     let base = unsafe { out.ptr.add(i0 * out.ldc + j0) };
     let run = |c: *mut f32, ldc: usize| match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2Fma` comes from `Isa::detect` (AVX2 and FMA present); ap/bp hold
+        // SAFETY: both x86 `Isa`s come from `Isa::detect` (AVX2 and FMA present); ap/bp hold
         // kc steps (asserted above); c points at MR rows of NR floats with row stride ldc.
-        Isa::Avx2Fma => unsafe {
+        isa if isa.avx2() => unsafe {
             // The smallest register tile that covers h × w: partial tiles skip the padding.
             let k = match (h.div_ceil(2), w > NR / 2) {
                 (3, true) => avx2::kernel::<6, 2>,
@@ -415,6 +446,23 @@ fn tile(
         let row = unsafe { std::slice::from_raw_parts_mut(base.add(r * out.ldc), w) };
         row.copy_from_slice(&buf[r * NR..r * NR + w]);
     }
+}
+
+/// How the tile of rows i0..i0 + h ends (see [`TileEnd`]).
+fn tile_end(epi: &Epilogue, i0: usize, h: usize, first: bool, last: bool) -> TileEnd {
+    let mut end = TileEnd {
+        bias: [0f32; MR],
+        first,
+        lo: f32::NEG_INFINITY,
+        hi: f32::INFINITY,
+    };
+    if let Some(b) = epi.bias {
+        end.bias[..h].copy_from_slice(&b[i0..i0 + h]);
+    }
+    if last {
+        (end.lo, end.hi) = (epi.lo, epi.hi);
+    }
+    end
 }
 
 /// How a register tile ends: started from the bias (first K pass) or from C, then clamped to
@@ -502,6 +550,62 @@ mod avx2 {
                     };
                     let y = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(s, acc), vlo), vhi);
                     _mm256_storeu_ps(p, y);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{TileEnd, MR, NR};
+    use std::arch::x86_64::*;
+
+    /// The first `R` rows of a tile `V` panels wide: columns 0..NR from panel `b0`, NR..2·NR
+    /// from `b1` (read only when V = 2), one 16-float vector each.
+    ///
+    /// # Safety
+    /// AVX-512F is present; `c` points at R rows of V·NR floats, row stride `ldc`; ap holds
+    /// kc·MR floats, b0 and b1 kc·NR each; R ≤ MR, V ≤ 2.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn kernel<const R: usize, const V: usize>(
+        kc: usize,
+        ap: &[f32],
+        b0: &[f32],
+        b1: &[f32],
+        c: *mut f32,
+        ldc: usize,
+        end: &TileEnd,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); V]; R];
+        let (mut a, mut p) = (ap.as_ptr(), [b0.as_ptr(), b1.as_ptr()]);
+        for _ in 0..kc {
+            // SAFETY: kc steps of MR (a) and NR (p) floats are inside ap, b0 and b1.
+            unsafe {
+                let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(p[v]));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*a.add(r));
+                    for v in 0..V {
+                        acc[v] = _mm512_fmadd_ps(av, bv[v], acc[v]);
+                    }
+                }
+                a = a.add(MR);
+                p = p.map(|q| q.add(NR));
+            }
+        }
+        let (vlo, vhi) = (_mm512_set1_ps(end.lo), _mm512_set1_ps(end.hi));
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, &acc) in acc.iter().enumerate() {
+                // SAFETY: row r of the tile: V·NR floats at c + r·ldc (the caller's contract).
+                unsafe {
+                    let p = c.add(r * ldc + NR * v);
+                    let s = if end.first {
+                        _mm512_set1_ps(end.bias[r])
+                    } else {
+                        _mm512_loadu_ps(p)
+                    };
+                    let y = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(s, acc), vlo), vhi);
+                    _mm512_storeu_ps(p, y);
                 }
             }
         }

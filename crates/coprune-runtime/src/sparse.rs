@@ -25,6 +25,10 @@ pub const BLOCK_ROWS: usize = 4;
 /// Instruction set a sparse kernel runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
+    /// x86-64 AVX-512F with AVX2 and FMA: dense GEMM tiles run on 16-float vectors; the other
+    /// kernels run their AVX2 code (the sparse ones measured no faster on 16-float vectors,
+    /// being bound by loads, not FMAs).
+    Avx512,
     /// x86-64 AVX2 with FMA.
     Avx2Fma,
     /// Plain Rust (vectorised by the compiler for the build's baseline target).
@@ -39,6 +43,9 @@ impl Isa {
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    return Isa::Avx512;
+                }
                 return Isa::Avx2Fma;
             }
         }
@@ -47,11 +54,16 @@ impl Isa {
 
     /// Every variant this CPU can run (for tests comparing them).
     pub fn available() -> Vec<Isa> {
-        let mut v = vec![Isa::Portable];
-        if Isa::detect() != Isa::Portable {
-            v.push(Isa::detect());
+        match Isa::detect() {
+            Isa::Avx512 => vec![Isa::Portable, Isa::Avx2Fma, Isa::Avx512],
+            Isa::Avx2Fma => vec![Isa::Portable, Isa::Avx2Fma],
+            Isa::Portable => vec![Isa::Portable],
         }
-        v
+    }
+
+    /// Whether AVX2 and FMA may be used (both x86 variants).
+    pub fn avx2(self) -> bool {
+        self != Isa::Portable
     }
 }
 
@@ -485,11 +497,11 @@ pub fn transpose_isa(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], isa
     for i0 in (0..r8).step_by(8) {
         for j0 in (0..c8).step_by(8) {
             #[cfg(target_arch = "x86_64")]
-            if isa == Isa::Avx2Fma {
+            if isa.avx2() {
                 let s: [&[f32; 8]; 8] =
                     std::array::from_fn(|i| src[(i0 + i) * cols + j0..][..8].try_into().unwrap());
                 let mut out = [[0f32; 8]; 8];
-                // SAFETY: AVX2 was detected (`Isa::Avx2Fma`); `s` and `out` are 8×8 arrays.
+                // SAFETY: AVX2 was detected (both x86 `Isa`s); `s` and `out` are 8×8 arrays.
                 unsafe { avx2::transpose8(&s, &mut out) };
                 for (j, o) in out.iter().enumerate() {
                     dst[(j0 + j) * rows + i0..][..8].copy_from_slice(o);
@@ -536,8 +548,8 @@ impl Isa {
     ) {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => {
-                // SAFETY: `Isa::Avx2Fma` is only produced by `Isa::detect`, after the CPU was
+            isa if isa.avx2() => {
+                // SAFETY: the x86 `Isa`s are only produced by `Isa::detect`, after the CPU was
                 // found to support AVX2 and FMA; the function is otherwise safe Rust.
                 unsafe { avx2::rows(w, x, n, y, r0, r1, acc) }
             }
@@ -605,12 +617,12 @@ mod avx2 {
 }
 
 /// `out[j][i] = s[i][j]` for an 8×8 block: in AVX2 registers when `F` (the caller runs under
-/// `Isa::Avx2Fma`), else element by element.
+/// an x86 `Isa`), else element by element.
 #[inline(always)]
 pub(crate) fn transpose8<const F: bool>(s: &[&[f32; 8]; 8], out: &mut [[f32; 8]; 8]) {
     #[cfg(target_arch = "x86_64")]
     if F {
-        // SAFETY: `F` is only true in code reached through `Isa::Avx2Fma`, which `Isa::detect`
+        // SAFETY: `F` is only true in code reached through an x86 `Isa`, which `Isa::detect`
         // produces after finding AVX2 and FMA on this CPU.
         unsafe { avx2::transpose8(s, out) };
         return;

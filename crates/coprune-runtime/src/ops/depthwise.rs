@@ -65,8 +65,8 @@ pub fn block(
 ) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => {
-            // SAFETY: `Isa::Avx2Fma` is only produced by `Isa::detect`, after the CPU was found to
+        isa if isa.avx2() => {
+            // SAFETY: the x86 `Isa`s are only produced by `Isa::detect`, after the CPU was found to
             // support AVX2 and FMA; the function's loads are bounds-checked before they run.
             unsafe { avx2::block(g, x, k, bias, clamp, mult, oc0, y, scratch) }
         }
