@@ -229,7 +229,8 @@ pub fn gemm(
         for i in 0..m {
             for j0 in (0..n).step_by(NR) {
                 let w = NR.min(n - j0);
-                tile(isa, 0, &[], &zero, out, i, j0, 1, w, &epi, true, true);
+                let end = tile_end(&epi, i, 1, true, true);
+                tile(isa, 0, &[], &zero, out, i, j0, 1, w, &end);
             }
         }
         return;
@@ -307,6 +308,9 @@ fn run(
                 let i0 = ip * MR;
                 let h = MR.min(m - i0);
                 let ap = a.panel(ip, k0, kc);
+                // Built once per row panel: rebuilt per tile, its copy stalled on store
+                // forwarding (half of this function's time on 16-deep 1×1 convolutions).
+                let end = tile_end(epi, i0, h, first, last);
                 let panel = |jp: usize| match b {
                     BMat::Rows(_) => &bp[(jp - c0) * kc * NR..][..kc * NR],
                     BMat::Packed(b) => b.panel(jp, k0, kc),
@@ -319,7 +323,6 @@ fn run(
                         // One or two full panels side by side: an h × NR or h × 2·NR register
                         // tile (12 of the 32 registers at most).
                         let pair = jp + 1 < c1 && j0 + 2 * NR <= n;
-                        let end = tile_end(epi, i0, h, first, last);
                         let (p0, p1) = (panel(jp), panel(if pair { jp + 1 } else { jp }));
                         assert!(ap.len() >= kc * MR && p0.len() >= kc * NR && p1.len() >= kc * NR);
                         let k = match (h, pair) {
@@ -355,7 +358,7 @@ fn run(
                         continue;
                     }
                     let w = NR.min(n - j0);
-                    tile(isa, kc, ap, panel(jp), out, i0, j0, h, w, epi, first, last);
+                    tile(isa, kc, ap, panel(jp), out, i0, j0, h, w, &end);
                     jp += 1;
                 }
             }
@@ -398,12 +401,9 @@ fn tile(
     j0: usize,
     h: usize,
     w: usize,
-    epi: &Epilogue,
-    first: bool,
-    last: bool,
+    end: &TileEnd,
 ) {
     assert!(ap.len() >= kc * MR && bp.len() >= kc * NR);
-    let end = tile_end(epi, i0, h, first, last);
     // SAFETY: (i0 + h − 1)·ldc + j0 + w ≤ the C slice `gemm` checked, so the tile's rows lie
     // inside it; only this task writes this tile.
     let base = unsafe { out.ptr.add(i0 * out.ldc + j0) };
@@ -421,10 +421,10 @@ fn tile(
                 (2, false) => avx2::kernel::<4, 1>,
                 _ => avx2::kernel::<2, 1>,
             };
-            k(kc, ap, bp, c, ldc, &end)
+            k(kc, ap, bp, c, ldc, end)
         },
         // SAFETY: as above.
-        _ => unsafe { portable_kernel(kc, ap, bp, c, ldc, &end) },
+        _ => unsafe { portable_kernel(kc, ap, bp, c, ldc, end) },
     };
     if h == MR && w == NR {
         run(base, out.ldc);
@@ -433,7 +433,7 @@ fn tile(
     // A partial tile goes through a full-size buffer (zeroed only here: full tiles are the
     // common case).
     let mut buf = [0f32; MR * NR];
-    if !first {
+    if !end.first {
         for r in 0..h {
             // SAFETY: as above, row r of the tile has w valid elements.
             let row = unsafe { std::slice::from_raw_parts(base.add(r * out.ldc), w) };
