@@ -311,7 +311,9 @@ impl SparseWeights {
         isa: Isa,
     ) {
         let m = self.rows();
-        assert!(
+        // Debug builds only: the scan over every stored offset cost 2.5% of a 90%-sparse
+        // resnet18, and the kernels' slicing of X is bounds-checked in any build.
+        debug_assert!(
             self.stored() == 0 || x.len() >= self.max_offset() + n,
             "activation too small"
         );
