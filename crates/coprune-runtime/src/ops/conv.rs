@@ -488,7 +488,7 @@ impl Conv {
             };
             let isa = crate::sparse::Isa::detect();
             let lanes = super::depthwise::LANES;
-            let run = |b: usize, ys: &mut [f32], scratch: &mut Vec<f32>| {
+            let run = |b: usize, ys: &mut [f32], scratch: &mut [f32]| {
                 super::depthwise::block(
                     isa,
                     &dg,
@@ -503,16 +503,17 @@ impl Conv {
                     scratch,
                 );
             };
-            let scratch = || vec![0f32; dg.scratch_len()];
+            let len = dg.scratch_len();
             if threads > 1 {
                 y.par_chunks_mut(lanes * plane)
                     .enumerate()
-                    .for_each_init(scratch, |scr, (b, ys)| run(b, ys, scr));
+                    .for_each(|(b, ys)| super::depthwise::with_scratch(len, |s| run(b, ys, s)));
             } else {
-                let mut scr = scratch();
-                y.chunks_mut(lanes * plane)
-                    .enumerate()
-                    .for_each(|(b, ys)| run(b, ys, &mut scr));
+                super::depthwise::with_scratch(len, |s| {
+                    y.chunks_mut(lanes * plane)
+                        .enumerate()
+                        .for_each(|(b, ys)| run(b, ys, s))
+                });
             }
             return;
         }

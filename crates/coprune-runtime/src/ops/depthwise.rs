@@ -46,6 +46,24 @@ impl DwGeom {
     }
 }
 
+/// Runs `f` on this thread's scratch buffer of at least `len` floats (kept between calls: a
+/// fresh zeroed one per call, or per rayon split, cost a memset and page faults as large as the
+/// padded planes; [`block`] writes every float of it that it reads).
+pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut v) => {
+            if v.len() < len {
+                v.resize(len, 0.0);
+            }
+            f(&mut v[..len])
+        }
+        Err(_) => f(&mut vec![0f32; len]),
+    })
+}
+
 /// Output channels `oc0 .. oc0 + n` (n ≤ [`LANES`]) into `y` (their n planes, oh × ow each),
 /// reading input channel `oc / mult` of `x` (all input planes, h × w each), kernel `k[oc]`
 /// (kh × kw each) and `bias[oc]`, each output clamped to `clamp` (a fused Relu or Clip).
