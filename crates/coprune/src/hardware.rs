@@ -149,6 +149,23 @@ pub fn whole_model_ms(
     Ok(crate::bench::median(ms))
 }
 
+/// Two models measured end to end in alternation, `rounds` times each, so that both figures see
+/// the same moments of a machine whose speed drifts over seconds: the medians of `a` and `b`.
+pub fn alternating_ms(
+    a: (&coprune_ir::Model, &str),
+    b: (&coprune_ir::Model, &str),
+    spec: &LatencySpec,
+    input_shapes: &[crate::input_shape::InputShape],
+    rounds: usize,
+) -> Result<(f64, f64)> {
+    let (mut ma, mut mb) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        ma.push(whole_model_ms(a.0, a.1, spec, input_shapes.to_vec())?);
+        mb.push(whole_model_ms(b.0, b.1, spec, input_shapes.to_vec())?);
+    }
+    Ok((crate::bench::median(ma), crate::bench::median(mb)))
+}
+
 /// A measured per-layer table timed by `backend` (`runs` timed runs per node), kept in the
 /// spec's cache folder when it has one.
 fn measured(

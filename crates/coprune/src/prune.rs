@@ -268,17 +268,13 @@ pub(crate) fn compute_plan(
                 };
                 let pruned =
                     prune_model(&p.model, &p.dg, &alloc.removed, Mode::Remove).map_err(perr)?;
-                let (mut d, mut q) = (Vec::new(), Vec::new());
-                for _ in 0..FEEDBACK_MEASURE_ROUNDS {
-                    d.push(measure_whole()?);
-                    q.push(crate::hardware::whole_model_ms(
-                        &pruned,
-                        &p.label,
-                        spec,
-                        shapes.clone(),
-                    )?);
-                }
-                let (d, q) = (crate::bench::median(d), crate::bench::median(q));
+                let (d, q) = crate::hardware::alternating_ms(
+                    (&p.model, &p.label),
+                    (&pruned, &p.label),
+                    spec,
+                    &shapes,
+                    FEEDBACK_MEASURE_ROUNDS,
+                )?;
                 let Some(budget) = user_fraction(d) else {
                     break;
                 };
@@ -684,25 +680,15 @@ pub fn prune_file(path: &Path, source: PlanSource, out: &PruneOutputs) -> Result
         }) = &source
         {
             if spec.kind != crate::hardware::LatencyKind::Roofline {
-                // Dense and pruned in alternation, so that both figures see the same machine
-                // (a VM's speed drifts over seconds).
-                let (mut dense, mut pruned_ms) = (Vec::new(), Vec::new());
-                for _ in 0..MEASURE_ROUNDS {
-                    dense.push(crate::hardware::whole_model_ms(
-                        &p.model,
-                        &p.label,
-                        spec,
-                        input_shapes.clone(),
-                    )?);
-                    pruned_ms.push(crate::hardware::whole_model_ms(
-                        &pruned,
-                        &out_path.display().to_string(),
-                        spec,
-                        input_shapes.clone(),
-                    )?);
-                }
-                report.measured_latency_ms = Some(crate::bench::median(pruned_ms));
-                report.measured_dense_latency_ms = Some(crate::bench::median(dense));
+                let (dense, pruned_ms) = crate::hardware::alternating_ms(
+                    (&p.model, &p.label),
+                    (&pruned, &out_path.display().to_string()),
+                    spec,
+                    input_shapes,
+                    MEASURE_ROUNDS,
+                )?;
+                report.measured_latency_ms = Some(pruned_ms);
+                report.measured_dense_latency_ms = Some(dense);
             }
         }
         coprune_onnx::save(&pruned, out_path, &ExportOptions::default())?;
