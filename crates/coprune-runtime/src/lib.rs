@@ -3,8 +3,11 @@
 //! Place in the pipeline: the evaluate stage (accuracy on data; latency measurement comes with
 //! `coprune bench`). A [`Session`] lowers every node to a kernel (`ops/`, one file per op) for
 //! concrete input shapes, folds constants and shape arithmetic, and runs on its own rayon pool.
-//! Convolutions run on `packed` (weights packed at load); other dense f32 GEMMs use the `gemm` crate.
+//! Convolutions run on `packed` (weights packed at load), and so do Gemm/MatMul with a constant
+//! weight (`dense`); products of two run-time operands use the `gemm` crate.
 
+mod buffers;
+pub mod dense;
 mod error;
 pub mod fold;
 pub mod gemm;

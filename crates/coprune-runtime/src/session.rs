@@ -455,7 +455,12 @@ impl Session {
                 }
                 for &i in step.inputs.iter().flatten() {
                     if self.last_use[i] == k {
-                        slots[i] = None;
+                        // The last holder hands the data back for a later output.
+                        if let Some(Ok(Value::F32 { data, .. })) =
+                            slots[i].take().map(Arc::try_unwrap)
+                        {
+                            crate::buffers::recycle(data);
+                        }
                     }
                 }
             }

@@ -680,7 +680,8 @@ impl Kernel for Conv {
             gm.x[1..].iter().product::<usize>(),
             gm.y[1..].iter().product::<usize>(),
         );
-        let mut y = vec![0f32; n * ys];
+        // Every path below writes each output element.
+        let mut y = crate::buffers::take(n * ys);
         if n > 1 && self.threads > 1 {
             y.par_chunks_mut(ys)
                 .zip(x.par_chunks(xs))

@@ -1,8 +1,9 @@
 //! `Gemm` kernel: Y = alpha·op(A)·op(B) + beta·C.
 
+use crate::dense::ConstB;
 use crate::gemm::{matmul, MatRef};
 use crate::kernel::{f32_in, Kernel, LowerCtx};
-use crate::sparse::{self, SparseChoice, SparseWeights};
+use crate::sparse::{self, Isa, SparseChoice, SparseWeights};
 use crate::{Result, Value};
 
 struct Gemm {
@@ -14,7 +15,11 @@ struct Gemm {
     alpha: f32,
     /// beta·C broadcast to [m, n], precomputed when C is constant.
     c: Option<Vec<f32>>,
+    /// A constant B (dropped once `dense` holds it).
     b: Option<Vec<f32>>,
+    /// A constant B prepared for the product (without `transA`); else the `gemm` crate.
+    dense: Option<ConstB>,
+    isa: Isa,
     threads: usize,
     /// A constant B with enough zeros, compressed as op(B)ᵀ (N×K).
     sparse: Option<SparseWeights>,
@@ -64,12 +69,15 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
         alpha: c.node.attr_float("alpha", 1.0)?,
         c: cc,
         b: c.const_f32(1),
+        dense: None,
+        isa: Isa::detect(),
         threads: c.threads,
         sparse: None,
         c_t: None,
         choice: None,
     };
     if let Some(b) = g.b.as_ref().filter(|_| !trans_a) {
+        g.dense = Some(ConstB::new(b, k, n, trans_b, m));
         let density = sparse::density(b);
         if density < 1.0 {
             g.choice = Some(SparseChoice {
@@ -103,18 +111,35 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
             g.choice = Some(choice);
         }
     }
+    if g.dense.is_some() {
+        // The prepared copy is all the product reads: keep one copy of the weights.
+        g.b = None;
+    }
     Ok(Box::new(g))
 }
 
 impl Gemm {
     /// Y from A and (when not constant) B; `use_sparse` picks the sparse B when there is one.
     fn compute(&self, a: &[f32], b: &[f32], use_sparse: bool) -> Vec<f32> {
+        let sparse = self.sparse.as_ref().filter(|_| use_sparse);
+        if let (None, Some(cb)) = (sparse, &self.dense) {
+            // The product overwrites every element; alpha and C come after.
+            let mut y = crate::buffers::take(self.m * self.n);
+            cb.product(self.isa, a, self.m, &mut y, self.threads);
+            if self.alpha != 1.0 {
+                y.iter_mut().for_each(|v| *v *= self.alpha);
+            }
+            if let Some(c) = &self.c {
+                y.iter_mut().zip(c).for_each(|(o, c)| *o += c);
+            }
+            return y;
+        }
         let mut y = match &self.c {
             // The sparse path starts from the transposed C instead.
-            Some(c) if !(use_sparse && self.sparse.is_some() && self.alpha == 1.0) => c.clone(),
+            Some(c) if !(sparse.is_some() && self.alpha == 1.0) => c.clone(),
             _ => vec![0f32; self.m * self.n],
         };
-        if let Some(sw) = self.sparse.as_ref().filter(|_| use_sparse) {
+        if let Some(sw) = sparse {
             if self.alpha == 1.0 {
                 sw.matmul_t(a, self.m, self.c_t.as_deref(), &mut y, self.threads);
             } else {
@@ -149,9 +174,9 @@ impl Gemm {
 impl Kernel for Gemm {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         let a = f32_in(inputs, 0)?;
-        let b = match &self.b {
-            Some(_) => &[][..],
-            None => f32_in(inputs, 1)?,
+        let b = match (&self.b, &self.dense) {
+            (None, None) => f32_in(inputs, 1)?,
+            _ => &[][..],
         };
         Ok(vec![Value::f32(
             vec![self.m, self.n],

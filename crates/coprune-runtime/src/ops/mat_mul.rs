@@ -1,8 +1,9 @@
 //! `MatMul` kernel: [..., M, K] × [K, N] (constant or not) and equal-batch [..., M, K] × [..., K, N].
 
+use crate::dense::ConstB;
 use crate::gemm::{matmul, MatRef};
 use crate::kernel::{f32_in, Kernel, LowerCtx};
-use crate::sparse::{self, SparseChoice, SparseWeights};
+use crate::sparse::{self, Isa, SparseChoice, SparseWeights};
 use crate::{Result, Value};
 
 struct MatMul {
@@ -12,6 +13,9 @@ struct MatMul {
     n: usize,
     b_batched: bool,
     out: Vec<usize>,
+    /// A constant 2-D B prepared for the product (the batch folded into M).
+    dense: Option<ConstB>,
+    isa: Isa,
     threads: usize,
     /// A constant 2-D B with enough zeros, compressed as Bᵀ (N×K).
     sparse: Option<SparseWeights>,
@@ -37,11 +41,14 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
         n,
         b_batched: b_batch != 1,
         out,
+        dense: None,
+        isa: Isa::detect(),
         threads: c.threads,
         sparse: None,
         choice: None,
     };
     if let Some(bw) = c.const_f32(1).filter(|_| b.len() == 2) {
+        mm.dense = Some(ConstB::new(&bw, k, n, false, batch * m));
         let density = sparse::density(&bw);
         if density < 1.0 {
             mm.choice = Some(SparseChoice {
@@ -72,9 +79,12 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
 impl MatMul {
     fn compute(&self, a: &[f32], b: &[f32], use_sparse: bool) -> Vec<f32> {
         let (m, k, n) = (self.m, self.k, self.n);
-        let mut y = vec![0f32; self.batch * m * n];
+        // Every path overwrites the whole output.
+        let mut y = crate::buffers::take(self.batch * m * n);
         if let Some(sw) = self.sparse.as_ref().filter(|_| use_sparse) {
             sw.matmul_t(a, self.batch * m, None, &mut y, self.threads);
+        } else if let Some(cb) = &self.dense {
+            cb.product(self.isa, a, self.batch * m, &mut y, self.threads);
         } else if !self.b_batched {
             // Fold the batch into M: one large GEMM.
             matmul(

@@ -214,7 +214,8 @@ impl Kernel for Pool {
         let hw = self.x[2] * self.x[3];
         let out = self.y[2] * self.y[3];
         let planes = self.x[0] * self.x[1];
-        let mut y = vec![0f32; planes * out];
+        // Each plane's pooling writes all of its outputs.
+        let mut y = crate::buffers::take(planes * out);
         // Planes in parallel on the session's pool (one thread: in order).
         y.par_chunks_mut(out.max(1))
             .zip(x.par_chunks(hw.max(1)))
