@@ -1,6 +1,6 @@
 //! Dense GEMM against the sparse kernels on convolution-shaped products (W M×K · X K×N), one
 //! thread unless `THREADS` is set: `cargo run --release -p coprune-runtime --example sparse_kernels`.
-//! Prints milliseconds and effective GFLOP/s (2·nnz·N per product; dense counts every weight).
+//! `SHAPE=M,K,N` runs one shape. Prints milliseconds and effective GFLOP/s (2·nnz·N per product; dense counts every weight).
 
 use coprune_runtime::gemm::{matmul, MatRef};
 use coprune_runtime::sparse::{Isa, SparseWeights};
@@ -33,13 +33,21 @@ fn main() {
         (seed >> 40) as f32 / (1u64 << 24) as f32
     };
     println!("shape (M×K·K×N)           sparsity  format    isa       ms      GFLOP/s  vs dense");
-    for &(m, k, n) in &[
-        (64, 576, 3136),
-        (128, 1152, 784),
-        (256, 2304, 196),
-        (512, 4608, 49),
-        (128, 784, 256),
-    ] {
+    // `SHAPE=M,K,N` runs that shape alone.
+    let only: Option<Vec<usize>> = std::env::var("SHAPE")
+        .ok()
+        .map(|v| v.split(',').filter_map(|d| d.parse().ok()).collect());
+    let shapes = match only.as_deref() {
+        Some(&[m, k, n]) => vec![(m, k, n)],
+        _ => vec![
+            (64, 576, 3136),
+            (128, 1152, 784),
+            (256, 2304, 196),
+            (512, 4608, 49),
+            (128, 784, 256),
+        ],
+    };
+    for &(m, k, n) in &shapes {
         let x: Vec<f32> = (0..k * n).map(|_| rnd() - 0.5).collect();
         let dense_w: Vec<f32> = (0..m * k).map(|_| rnd() - 0.5).collect();
         let mut y = vec![0f32; m * n];

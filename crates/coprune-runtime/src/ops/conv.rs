@@ -540,14 +540,22 @@ impl Conv {
             Dense::Im2col => kk * plane,
             Dense::Wide { hq, wq } => sh * sw * cg * hq * wq + (kw - 1) * dw / sw + 1,
         };
-        buf.resize(need, 0.0);
+        // The sparse kernels walk a row's non-zeros once per column tile of 8 to 64: an im2col
+        // whose columns are not a multiple of 8 (7×7 = 49: 32 + 16 + 1) is multiplied with its
+        // column count rounded up, reading a few floats of the next row (and of the padding
+        // after the last) into output columns that are dropped.
+        let padded = match (sparse, layout) {
+            (Some(_), Dense::Im2col) => plane.next_multiple_of(8),
+            _ => plane,
+        };
+        buf.resize(need + (padded - plane), 0.0);
         for gi in 0..g {
             let xg = &x[gi * cg * h * w..(gi + 1) * cg * h * w];
             let yg = &mut y[gi * mg * plane..(gi + 1) * mg * plane];
             let (src, n, row): (&[f32], usize, usize) = match layout {
                 Dense::Direct => (xg, plane, ow),
                 Dense::Im2col => {
-                    gm.im2col(xg, buf, threads);
+                    gm.im2col(xg, &mut buf[..need], threads);
                     (&buf[..], plane, ow)
                 }
                 Dense::Wide { hq, wq } => {
@@ -619,11 +627,13 @@ impl Conv {
                 continue;
             }
             // Straight into the output when its rows are the GEMM's, else wide rows first.
-            let out = if row == ow {
-                &mut yg[..]
-            } else {
+            let n = if sparse.is_some() { n.max(padded) } else { n };
+            let wide = row != ow || n != plane;
+            let out = if wide {
                 wide_out.resize(mg * n, 0.0);
                 &mut wide_out[..]
+            } else {
+                &mut yg[..]
             };
             match sparse {
                 // Compressed rows whose column offsets point into the same B source.
@@ -645,7 +655,7 @@ impl Conv {
                     threads,
                 ),
             }
-            if row != ow {
+            if wide {
                 let compact = |(r, yo): (&[f32], &mut [f32])| {
                     for oy in 0..oh {
                         yo[oy * ow..][..ow].copy_from_slice(&r[oy * row..][..ow]);
