@@ -519,10 +519,25 @@ pub fn transpose_isa(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], isa
     }
 }
 
-/// The 8 floats at `at`.
+/// The 8 floats at `at`, `at + stride`, … `at + 7·stride` (an 8×8 block for [`transpose8`]).
+/// Spelled out: an array built by a closure (`map`, `from_fn`) may be compiled out of line from
+/// the `#[target_feature]` code that calls this (7% of a sparse MLP).
 #[inline(always)]
-fn row8(src: &[f32], at: usize) -> &[f32; 8] {
-    src[at..at + 8].try_into().expect("8 floats")
+pub(crate) fn rows8(src: &[f32], at: usize, stride: usize) -> [&[f32; 8]; 8] {
+    #[inline(always)]
+    fn eight(src: &[f32], at: usize) -> &[f32; 8] {
+        src[at..at + 8].try_into().expect("8 floats")
+    }
+    [
+        eight(src, at),
+        eight(src, at + stride),
+        eight(src, at + 2 * stride),
+        eight(src, at + 3 * stride),
+        eight(src, at + 4 * stride),
+        eight(src, at + 5 * stride),
+        eight(src, at + 6 * stride),
+        eight(src, at + 7 * stride),
+    ]
 }
 
 /// The loop of [`transpose_isa`], compiled inside the AVX2 function when `F` (so that the
@@ -533,18 +548,7 @@ fn transpose_body<const F: bool>(src: &[f32], rows: usize, cols: usize, dst: &mu
     let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
     for i0 in (0..r8).step_by(8) {
         for j0 in (0..c8).step_by(8) {
-            // Spelled out: an array `map` closure was compiled out of line (7% of the MLP).
-            let at = i0 * cols + j0;
-            let s: [&[f32; 8]; 8] = [
-                row8(src, at),
-                row8(src, at + cols),
-                row8(src, at + 2 * cols),
-                row8(src, at + 3 * cols),
-                row8(src, at + 4 * cols),
-                row8(src, at + 5 * cols),
-                row8(src, at + 6 * cols),
-                row8(src, at + 7 * cols),
-            ];
+            let s = rows8(src, i0 * cols + j0, cols);
             let mut out = [[0f32; 8]; 8];
             transpose8::<F>(&s, &mut out);
             for (j, o) in out.iter().enumerate() {

@@ -6,7 +6,7 @@
 //! AVX2+FMA (chosen at run time) and portably, like `sparse`.
 #![allow(unsafe_code)] // calls into `#[target_feature]` functions and the tap loop's vector loads/stores (bounds checked once per call, see `avx2::taps`)
 
-use crate::sparse::{fma, transpose8, Isa};
+use crate::sparse::{fma, rows8, transpose8, Isa};
 
 /// Channels computed together (one AVX2 vector).
 pub const LANES: usize = 8;
@@ -90,12 +90,6 @@ pub fn block(
         }
         _ => block_impl::<false>(g, x, k, bias, clamp, mult, oc0, y, scratch),
     }
-}
-
-/// The 8 floats at `at`.
-#[inline(always)]
-fn eight(src: &[f32], at: usize) -> &[f32; LANES] {
-    src[at..at + LANES].try_into().expect("8 floats")
 }
 
 /// Pixels computed together: independent FMA chains that hide the FMA latency.
@@ -277,21 +271,9 @@ fn block_impl<const F: bool>(
         let base = ((iy + g.ph) * wp + g.pw) * LANES;
         for j0 in (0..w8).step_by(LANES) {
             let s: [&[f32; LANES]; LANES] = match full {
-                Some(p) => {
-                    let at = iy * g.w + j0;
-                    [
-                        eight(p, at),
-                        eight(p, at + plane_in),
-                        eight(p, at + 2 * plane_in),
-                        eight(p, at + 3 * plane_in),
-                        eight(p, at + 4 * plane_in),
-                        eight(p, at + 5 * plane_in),
-                        eight(p, at + 6 * plane_in),
-                        eight(p, at + 7 * plane_in),
-                    ]
-                }
+                Some(p) => rows8(p, iy * g.w + j0, plane_in),
                 None => std::array::from_fn(|lane| match planes[lane] {
-                    Some(p) => eight(p, iy * g.w + j0),
+                    Some(p) => p[iy * g.w + j0..][..LANES].try_into().expect("8 pixels"),
                     None => &zeros,
                 }),
             };
@@ -335,26 +317,15 @@ fn block_impl<const F: bool>(
     // De-interleave into the n output planes, eight pixels at a time.
     let p8 = plane_out / LANES * LANES;
     for p0 in (0..p8).step_by(LANES) {
-        let at = p0 * LANES;
-        let s: [&[f32; LANES]; LANES] = [
-            eight(out, at),
-            eight(out, at + LANES),
-            eight(out, at + 2 * LANES),
-            eight(out, at + 3 * LANES),
-            eight(out, at + 4 * LANES),
-            eight(out, at + 5 * LANES),
-            eight(out, at + 6 * LANES),
-            eight(out, at + 7 * LANES),
-        ];
+        let s = rows8(out, p0 * LANES, LANES);
         transpose8::<F>(&s, &mut t);
         for (lane, tl) in t.iter().enumerate().take(n) {
             y[lane * plane_out + p0..][..LANES].copy_from_slice(tl);
         }
     }
-    let mut planes_out: Vec<&mut [f32]> = y.chunks_mut(plane_out.max(1)).take(n).collect();
-    for (lane, ys) in planes_out.iter_mut().enumerate() {
+    for lane in 0..n {
         for p in p8..plane_out {
-            ys[p] = out[p * LANES + lane];
+            y[lane * plane_out + p] = out[p * LANES + lane];
         }
     }
 }
