@@ -4,7 +4,8 @@
 //! element of their output take their next output from here instead of a zeroed allocation.
 //! Zeroing a fresh output (or faulting in fresh pages) was a serial 7% of mobilenet_v2 at two
 //! threads; a recycled buffer is also still in cache. The pool is per thread: a session runs
-//! its steps on one thread of its own pool, which both frees and takes.
+//! its steps on one thread (of its own rayon pool, or the caller's with one thread), which both
+//! frees and takes.
 
 use std::cell::RefCell;
 
@@ -49,6 +50,12 @@ pub(crate) fn take(len: usize) -> Vec<f32> {
         }
         None => vec![0f32; len],
     }
+}
+
+/// Drops this thread's kept buffers (a session being dropped: a one-thread session runs on the
+/// caller's thread, whose pool would otherwise outlive it).
+pub(crate) fn clear() {
+    FREE.with(|f| f.borrow_mut().clear());
 }
 
 /// Keeps `v` (its `len()` initialised floats) for a later [`take`].

@@ -20,6 +20,8 @@ pub struct Pool {
     idx: Vec<u32>,
     /// Divisor for averaging.
     count: Vec<u32>,
+    /// Planes run in parallel when > 1.
+    threads: usize,
 }
 
 impl Pool {
@@ -55,7 +57,7 @@ impl Pool {
                 p[2 + i] = total - p[i];
             }
         }
-        Ok(Pool::new(
+        let mut pool = Pool::new(
             x,
             y,
             [k[0], k[1]],
@@ -64,7 +66,9 @@ impl Pool {
             [d[0], d[1]],
             max,
             c.node.attr_int("count_include_pad", 0)? != 0,
-        ))
+        );
+        pool.threads = c.threads;
+        Ok(pool)
     }
 
     /// A pooling kernel for these shapes and window attributes (windows computed once).
@@ -91,6 +95,7 @@ impl Pool {
             ptr: vec![0],
             idx: Vec::new(),
             count: Vec::new(),
+            threads: 1,
         };
         let (mut ptr, mut idx, mut count) = (vec![0u32], Vec::new(), Vec::new());
         pool.windows(|_, win, n| {
@@ -216,17 +221,27 @@ impl Kernel for Pool {
         let planes = self.x[0] * self.x[1];
         // Each plane's pooling writes all of its outputs.
         let mut y = crate::buffers::take(planes * out);
-        // Planes in parallel on the session's pool (one thread: in order).
-        y.par_chunks_mut(out.max(1))
-            .zip(x.par_chunks(hw.max(1)))
-            .take(planes)
-            .for_each_init(Vec::new, |tmp, (ys, xs)| {
-                if self.max {
-                    self.max_plane(xs, ys, tmp);
-                } else {
-                    self.plane(xs, ys);
-                }
-            });
+        let one = |tmp: &mut Vec<f32>, (ys, xs): (&mut [f32], &[f32])| {
+            if self.max {
+                self.max_plane(xs, ys, tmp);
+            } else {
+                self.plane(xs, ys);
+            }
+        };
+        if self.threads > 1 {
+            // Planes in parallel on the session's pool.
+            y.par_chunks_mut(out.max(1))
+                .zip(x.par_chunks(hw.max(1)))
+                .take(planes)
+                .for_each_init(Vec::new, one);
+        } else {
+            // In order on the calling thread (a one-thread session runs outside rayon).
+            let mut tmp = Vec::new();
+            y.chunks_mut(out.max(1))
+                .zip(x.chunks(hw.max(1)))
+                .take(planes)
+                .for_each(|p| one(&mut tmp, p));
+        }
         Ok(vec![Value::f32(self.y.clone(), y)])
     }
 }
