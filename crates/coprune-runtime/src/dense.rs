@@ -68,6 +68,7 @@ impl ConstB {
             ConstB::Packed(b) => {
                 let a = PackedA::new(x, m, b.k);
                 packed::gemm(isa, &a, BMat::Packed(b), y, b.n, Epilogue::none(), threads);
+                a.recycle();
             }
         }
     }

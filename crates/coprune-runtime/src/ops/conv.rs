@@ -612,6 +612,7 @@ impl Conv {
                     plain,
                     threads,
                 );
+                bt.recycle();
                 let e = epi(gi);
                 let ct = &wide_out[..];
                 let store = |o: usize, yo: &mut [f32]| {
