@@ -172,8 +172,8 @@ impl Session {
             inputs.push((v.name.clone(), s, f));
             known.insert(v.name.clone());
         }
-        // A Conv whose only reader is a Relu or a Clip with known bounds takes the clamp into its
-        // own output; the activation's output then names the Conv's slot (no separate pass).
+        // A Conv or Gemm whose only reader is a Relu or a Clip with known bounds takes the clamp
+        // into its own output; the activation's output then names the Conv's slot (no separate pass).
         let mut fused: HashMap<usize, crate::kernel::Post> = HashMap::new();
         let mut alias: HashMap<usize, String> = HashMap::new();
         if fuse {
@@ -188,7 +188,7 @@ impl Session {
                 let (Some(o), Some(x)) = (n.outputs.first(), n.input(0)) else {
                     continue;
                 };
-                if n.op_type != "Conv"
+                if !matches!(n.op_type.as_str(), "Conv" | "Gemm")
                     || n.outputs.len() != 1
                     || graph_out.contains(o.as_str())
                     || consts.contains_key(x)

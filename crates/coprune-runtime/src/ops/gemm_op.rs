@@ -26,6 +26,8 @@ struct Gemm {
     /// beta·C transposed (N×M), the sparse path's starting value.
     c_t: Option<Vec<f32>>,
     choice: Option<SparseChoice>,
+    /// A Relu or Clip fused into the output.
+    post: Option<crate::kernel::Post>,
 }
 
 /// Lowers `Gemm`.
@@ -70,6 +72,7 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
         c: cc,
         b: c.const_f32(1),
         dense: None,
+        post: c.post,
         isa: Isa::detect(),
         threads: c.threads,
         sparse: None,
@@ -178,10 +181,11 @@ impl Kernel for Gemm {
             (None, None) => f32_in(inputs, 1)?,
             _ => &[][..],
         };
-        Ok(vec![Value::f32(
-            vec![self.m, self.n],
-            self.compute(a, b, true),
-        )])
+        let mut y = self.compute(a, b, true);
+        if let Some(p) = &self.post {
+            p.apply(&mut y);
+        }
+        Ok(vec![Value::f32(vec![self.m, self.n], y)])
     }
 
     fn sparse(&self) -> Option<&SparseChoice> {
