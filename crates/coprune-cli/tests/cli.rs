@@ -1533,7 +1533,8 @@ fn profiles_and_latency_budgets() {
             let l = &v["plan"]["latency"];
             assert!(l["model"].as_str().unwrap().contains("measured"), "{v}");
             assert!(
-                l["predicted_ms"].as_f64().unwrap() <= 0.7 * 1.02 * l["dense_ms"].as_f64().unwrap()
+                l["predicted_ms"].as_f64().unwrap() <= 0.7 * 1.02 * l["dense_ms"].as_f64().unwrap(),
+                "{l}"
             );
             // The written model is measured too, for the prediction error.
             assert!(v["measured_latency_ms"].as_f64().unwrap() > 0.0, "{v}");

@@ -290,12 +290,15 @@ pub(crate) fn compute_plan(
                 if !(s > 0.0 && s.is_finite()) {
                     // Measured no faster than the dense model: noise on a tiny model, not a
                     // scale to apply (it would put the prediction above the dense latency).
-                    savings = 1.0;
-                    feedback = format!(
-                        "; a plan measured end to end came out at {:.1}% of the dense model, \
-                         so the table's figures stand",
-                        100.0 * measured
-                    );
+                    // After a re-plan, the previous round's scale stays: the plan was made for
+                    // the aim it set.
+                    if round == 0 {
+                        feedback = format!(
+                            "; a plan measured end to end came out at {:.1}% of the dense \
+                             model, so the table's figures stand",
+                            100.0 * measured
+                        );
+                    }
                     break;
                 }
                 savings = s;
