@@ -17,6 +17,25 @@ const MIN_LEN: usize = 4096;
 
 thread_local! {
     static FREE: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+    /// The session whose buffers `FREE` holds (0: none).
+    static OWNER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Makes this thread's pool the one of session `owner` (a run starts): another session's
+/// buffers are dropped, so two sessions run in turn on one thread (a dense model and its
+/// pruned plan, measured in alternation) never shorten each other's buffers into ones too
+/// short to reuse.
+pub(crate) fn claim(owner: u64) {
+    if OWNER.with(|o| o.replace(owner)) != owner {
+        FREE.with(|f| f.borrow_mut().clear());
+    }
+}
+
+/// Drops this thread's buffers if they are session `owner`'s (it is being dropped).
+pub(crate) fn release(owner: u64) {
+    if OWNER.with(|o| o.get()) == owner {
+        clear();
+    }
 }
 
 /// A buffer of `len` floats whose contents are unspecified: the caller must write every
@@ -52,9 +71,8 @@ pub(crate) fn take(len: usize) -> Vec<f32> {
     }
 }
 
-/// Drops this thread's kept buffers (a session being dropped: a one-thread session runs on the
-/// caller's thread, whose pool would otherwise outlive it).
-pub(crate) fn clear() {
+/// Drops this thread's kept buffers.
+fn clear() {
     FREE.with(|f| f.borrow_mut().clear());
 }
 

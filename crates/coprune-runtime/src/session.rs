@@ -30,12 +30,18 @@ pub struct Session {
     last_use: Vec<usize>,
     /// Always set once built (`lower` runs inside it first).
     pool: Option<rayon::ThreadPool>,
+    /// Unique per session: owner of the recycled buffers of the thread running it.
+    id: u64,
 }
+
+/// The next [`Session`] id.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Drop for Session {
     fn drop(&mut self) {
-        // The outputs it recycled on this thread (see `run_observed`).
-        crate::buffers::clear();
+        // The outputs it recycled on this thread (a one-thread session runs on the caller's
+        // thread, whose pool would otherwise outlive it).
+        crate::buffers::release(self.id);
     }
 }
 
@@ -384,6 +390,7 @@ impl Session {
             names,
             last_use,
             pool: None,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -447,6 +454,7 @@ impl Session {
         }
         let pool = self.pool.as_ref().expect("session pool");
         let mut steps = || {
+            crate::buffers::claim(self.id);
             for (k, step) in self.steps.iter().enumerate() {
                 let ins: Vec<Option<&Value>> = step
                     .inputs
