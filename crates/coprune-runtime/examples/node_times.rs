@@ -36,16 +36,10 @@ fn main() {
         .iter()
         .filter(|i| !inits.contains(i.name.as_str()))
     {
-        let coprune_ir::ValueType::Tensor {
-            shape: Some(spec), ..
-        } = &i.ty
-        else {
+        let Some((_, dims)) = coprune_ir::infer::declared_shape(&i.name, &i.ty) else {
             continue;
         };
-        let dims = spec.iter().map(|d| match d.value {
-            coprune_ir::DimValue::Value(v) if v > 0 => v as usize,
-            _ => 1,
-        });
+        let dims = dims.iter().map(|d| d.as_known().map_or(1, |v| v as usize));
         shapes.insert(i.name.clone(), dims.collect::<Vec<_>>());
     }
     let session = Session::new(&model, &shapes, threads).unwrap_or_else(|e| {

@@ -42,6 +42,9 @@ pub(crate) fn release(owner: u64) {
 /// element before reading any. Debug builds fill recycled buffers with NaN so that a kernel
 /// that reads before writing fails its tests.
 pub(crate) fn take(len: usize) -> Vec<f32> {
+    if len < MIN_LEN {
+        return vec![0f32; len];
+    }
     let found = FREE.with(|f| {
         let mut f = f.borrow_mut();
         // The shortest kept buffer at least `len` long: shortened, it needs no writes (a
@@ -56,16 +59,12 @@ pub(crate) fn take(len: usize) -> Vec<f32> {
         best.map(|i| f.swap_remove(i))
     });
     match found {
-        Some(mut v) if len >= MIN_LEN => {
+        Some(mut v) => {
             v.truncate(len);
             if cfg!(debug_assertions) {
                 v.fill(f32::NAN);
             }
             v
-        }
-        Some(v) => {
-            recycle(v);
-            vec![0f32; len]
         }
         None => vec![0f32; len],
     }

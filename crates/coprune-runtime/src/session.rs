@@ -179,7 +179,8 @@ impl Session {
             known.insert(v.name.clone());
         }
         // A Conv or Gemm whose only reader is a Relu or a Clip with known bounds takes the clamp
-        // into its own output; the activation's output then names the Conv's slot (no separate pass).
+        // into its own output; the activation's output then names that node's slot (no separate
+        // pass).
         let mut fused: HashMap<usize, crate::kernel::Post> = HashMap::new();
         let mut alias: HashMap<usize, String> = HashMap::new();
         if fuse {

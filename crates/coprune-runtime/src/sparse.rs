@@ -118,7 +118,8 @@ pub const CHUNK_COLS: usize = 1024;
 /// ones use [`TILE_RANGE_COLS`]).
 pub const SHORT_CHUNK_COLS: usize = 256;
 
-/// Output columns up to which deep reductions use [`SHORT_CHUNK_COLS`] ranges.
+/// Output columns up to which deep reductions use short ranges ([`TILE_RANGE_COLS`] for CSR,
+/// [`SHORT_CHUNK_COLS`] for blocks).
 pub const SHORT_N: usize = 64;
 
 /// Stored-weight bytes above which a deep reduction is split into ranges (half of a Zen 4
@@ -720,14 +721,15 @@ fn rows<const F: bool>(
     // 40 to 63 columns left: one walk over the non-zeros with 5–7 accumulators instead of two
     // or three (resnet18's 7×7 layers, padded to 56 columns, were slower sparse than dense at
     // 70% when walked as 32 + 16 + 1).
-    match (n - j) / 8 {
-        7 => tile::<F, 56>(w, x, n, y, r0, r1, j, acc),
-        6 => tile::<F, 48>(w, x, n, y, r0, r1, j, acc),
-        5 => tile::<F, 40>(w, x, n, y, r0, r1, j, acc),
+    let rest = (n - j) / 8 * 8;
+    match rest {
+        56 => tile::<F, 56>(w, x, n, y, r0, r1, j, acc),
+        48 => tile::<F, 48>(w, x, n, y, r0, r1, j, acc),
+        40 => tile::<F, 40>(w, x, n, y, r0, r1, j, acc),
         _ => {}
     }
-    if n - j >= 40 {
-        j += (n - j) / 8 * 8;
+    if rest >= 40 {
+        j += rest;
     }
     for width in [32, 16, 8] {
         if j + width <= n {
@@ -889,8 +891,8 @@ mod tests {
             (8, 40, 56, true),
             (12, 20, 104, true),
             (6, 30, 64 + 47, false),
-            // Deep and heavy enough to be split into column ranges: of 256 columns (few output
-            // columns), and of 1024 (3 and one of 100).
+            // Deep and heavy enough to be split into column ranges: of 128 columns (CSR over few
+            // output columns), and of 1024 (3 and one of 100).
             (100, 3 * CHUNK_COLS + 100, 20, false),
             (90, 3 * CHUNK_COLS + 100, SHORT_N + 6, false),
             // Wide enough for L1 ranges (128, 128 and 44 columns); blocks stay whole.

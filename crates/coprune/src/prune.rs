@@ -321,17 +321,15 @@ pub(crate) fn compute_plan(
                 factor: factor(inner.as_ref()),
             };
             let mut layers = LayerLatency::of(cm, &alloc.removed, &scaled);
-            if savings == 1.0 {
-                describe.push_str(&feedback);
-            } else {
+            if savings != 1.0 {
                 // Every predicted saving scaled as measured: layers and totals stay consistent.
                 let saved = |dense: f64, pruned: f64| dense - savings * (dense - pruned);
                 for l in &mut layers {
                     l.predicted_ms = saved(l.dense_ms, l.predicted_ms);
                 }
                 alloc.latency_ms = alloc.latency_ms.map(|(d, q)| (d, saved(d, q)));
-                describe.push_str(&feedback);
             }
+            describe.push_str(&feedback);
             let _ = inner.persist();
             (Some((profile, describe)), alloc, recheck, layers)
         }

@@ -628,7 +628,7 @@ impl Conv {
                 continue;
             }
             // Straight into the output when its rows are the GEMM's, else wide rows first.
-            let n = if sparse.is_some() { n.max(padded) } else { n };
+            let n = n.max(padded);
             let wide = row != ow || n != plane;
             let out = if wide {
                 wide_out.resize(mg * n, 0.0);

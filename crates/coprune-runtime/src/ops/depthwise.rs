@@ -263,10 +263,7 @@ fn block_impl<const F: bool>(
     let mut t = [[0f32; LANES]; LANES];
     // All eight lanes: their planes follow each other in x (plain indexing, no per-lane
     // branch; the general gather below was a third of this function on mobilenet_v2).
-    let full = (n == LANES && mult == 1).then(|| {
-        let ic0 = oc0 / mult;
-        &x[ic0 * plane_in..(ic0 + LANES) * plane_in]
-    });
+    let full = (n == LANES && mult == 1).then(|| &x[oc0 * plane_in..(oc0 + LANES) * plane_in]);
     for iy in 0..g.h {
         let base = ((iy + g.ph) * wp + g.pw) * LANES;
         for j0 in (0..w8).step_by(LANES) {
