@@ -47,8 +47,32 @@ fn main() {
             (128, 784, 256),
         ],
     };
+    // `CONV=C,H` instead: a 3×3 convolution (pad 1, C to C channels, H×H) read the way the
+    // runtime reads it, straight from zero-padded input planes (H + 2 wide), each output row
+    // computed H + 2 wide with the last 2 dropped.
+    let conv: Option<(usize, usize)> = std::env::var("CONV").ok().and_then(|v| {
+        let d: Vec<usize> = v.split(',').filter_map(|d| d.parse().ok()).collect();
+        (d.len() == 2).then(|| (d[0], d[1]))
+    });
+    let shapes = match conv {
+        Some((c, h)) => vec![(c, 9 * c, h * (h + 2))],
+        None => shapes,
+    };
     for &(m, k, n) in &shapes {
-        let x: Vec<f32> = (0..k * n).map(|_| rnd() - 0.5).collect();
+        // X as rows of n (im2col) or as padded planes; column c's row starts at `offset(c)`.
+        let (x_len, offset): (usize, Box<dyn Fn(usize) -> u32>) = match conv {
+            Some((c, h)) => {
+                let wq = h + 2;
+                let plane = (h + 2) * wq + 2;
+                let at = move |col: usize| {
+                    let (ci, tap) = (col / 9, col % 9);
+                    (ci * plane + tap / 3 * wq + tap % 3) as u32
+                };
+                (c * plane + n, Box::new(at))
+            }
+            None => (k * n, Box::new(move |c| (c * n) as u32)),
+        };
+        let x: Vec<f32> = (0..x_len.max(k * n)).map(|_| rnd() - 0.5).collect();
         let dense_w: Vec<f32> = (0..m * k).map(|_| rnd() - 0.5).collect();
         let mut y = vec![0f32; m * n];
         let dms = time(|| {
@@ -88,7 +112,7 @@ fn main() {
                     }
                 })
                 .collect();
-            let s = SparseWeights::from_dense(&w, m, k, n);
+            let s = SparseWeights::from_dense_at(&w, m, k, n, &offset);
             let nnz = w.iter().filter(|&&v| v != 0.0).count();
             for isa in Isa::available() {
                 let ms = time(|| s.matmul_isa(&x, n, &mut y, false, threads, isa));

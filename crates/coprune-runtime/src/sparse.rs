@@ -77,9 +77,24 @@ pub struct Csr {
     pub cols: usize,
     /// `row_ptr[i]..row_ptr[i + 1]` index `col` and `val` for row i.
     pub row_ptr: Vec<u32>,
-    /// X offset of each stored value's column.
+    /// X offset of each stored value's column, or (when `gather` is not empty) where that
+    /// column's activations start in the gathered buffer.
     pub col: Vec<u32>,
     pub val: Vec<f32>,
+    /// When not empty, the kernels first copy each tile's activation rows into one contiguous
+    /// buffer, [`Csr::pitch`] floats per source row: each source row's X offset and the
+    /// largest shift (≤ [`GATHER_SLACK`]) at which a column reads inside it.
+    pub gather: Vec<(u32, u32)>,
+    /// Floats per source row of the gathered buffer.
+    pub pitch: usize,
+}
+
+/// Distinct activation offsets a gathered CSR reads (its distinct stored positions).
+fn distinct_offsets(c: &Csr) -> usize {
+    let mut at = c.col.clone();
+    at.sort_unstable();
+    at.dedup();
+    at.len()
 }
 
 /// Blocked CSR: blocks of [`BLOCK_ROWS`]×1 (rows padded to a multiple of 4 with zero rows).
@@ -133,6 +148,18 @@ pub const CHUNK_MIN_BYTES: usize = 512 * 1024;
 /// of fewer columns (each range then reloads its outputs for a few non-zeros) got slower.
 pub const TILE_RANGE_COLS: usize = 128;
 
+/// Non-zeros per input column (output rows that read each activation row) from which CSR
+/// kernels gather each tile's activation rows into a contiguous buffer ([`Csr::gathered`]).
+/// Measured on conv-shaped products (`examples/sparse_kernels.rs`): with 64 output rows, at
+/// 50% and 70% (32 and 19 readers) 1.5–1.7× faster, at 90% (6) 1.15×, at 95% (3) 10% slower.
+pub const GATHER_MIN_REUSE: usize = 5;
+
+/// Distinct columns per gathered source row above which a CSR reads its activations in place.
+pub const GATHER_MAX_SHARING: f64 = 1.5;
+
+/// Floats by which the X offsets of columns sharing one gathered source row may differ.
+pub const GATHER_SLACK: usize = 8;
+
 /// Output columns from which CSR products are split into [`TILE_RANGE_COLS`] ranges.
 pub const TILE_RANGE_MIN_N: usize = 128;
 
@@ -147,7 +174,47 @@ impl Csr {
             row_ptr,
             col,
             val,
+            gather: Vec::new(),
+            pitch: 0,
         }
+    }
+
+    /// Like [`Csr::from_dense`], but the kernels copy each tile's activation rows (column c's
+    /// at `offset(c)`, `n` columns) into one contiguous buffer before the output rows walk
+    /// their non-zeros. Read in place, rows `n` floats apart map to few L1 sets and evict each
+    /// other (and the outputs, with the same stride) long before the tile is done with them.
+    /// Columns whose offsets lie within [`GATHER_SLACK`] floats of each other (a convolution's
+    /// taps along a row, read from a padded plane) share one source row, copied once.
+    pub fn gathered(
+        w: &[f32],
+        rows: usize,
+        cols: usize,
+        n: usize,
+        offset: &dyn Fn(usize) -> u32,
+    ) -> Csr {
+        let mut csr = Csr::from_dense(w, rows, cols, offset);
+        let mut used = csr.col.clone();
+        used.sort_unstable();
+        used.dedup();
+        let mut at = Vec::with_capacity(used.len());
+        for &o in &used {
+            match csr.gather.last_mut() {
+                Some((start, shift)) if o - *start <= GATHER_SLACK as u32 => *shift = o - *start,
+                _ => csr.gather.push((o, 0)),
+            }
+            at.push((csr.gather.len() - 1, csr.gather[csr.gather.len() - 1].1));
+        }
+        // Room for the widest tile and the largest shift, kept a multiple of 8 floats.
+        let slack = csr.gather.iter().map(|g| g.1 as usize).max().unwrap_or(0);
+        csr.pitch = n.min(64).next_multiple_of(8) + slack.next_multiple_of(8);
+        let at: Vec<u32> = at
+            .into_iter()
+            .map(|(row, shift)| (row * csr.pitch) as u32 + shift)
+            .collect();
+        for c in &mut csr.col {
+            *c = at[used.binary_search(c).expect("offset of a stored value")];
+        }
+        csr
     }
 }
 
@@ -222,7 +289,13 @@ impl SparseWeights {
         // Ranges that keep a tile's activation rows in L1 (CSR over many output columns), or
         // that keep the stored weights (8 bytes each with their offsets) in L2 beside the
         // activations between passes over the output columns.
-        let range = if block.is_none() && n >= TILE_RANGE_MIN_N && cols >= 2 * TILE_RANGE_COLS {
+        // Gathered activation rows are read by at least `nnz / cols` output rows on average
+        // (more when columns share source rows).
+        let gather = block.is_none() && n >= 8 && nnz >= GATHER_MIN_REUSE * cols;
+        let range = if block.is_none()
+            && (gather || n >= TILE_RANGE_MIN_N)
+            && cols >= 2 * TILE_RANGE_COLS
+        {
             Some(TILE_RANGE_COLS)
         } else if cols > 2 * CHUNK_COLS && nnz * 8 > CHUNK_MIN_BYTES {
             // One column tile (n ≤ 64) reads each range's activation rows once per output
@@ -257,6 +330,19 @@ impl SparseWeights {
         }
         match block {
             Some(b) => SparseWeights::Block(b),
+            None if gather => {
+                // Columns reading overlapping activations (a 3×3 convolution's taps along a
+                // padded row) already read a compact region in place: in
+                // `examples/sparse_kernels.rs` (`CONV=`), gathering them was 0–10% slower.
+                let g = Csr::gathered(w, rows, cols, n, offset);
+                let distinct = g.gather.len() as f64;
+                match g.col.len() as f64 >= GATHER_MIN_REUSE as f64 * distinct
+                    && distinct_offsets(&g) as f64 <= GATHER_MAX_SHARING * distinct
+                {
+                    true => SparseWeights::Csr(g),
+                    false => SparseWeights::Csr(Csr::from_dense(w, rows, cols, offset)),
+                }
+            }
             None => SparseWeights::Csr(Csr::from_dense(w, rows, cols, offset)),
         }
     }
@@ -264,6 +350,14 @@ impl SparseWeights {
     /// The largest X offset a stored value reads from (+ n columns must fit X).
     fn max_offset(&self) -> usize {
         let col = match self {
+            SparseWeights::Csr(c) if !c.gather.is_empty() => {
+                return c
+                    .gather
+                    .iter()
+                    .map(|&(o, e)| (o + e) as usize)
+                    .max()
+                    .unwrap_or(0)
+            }
             SparseWeights::Csr(c) => &c.col,
             SparseWeights::Block(b) => &b.col,
             SparseWeights::Chunked(p) => return p.iter().map(Self::max_offset).max().unwrap_or(0),
@@ -713,37 +807,63 @@ fn rows<const F: bool>(
     r1: usize,
     acc: bool,
 ) {
+    let (gather, pitch) = match w {
+        SparseWeights::Csr(c) => (&c.gather[..], c.pitch),
+        _ => (&[][..], 0),
+    };
+    // Only the floats each tile copies are written; the kernels read no others.
+    let mut packed = match gather.is_empty() {
+        true => Vec::new(),
+        false => crate::buffers::take(gather.len() * pitch),
+    };
     let mut j = 0;
-    while j + 64 <= n {
-        tile::<F, 64>(w, x, n, y, r0, r1, j, acc);
-        j += 64;
-    }
-    // 40 to 63 columns left: one walk over the non-zeros with 5–7 accumulators instead of two
-    // or three (resnet18's 7×7 layers, padded to 56 columns, were slower sparse than dense at
-    // 70% when walked as 32 + 16 + 1).
-    let rest = (n - j) / 8 * 8;
-    match rest {
-        56 => tile::<F, 56>(w, x, n, y, r0, r1, j, acc),
-        48 => tile::<F, 48>(w, x, n, y, r0, r1, j, acc),
-        40 => tile::<F, 40>(w, x, n, y, r0, r1, j, acc),
-        _ => {}
-    }
-    if rest >= 40 {
-        j += rest;
-    }
-    for width in [32, 16, 8] {
-        if j + width <= n {
-            match width {
-                32 => tile::<F, 32>(w, x, n, y, r0, r1, j, acc),
-                16 => tile::<F, 16>(w, x, n, y, r0, r1, j, acc),
-                _ => tile::<F, 8>(w, x, n, y, r0, r1, j, acc),
-            }
-            j += width;
-        }
-    }
     while j < n {
-        tile::<F, 1>(w, x, n, y, r0, r1, j, acc);
-        j += 1;
+        // 64-column tiles; then 40 to 63 columns as one tile, walking the non-zeros once with
+        // 5–7 accumulators instead of two or three (resnet18's 7×7 layers, padded to 56
+        // columns, were slower sparse than dense at 70% when walked as 32 + 16 + 1); then 32,
+        // 16, 8 and single columns.
+        let width = match n - j {
+            r if r >= 64 => 64,
+            r if r >= 40 => r / 8 * 8,
+            r if r >= 32 => 32,
+            r if r >= 16 => 16,
+            r if r >= 8 => 8,
+            _ => 1,
+        };
+        if !gather.is_empty() {
+            pack(x, gather, pitch, j, width, &mut packed);
+        }
+        match width {
+            64 => tile::<F, 64>(w, x, &packed, n, y, r0, r1, j, acc),
+            56 => tile::<F, 56>(w, x, &packed, n, y, r0, r1, j, acc),
+            48 => tile::<F, 48>(w, x, &packed, n, y, r0, r1, j, acc),
+            40 => tile::<F, 40>(w, x, &packed, n, y, r0, r1, j, acc),
+            32 => tile::<F, 32>(w, x, &packed, n, y, r0, r1, j, acc),
+            16 => tile::<F, 16>(w, x, &packed, n, y, r0, r1, j, acc),
+            8 => tile::<F, 8>(w, x, &packed, n, y, r0, r1, j, acc),
+            _ => tile::<F, 1>(w, x, &packed, n, y, r0, r1, j, acc),
+        }
+        j += width;
+    }
+    if !gather.is_empty() {
+        crate::buffers::recycle(packed);
+    }
+}
+
+/// Copies columns `j..j + width` of each gathered source row (with the floats after them that
+/// its shifted columns read) into `packed`, `pitch` floats apart.
+#[inline(always)]
+fn pack(
+    x: &[f32],
+    gather: &[(u32, u32)],
+    pitch: usize,
+    j: usize,
+    width: usize,
+    packed: &mut [f32],
+) {
+    for (d, &(o, shift)) in packed.chunks_exact_mut(pitch).zip(gather) {
+        let len = shift as usize + width;
+        d[..len].copy_from_slice(&x[o as usize + j..][..len]);
     }
 }
 
@@ -753,6 +873,7 @@ fn rows<const F: bool>(
 fn tile<const F: bool, const T: usize>(
     w: &SparseWeights,
     x: &[f32],
+    packed: &[f32],
     n: usize,
     y: &mut [f32],
     r0: usize,
@@ -762,6 +883,11 @@ fn tile<const F: bool, const T: usize>(
 ) {
     match w {
         SparseWeights::Csr(c) => {
+            // Gathered: each column reads the packed tile at its stored position.
+            let (x, xj) = match c.gather.is_empty() {
+                true => (x, j),
+                false => (packed, 0),
+            };
             for r in r0..r1 {
                 let out: &mut [f32; T] = (&mut y[(r - r0) * n + j..][..T]).try_into().unwrap();
                 let mut a = if acc { *out } else { [0f32; T] };
@@ -770,8 +896,9 @@ fn tile<const F: bool, const T: usize>(
                     // One column: four independent partial sums hide the FMA latency.
                     let mut p = [0f32; 4];
                     while s + 4 <= e {
-                        for q in 0..4 {
-                            p[q] = fma::<F>(c.val[s + q], x[c.col[s + q] as usize + j], p[q]);
+                        for (q, pq) in p.iter_mut().enumerate() {
+                            let at = c.col[s + q] as usize + xj;
+                            *pq = fma::<F>(c.val[s + q], x[at], *pq);
                         }
                         s += 4;
                     }
@@ -780,7 +907,7 @@ fn tile<const F: bool, const T: usize>(
                 // (No software prefetch of upcoming rows: the loop it added per non-zero cost
                 // more than it saved, 5–10% on resnet18 at 70% and 90%.)
                 for (&k, &v) in c.col[s..e].iter().zip(&c.val[s..e]) {
-                    let xs: &[f32; T] = x[k as usize + j..][..T].try_into().unwrap();
+                    let xs: &[f32; T] = x[k as usize + xj..][..T].try_into().unwrap();
                     for t in 0..T {
                         a[t] = fma::<F>(v, xs[t], a[t]);
                     }
@@ -933,6 +1060,7 @@ mod tests {
             let forced = [
                 sw.clone(),
                 SparseWeights::Csr(Csr::from_dense(&w, m, k, &at)),
+                SparseWeights::Csr(Csr::gathered(&w, m, k, n, &at)),
                 SparseWeights::Block(BlockCsr::from_dense(&w, m, k, &at)),
             ];
             for f in &forced {
