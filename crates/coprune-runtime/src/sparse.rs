@@ -77,24 +77,33 @@ pub struct Csr {
     pub cols: usize,
     /// `row_ptr[i]..row_ptr[i + 1]` index `col` and `val` for row i.
     pub row_ptr: Vec<u32>,
-    /// X offset of each stored value's column, or (when `gather` is not empty) where that
+    /// X offset of each stored value's column, or (when gathered: `pitch` > 0) where that
     /// column's activations start in the gathered buffer.
     pub col: Vec<u32>,
     pub val: Vec<f32>,
-    /// When not empty, the kernels first copy each tile's activation rows into one contiguous
+    /// When gathered, the kernels first copy each tile's activation rows into one contiguous
     /// buffer, [`Csr::pitch`] floats per source row: each source row's X offset and the
     /// largest shift (≤ [`GATHER_SLACK`]) at which a column reads inside it.
     pub gather: Vec<(u32, u32)>,
-    /// Floats per source row of the gathered buffer.
+    /// Floats per source row of the gathered buffer; 0 when X is read in place.
     pub pitch: usize,
 }
 
-/// Distinct activation offsets a gathered CSR reads (its distinct stored positions).
-fn distinct_offsets(c: &Csr) -> usize {
-    let mut at = c.col.clone();
+/// Source rows a gathered CSR of `cols` columns would copy: columns whose X offsets lie within
+/// [`GATHER_SLACK`] floats of the previous one's share one.
+fn source_rows(cols: usize, offset: &dyn Fn(usize) -> u32) -> usize {
+    let mut at: Vec<u32> = (0..cols).map(offset).collect();
     at.sort_unstable();
     at.dedup();
-    at.len()
+    let mut rows = 0;
+    let mut start = None;
+    for o in at {
+        if start.is_none_or(|s| o - s > GATHER_SLACK as u32) {
+            start = Some(o);
+            rows += 1;
+        }
+    }
+    rows
 }
 
 /// Blocked CSR: blocks of [`BLOCK_ROWS`]×1 (rows padded to a multiple of 4 with zero rows).
@@ -154,8 +163,14 @@ pub const TILE_RANGE_COLS: usize = 128;
 /// 50% and 70% (32 and 19 readers) 1.5–1.7× faster, at 90% (6) 1.15×, at 95% (3) 10% slower.
 pub const GATHER_MIN_REUSE: usize = 5;
 
-/// Distinct columns per gathered source row above which a CSR reads its activations in place.
+/// Columns per gathered source row above which a CSR reads its activations in place.
 pub const GATHER_MAX_SHARING: f64 = 1.5;
+
+/// Columns per range of a CSR product over many output columns that reads its activations in
+/// place (a convolution's taps in padded planes). Measured with `examples/sparse_kernels.rs`
+/// (`CONV=64,56`, `128,28`, `256,14`): 192 against 128 was 1–2% faster at 50%, 3–4% at 70%, 9%
+/// at 90%; 288 and more were slower at 50%.
+pub const INPLACE_RANGE_COLS: usize = 192;
 
 /// Floats by which the X offsets of columns sharing one gathered source row may differ.
 pub const GATHER_SLACK: usize = 8;
@@ -193,7 +208,9 @@ impl Csr {
         offset: &dyn Fn(usize) -> u32,
     ) -> Csr {
         let mut csr = Csr::from_dense(w, rows, cols, offset);
-        let mut used = csr.col.clone();
+        // Every column, read or not: runs of consecutive columns let a transposing copy
+        // (`pack_t`) move 8×8 blocks.
+        let mut used: Vec<u32> = (0..cols).map(offset).collect();
         used.sort_unstable();
         used.dedup();
         let mut at = Vec::with_capacity(used.len());
@@ -273,6 +290,13 @@ impl SparseWeights {
         SparseWeights::from_dense_at(w, rows, cols, n, &|c| (c * n) as u32)
     }
 
+    /// Like [`SparseWeights::from_dense`], for [`SparseWeights::matmul_t`]: CSR is always
+    /// gathered (when n > [`GATHER_SLACK`]), so that the gathering copies read the activations
+    /// untransposed.
+    pub fn for_matmul_t(w: &[f32], rows: usize, cols: usize, n: usize) -> SparseWeights {
+        SparseWeights::build(w, rows, cols, n, &|c| (c * n) as u32, true)
+    }
+
     /// Like [`SparseWeights::from_dense`] with any column → X offset mapping; `n` is the
     /// product's column count (it decides the column ranges, not the layout).
     pub fn from_dense_at(
@@ -282,35 +306,56 @@ impl SparseWeights {
         n: usize,
         offset: &dyn Fn(usize) -> u32,
     ) -> SparseWeights {
+        SparseWeights::build(w, rows, cols, n, offset, false)
+    }
+
+    /// [`SparseWeights::from_dense_at`], gathering every CSR part when `gather_all`.
+    fn build(
+        w: &[f32],
+        rows: usize,
+        cols: usize,
+        n: usize,
+        offset: &dyn Fn(usize) -> u32,
+        gather_all: bool,
+    ) -> SparseWeights {
         let nnz = w.iter().filter(|&&v| v != 0.0).count();
         let block = (rows >= BLOCK_ROWS && nnz > 0)
             .then(|| BlockCsr::from_dense(w, rows, cols, offset))
             .filter(|b| nnz as f64 >= 0.8 * b.val.len() as f64);
+        // CSR gathers its activation rows when they lie far apart (an im2col, transposed Gemm
+        // activations) and each is read by enough output rows; where columns read overlapping
+        // rows (a 3×3 convolution's taps along a padded row) they already form a compact region
+        // in place: gathering those was 0–10% slower (`examples/sparse_kernels.rs`, `CONV=`).
+        let shared = cols as f64 > GATHER_MAX_SHARING * source_rows(cols, offset) as f64;
+        let gather = block.is_none()
+            && match gather_all {
+                true => n > GATHER_SLACK,
+                false => n >= 8 && !shared && nnz >= GATHER_MIN_REUSE * cols,
+            };
         // Ranges that keep a tile's activation rows in L1 (CSR over many output columns), or
         // that keep the stored weights (8 bytes each with their offsets) in L2 beside the
         // activations between passes over the output columns.
-        // Gathered activation rows are read by at least `nnz / cols` output rows on average
-        // (more when columns share source rows).
-        let gather = block.is_none() && n >= 8 && nnz >= GATHER_MIN_REUSE * cols;
-        let range = if block.is_none()
-            && (gather || n >= TILE_RANGE_MIN_N)
-            && cols >= 2 * TILE_RANGE_COLS
-        {
-            Some(TILE_RANGE_COLS)
-        } else if cols > 2 * CHUNK_COLS && nnz * 8 > CHUNK_MIN_BYTES {
-            // One column tile (n ≤ 64) reads each range's activation rows once per output
-            // row: narrower ranges keep them in L1 (CSR, 128 rows of 56 columns: 28 KiB) or L2
-            // (blocks, which read each row once per 4 output rows). 512×4608×56: CSR at 50%
-            // 3.33 → 2.41 ms (256 → 128 columns), at 70% 1.96 → 1.47 ms (1024 → 128); blocks
-            // at 90% 0.42 ms at 128 columns, 0.34 at 256.
-            Some(match (n <= SHORT_N, block.is_some()) {
-                (true, false) => TILE_RANGE_COLS,
-                (true, true) => SHORT_CHUNK_COLS,
-                (false, _) => CHUNK_COLS,
-            })
-        } else {
-            None
+        let tile_range = match gather {
+            true => TILE_RANGE_COLS,
+            false => INPLACE_RANGE_COLS,
         };
+        let range =
+            if block.is_none() && (gather || n >= TILE_RANGE_MIN_N) && cols >= 2 * tile_range {
+                Some(tile_range)
+            } else if cols > 2 * CHUNK_COLS && nnz * 8 > CHUNK_MIN_BYTES {
+                // One column tile (n ≤ 64) reads each range's activation rows once per output
+                // row: narrower ranges keep them in L1 (CSR, 128 rows of 56 columns: 28 KiB) or L2
+                // (blocks, which read each row once per 4 output rows). 512×4608×56: CSR at 50%
+                // 3.33 → 2.41 ms (256 → 128 columns), at 70% 1.96 → 1.47 ms (1024 → 128); blocks
+                // at 90% 0.42 ms at 128 columns, 0.34 at 256.
+                Some(match (n <= SHORT_N, block.is_some()) {
+                    (true, false) => TILE_RANGE_COLS,
+                    (true, true) => SHORT_CHUNK_COLS,
+                    (false, _) => CHUNK_COLS,
+                })
+            } else {
+                None
+            };
         if let Some(width) = range {
             let mut parts = Vec::new();
             for c0 in (0..cols).step_by(width) {
@@ -321,7 +366,8 @@ impl SparseWeights {
                     .copied()
                     .collect();
                 // A range may itself split (finer): its parts join this list, one level deep.
-                match SparseWeights::from_dense_at(&sub, rows, c1 - c0, n, &|c| offset(c0 + c)) {
+                let at = |c| offset(c0 + c);
+                match SparseWeights::build(&sub, rows, c1 - c0, n, &at, gather_all) {
                     SparseWeights::Chunked(p) => parts.extend(p),
                     part => parts.push(part),
                 }
@@ -330,19 +376,7 @@ impl SparseWeights {
         }
         match block {
             Some(b) => SparseWeights::Block(b),
-            None if gather => {
-                // Columns reading overlapping activations (a 3×3 convolution's taps along a
-                // padded row) already read a compact region in place: in
-                // `examples/sparse_kernels.rs` (`CONV=`), gathering them was 0–10% slower.
-                let g = Csr::gathered(w, rows, cols, n, offset);
-                let distinct = g.gather.len() as f64;
-                match g.col.len() as f64 >= GATHER_MIN_REUSE as f64 * distinct
-                    && distinct_offsets(&g) as f64 <= GATHER_MAX_SHARING * distinct
-                {
-                    true => SparseWeights::Csr(g),
-                    false => SparseWeights::Csr(Csr::from_dense(w, rows, cols, offset)),
-                }
-            }
+            None if gather => SparseWeights::Csr(Csr::gathered(w, rows, cols, n, offset)),
             None => SparseWeights::Csr(Csr::from_dense(w, rows, cols, offset)),
         }
     }
@@ -350,7 +384,7 @@ impl SparseWeights {
     /// The largest X offset a stored value reads from (+ n columns must fit X).
     fn max_offset(&self) -> usize {
         let col = match self {
-            SparseWeights::Csr(c) if !c.gather.is_empty() => {
+            SparseWeights::Csr(c) if c.pitch > 0 => {
                 return c
                     .gather
                     .iter()
@@ -421,11 +455,33 @@ impl SparseWeights {
         threads: usize,
         isa: Isa,
     ) {
+        self.matmul_x(x, n, y, accumulate, threads, isa, 0)
+    }
+
+    /// [`SparseWeights::matmul_isa`] where, when `x_t` > 0, X arrives transposed: column c's
+    /// activation t at `x[t·x_t + c]` (every part must then be a gathered CSR, whose offsets
+    /// are c·n: the gathering copy transposes).
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_x(
+        &self,
+        x: &[f32],
+        n: usize,
+        y: &mut [f32],
+        accumulate: bool,
+        threads: usize,
+        isa: Isa,
+        x_t: usize,
+    ) {
         let m = self.rows();
         // Debug builds only: the scan over every stored offset cost 2.5% of a 90%-sparse
         // resnet18, and the kernels' slicing of X is bounds-checked in any build.
         debug_assert!(
-            self.stored() == 0 || x.len() >= self.max_offset() + n,
+            self.stored() == 0
+                || x.len()
+                    >= match x_t {
+                        0 => self.max_offset() + n,
+                        _ => n * x_t,
+                    },
             "activation too small"
         );
         assert!(y.len() >= m * n, "output too small");
@@ -453,7 +509,7 @@ impl SparseWeights {
             let r0 = t * per;
             let r1 = (r0 + per).min(m);
             for (i, p) in parts.iter().enumerate() {
-                isa.run(p, x, n, ys, r0, r1, accumulate || i > 0);
+                isa.run(p, x, x_t, n, ys, r0, r1, accumulate || i > 0);
             }
         };
         if threads > 1 && m > per {
@@ -586,16 +642,28 @@ impl SparseWeights {
             }
             return self.matmul(a, 1, y, init_t.is_some(), threads);
         }
-        // Both transposes and the product (started from C or not) write every element.
-        let mut xt = crate::buffers::take(k * m);
-        transpose(&a[..m * k], m, k, &mut xt);
+        // The transpose of Y and the product (started from C or not) write every element.
         let mut yt = crate::buffers::take(nn * m);
         if let Some(c) = init_t {
             yt.copy_from_slice(&c[..nn * m]);
         }
-        self.matmul(&xt, m, &mut yt, init_t.is_some(), threads);
+        let gathered = |p: &SparseWeights| matches!(p, SparseWeights::Csr(c) if c.pitch > 0);
+        let all_gathered = match self {
+            SparseWeights::Chunked(p) => p.iter().all(gathered),
+            whole => gathered(whole),
+        };
+        if all_gathered && m > GATHER_SLACK {
+            // Each tile's gathering copy transposes A's columns itself: no transposed copy of A
+            // (with the `memcpy`s of the copy, a third of a 90%-sparse MLP's time).
+            let isa = Isa::detect();
+            self.matmul_x(a, m, &mut yt, init_t.is_some(), threads, isa, k);
+        } else {
+            let mut xt = crate::buffers::take(k * m);
+            transpose(&a[..m * k], m, k, &mut xt);
+            self.matmul(&xt, m, &mut yt, init_t.is_some(), threads);
+            crate::buffers::recycle(xt);
+        }
         transpose(&yt, nn, m, &mut y[..m * nn]);
-        crate::buffers::recycle(xt);
         crate::buffers::recycle(yt);
     }
 }
@@ -687,6 +755,7 @@ impl Isa {
         self,
         w: &SparseWeights,
         x: &[f32],
+        x_t: usize,
         n: usize,
         y: &mut [f32],
         r0: usize,
@@ -698,9 +767,9 @@ impl Isa {
             isa if isa.avx2() => {
                 // SAFETY: the x86 `Isa`s are only produced by `Isa::detect`, after the CPU was
                 // found to support AVX2 and FMA; the function is otherwise safe Rust.
-                unsafe { avx2::rows(w, x, n, y, r0, r1, acc) }
+                unsafe { avx2::rows(w, x, x_t, n, y, r0, r1, acc) }
             }
-            _ => rows::<false>(w, x, n, y, r0, r1, acc),
+            _ => rows::<false>(w, x, x_t, n, y, r0, r1, acc),
         }
     }
 }
@@ -710,16 +779,18 @@ mod avx2 {
     use super::*;
 
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn rows(
         w: &SparseWeights,
         x: &[f32],
+        x_t: usize,
         n: usize,
         y: &mut [f32],
         r0: usize,
         r1: usize,
         acc: bool,
     ) {
-        super::rows::<true>(w, x, n, y, r0, r1, acc)
+        super::rows::<true>(w, x, x_t, n, y, r0, r1, acc)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -796,11 +867,14 @@ pub(crate) fn fma<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
-/// Output rows `r0..r1` into `y` (which starts at row r0), tile by tile along n.
+/// Output rows `r0..r1` into `y` (which starts at row r0), tile by tile along n; X transposed
+/// when `x_t` > 0 (see [`SparseWeights::matmul_x`]).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn rows<const F: bool>(
     w: &SparseWeights,
     x: &[f32],
+    x_t: usize,
     n: usize,
     y: &mut [f32],
     r0: usize,
@@ -811,10 +885,11 @@ fn rows<const F: bool>(
         SparseWeights::Csr(c) => (&c.gather[..], c.pitch),
         _ => (&[][..], 0),
     };
+    assert!(x_t == 0 || pitch > 0, "transposed X needs gathered rows");
     // Only the floats each tile copies are written; the kernels read no others.
-    let mut packed = match gather.is_empty() {
-        true => Vec::new(),
-        false => crate::buffers::take(gather.len() * pitch),
+    let mut packed = match pitch {
+        0 => Vec::new(),
+        _ => crate::buffers::take(gather.len() * pitch),
     };
     let mut j = 0;
     while j < n {
@@ -830,7 +905,9 @@ fn rows<const F: bool>(
             r if r >= 8 => 8,
             _ => 1,
         };
-        if !gather.is_empty() {
+        if x_t > 0 {
+            pack_t::<F>(x, x_t, n, gather, pitch, j, width, &mut packed);
+        } else if pitch > 0 {
             pack(x, gather, pitch, j, width, &mut packed);
         }
         match width {
@@ -845,7 +922,7 @@ fn rows<const F: bool>(
         }
         j += width;
     }
-    if !gather.is_empty() {
+    if pitch > 0 {
         crate::buffers::recycle(packed);
     }
 }
@@ -863,7 +940,62 @@ fn pack(
 ) {
     for (d, &(o, shift)) in packed.chunks_exact_mut(pitch).zip(gather) {
         let len = shift as usize + width;
-        d[..len].copy_from_slice(&x[o as usize + j..][..len]);
+        let src = &x[o as usize + j..][..len];
+        // 8 floats at a time: a `memcpy` call per row was a fifth of a sparse MLP's time.
+        let mut d8 = d[..len].chunks_exact_mut(8);
+        let mut s8 = src.chunks_exact(8);
+        for (a, b) in (&mut d8).zip(&mut s8) {
+            let b: &[f32; 8] = b.try_into().expect("8 floats");
+            a.copy_from_slice(b);
+        }
+        for (a, b) in d8.into_remainder().iter_mut().zip(s8.remainder()) {
+            *a = *b;
+        }
+    }
+}
+
+/// [`pack`] from a transposed X (column c's activation t at `x[t·x_t + c]`, offsets c·n):
+/// 8 consecutive columns by 8 activations through an 8×8 register transpose, the rest one by
+/// one. Gathered rows here are never shared (n > [`GATHER_SLACK`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pack_t<const F: bool>(
+    x: &[f32],
+    x_t: usize,
+    n: usize,
+    gather: &[(u32, u32)],
+    pitch: usize,
+    j: usize,
+    width: usize,
+    packed: &mut [f32],
+) {
+    let col = |r: usize| gather[r].0 as usize / n;
+    let mut block = [[0f32; 8]; 8];
+    let mut r = 0;
+    while r < gather.len() {
+        let c = col(r);
+        let run8 = r + 8 <= gather.len() && col(r + 7) == c + 7;
+        if !run8 || width < 8 {
+            for t in 0..width {
+                packed[r * pitch + t] = x[(j + t) * x_t + c];
+            }
+            r += 1;
+            continue;
+        }
+        let mut t = 0;
+        while t + 8 <= width {
+            transpose8::<F>(&rows8(x, (j + t) * x_t + c, x_t), &mut block);
+            for (i, b) in block.iter().enumerate() {
+                packed[(r + i) * pitch + t..][..8].copy_from_slice(b);
+            }
+            t += 8;
+        }
+        for i in 0..8 {
+            for tt in t..width {
+                packed[(r + i) * pitch + tt] = x[(j + tt) * x_t + c + i];
+            }
+        }
+        r += 8;
     }
 }
 
@@ -884,9 +1016,9 @@ fn tile<const F: bool, const T: usize>(
     match w {
         SparseWeights::Csr(c) => {
             // Gathered: each column reads the packed tile at its stored position.
-            let (x, xj) = match c.gather.is_empty() {
-                true => (x, j),
-                false => (packed, 0),
+            let (x, xj) = match c.pitch {
+                0 => (x, j),
+                _ => (packed, 0),
             };
             for r in r0..r1 {
                 let out: &mut [f32; T] = (&mut y[(r - r0) * n + j..][..T]).try_into().unwrap();
@@ -1076,6 +1208,83 @@ mod tests {
                             assert!((a - b).abs() < 1e-4, "{m}x{k}x{n} {isa:?}");
                         }
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shifted_columns_in_place_and_gathered() {
+        // A 3×3 convolution's view: column (ci, ky, kx) reads a padded plane from
+        // ci·plane + ky·wq + kx, so the taps of a row overlap.
+        let mut s = 11u64;
+        let (m, cin, wq, n) = (24, 40, 10, 80);
+        let plane = 9 * wq + 2;
+        let k = 9 * cin;
+        let at = move |c: usize| ((c / 9) * plane + (c % 9) / 3 * wq + c % 3) as u32;
+        let x: Vec<f32> = (0..cin * plane + n).map(|_| lcg(&mut s)).collect();
+        let w: Vec<f32> = (0..m * k)
+            .map(|_| lcg(&mut s))
+            .map(|v| if v.abs() < 0.5 { 0.0 } else { v })
+            .collect();
+        let mut want = vec![0f32; m * n];
+        for i in 0..m {
+            for c in 0..k {
+                for j in 0..n {
+                    want[i * n + j] += w[i * k + c] * x[at(c) as usize + j];
+                }
+            }
+        }
+        // Three taps per source row: read in place.
+        assert_eq!(source_rows(k, &at), 3 * cin);
+        let auto = SparseWeights::from_dense_at(&w, m, k, n, &at);
+        let gathered = SparseWeights::Csr(Csr::gathered(&w, m, k, n, &at));
+        if let SparseWeights::Csr(g) = &gathered {
+            assert_eq!(g.gather.len(), 3 * cin);
+            assert_eq!(g.pitch, 64 + 8);
+        }
+        for f in [&auto, &gathered] {
+            for isa in Isa::available() {
+                let mut y = vec![0f32; m * n];
+                f.matmul_isa(&x, n, &mut y, false, 2, isa);
+                for (a, b) in y.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-4, "{} {isa:?} {a} {b}", f.format());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_products_gather_untransposed_activations() {
+        // y (m×nn) = a (m×k) × Wᵀ + c, W (nn×k) sparse, some columns of W all zero (unused by
+        // every row) and k not a multiple of 8; m 8 takes the transposing path with a copy.
+        let mut s = 5u64;
+        for &(m, k, nn) in &[(1, 37, 9), (8, 300, 20), (20, 300, 33), (70, 45, 16)] {
+            let w: Vec<f32> = (0..nn * k)
+                .map(|i| {
+                    let v = lcg(&mut s);
+                    match (i % k) % 7 == 3 || v.abs() < 0.6 {
+                        true => 0.0,
+                        false => v,
+                    }
+                })
+                .collect();
+            let a: Vec<f32> = (0..m * k).map(|_| lcg(&mut s)).collect();
+            let c: Vec<f32> = (0..m * nn).map(|_| lcg(&mut s)).collect();
+            let mut c_t = vec![0f32; m * nn];
+            transpose(&c, m, nn, &mut c_t);
+            let sw = SparseWeights::for_matmul_t(&w, nn, k, m);
+            let mut y = vec![0f32; m * nn];
+            sw.matmul_t(&a, m, Some(&c_t), &mut y, 2);
+            for i in 0..m {
+                for o in 0..nn {
+                    let want: f32 =
+                        c[i * nn + o] + (0..k).map(|p| a[i * k + p] * w[o * k + p]).sum::<f32>();
+                    let got = y[i * nn + o];
+                    assert!(
+                        (got - want).abs() < 1e-4,
+                        "{m}x{k}x{nn} [{i},{o}] {got} {want}"
+                    );
                 }
             }
         }

@@ -91,11 +91,11 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
         }
         if density < 1.0 && sparse::candidate(c.sparse, density) {
             let rows = if trans_b {
-                SparseWeights::from_dense(b, n, k, m)
+                SparseWeights::for_matmul_t(b, n, k, m)
             } else {
                 let mut bt = vec![0f32; n * k];
                 sparse::transpose(b, k, n, &mut bt);
-                SparseWeights::from_dense(&bt, n, k, m)
+                SparseWeights::for_matmul_t(&bt, n, k, m)
             };
             let format = rows.format();
             g.sparse = Some(rows);

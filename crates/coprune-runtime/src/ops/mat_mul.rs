@@ -60,7 +60,7 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
         if density < 1.0 && sparse::candidate(c.sparse, density) {
             let mut bt = vec![0f32; n * k];
             sparse::transpose(&bw, k, n, &mut bt);
-            let sw = SparseWeights::from_dense(&bt, n, k, batch * m);
+            let sw = SparseWeights::for_matmul_t(&bt, n, k, batch * m);
             let format = sw.format();
             mm.sparse = Some(sw);
             let a = sparse::probe_input(batch * m * k);
