@@ -164,7 +164,7 @@ pub const TILE_RANGE_COLS: usize = 128;
 pub const GATHER_MIN_REUSE: usize = 5;
 
 /// Columns per gathered source row above which a CSR reads its activations in place.
-pub const GATHER_MAX_SHARING: f64 = 1.5;
+pub const GATHER_MAX_SHARING: f64 = 1.4;
 
 /// Columns per range of a CSR product over many output columns that reads its activations in
 /// place (a convolution's taps in padded planes). Measured with `examples/sparse_kernels.rs`
