@@ -1,6 +1,8 @@
 //! Dense GEMM against the sparse kernels on convolution-shaped products (W M×K · X K×N), one
 //! thread unless `THREADS` is set: `cargo run --release -p coprune-runtime --example sparse_kernels`.
-//! `SHAPE=M,K,N` runs one shape. Prints milliseconds and effective GFLOP/s (2·nnz·N per product; dense counts every weight).
+//! `SHAPE=M,K,N` runs one shape; `CONV=C,H` a 3×3 convolution of C channels on H×H read from
+//! padded planes, as the runtime does. Prints milliseconds and effective GFLOP/s (2·nnz·N per
+//! product; dense counts every weight).
 
 use coprune_runtime::gemm::{matmul, MatRef};
 use coprune_runtime::sparse::{Isa, SparseWeights};
