@@ -89,21 +89,29 @@ pub struct Csr {
     pub pitch: usize,
 }
 
-/// Source rows a gathered CSR of `cols` columns would copy: columns whose X offsets lie within
-/// [`GATHER_SLACK`] floats of the previous one's share one.
-fn source_rows(cols: usize, offset: &dyn Fn(usize) -> u32) -> usize {
+/// The distinct X offsets of `cols` columns, ascending.
+fn column_offsets(cols: usize, offset: &dyn Fn(usize) -> u32) -> Vec<u32> {
     let mut at: Vec<u32> = (0..cols).map(offset).collect();
     at.sort_unstable();
     at.dedup();
-    let mut rows = 0;
-    let mut start = None;
-    for o in at {
-        if start.is_none_or(|s| o - s > GATHER_SLACK as u32) {
-            start = Some(o);
-            rows += 1;
+    at
+}
+
+/// The source rows a gathered CSR copies for ascending distinct X offsets (offsets within
+/// [`GATHER_SLACK`] floats of a row's first share it): each row's first offset and largest
+/// shift, and each offset's row and shift.
+#[allow(clippy::type_complexity)]
+fn source_rows(offsets: &[u32]) -> (Vec<(u32, u32)>, Vec<(usize, u32)>) {
+    let mut rows: Vec<(u32, u32)> = Vec::new();
+    let mut at = Vec::with_capacity(offsets.len());
+    for &o in offsets {
+        match rows.last_mut() {
+            Some((start, shift)) if o - *start <= GATHER_SLACK as u32 => *shift = o - *start,
+            _ => rows.push((o, 0)),
         }
+        at.push((rows.len() - 1, o - rows[rows.len() - 1].0));
     }
-    rows
+    (rows, at)
 }
 
 /// Blocked CSR: blocks of [`BLOCK_ROWS`]×1 (rows padded to a multiple of 4 with zero rows).
@@ -213,20 +221,12 @@ impl Csr {
         let mut csr = Csr::from_dense(w, rows, cols, offset);
         // Every column, read or not: runs of consecutive columns let a transposing copy
         // (`pack_t`) move 8×8 blocks.
-        let mut used: Vec<u32> = (0..cols).map(offset).collect();
-        used.sort_unstable();
-        used.dedup();
-        let mut at = Vec::with_capacity(used.len());
-        for &o in &used {
-            match csr.gather.last_mut() {
-                Some((start, shift)) if o - *start <= GATHER_SLACK as u32 => *shift = o - *start,
-                _ => csr.gather.push((o, 0)),
-            }
-            at.push((csr.gather.len() - 1, csr.gather[csr.gather.len() - 1].1));
-        }
+        let used = column_offsets(cols, offset);
+        let (gather, at) = source_rows(&used);
         // Room for the widest tile and the largest shift, kept a multiple of 8 floats.
-        let slack = csr.gather.iter().map(|g| g.1 as usize).max().unwrap_or(0);
+        let slack = gather.iter().map(|g| g.1 as usize).max().unwrap_or(0);
         csr.pitch = n.min(64).next_multiple_of(8) + slack.next_multiple_of(8);
+        csr.gather = gather;
         let at: Vec<u32> = at
             .into_iter()
             .map(|(row, shift)| (row * csr.pitch) as u32 + shift)
@@ -329,11 +329,14 @@ impl SparseWeights {
         // activations) and each is read by enough output rows; where columns read overlapping
         // rows (a 3×3 convolution's taps along a padded row) they already form a compact region
         // in place: gathering those was 0–10% slower (`examples/sparse_kernels.rs`, `CONV=`).
-        let shared = cols as f64 > GATHER_MAX_SHARING * source_rows(cols, offset) as f64;
+        let shared = || {
+            let rows = source_rows(&column_offsets(cols, offset)).0.len();
+            cols as f64 > GATHER_MAX_SHARING * rows as f64
+        };
         let gather = block.is_none()
             && match gather_all {
                 true => n > GATHER_SLACK,
-                false => n >= 8 && !shared && nnz >= GATHER_MIN_REUSE * cols,
+                false => n >= 8 && nnz >= GATHER_MIN_REUSE * cols && !shared(),
             };
         // Ranges that keep a tile's activation rows in L1 (CSR over many output columns), or
         // that keep the stored weights (8 bytes each with their offsets) in L2 beside the
@@ -400,6 +403,11 @@ impl SparseWeights {
             SparseWeights::Chunked(p) => return p.iter().map(Self::max_offset).max().unwrap_or(0),
         };
         col.iter().copied().max().unwrap_or(0) as usize
+    }
+
+    /// Whether this part copies its activation rows before multiplying ([`Csr::gathered`]).
+    fn is_gathered(&self) -> bool {
+        matches!(self, SparseWeights::Csr(c) if c.pitch > 0)
     }
 
     /// Output rows.
@@ -504,10 +512,7 @@ impl SparseWeights {
             true => BLOCK_ROWS,
             false => 1,
         };
-        let gathered = parts
-            .iter()
-            .any(|p| matches!(p, SparseWeights::Csr(c) if c.pitch > 0));
-        let tasks = match gathered {
+        let tasks = match parts.iter().any(SparseWeights::is_gathered) {
             true => threads,
             false => 4 * threads,
         };
@@ -659,10 +664,9 @@ impl SparseWeights {
         if let Some(c) = init_t {
             yt.copy_from_slice(&c[..nn * m]);
         }
-        let gathered = |p: &SparseWeights| matches!(p, SparseWeights::Csr(c) if c.pitch > 0);
         let all_gathered = match self {
-            SparseWeights::Chunked(p) => p.iter().all(gathered),
-            whole => gathered(whole),
+            SparseWeights::Chunked(p) => p.iter().all(SparseWeights::is_gathered),
+            whole => whole.is_gathered(),
         };
         if all_gathered && m > GATHER_SLACK {
             // Each tile's gathering copy transposes A's columns itself: no transposed copy of A
@@ -1248,7 +1252,7 @@ mod tests {
             }
         }
         // Three taps per source row: read in place.
-        assert_eq!(source_rows(k, &at), 3 * cin);
+        assert_eq!(source_rows(&column_offsets(k, &at)).0.len(), 3 * cin);
         let auto = SparseWeights::from_dense_at(&w, m, k, n, &at);
         let gathered = SparseWeights::Csr(Csr::gathered(&w, m, k, n, &at));
         if let SparseWeights::Csr(g) = &gathered {
