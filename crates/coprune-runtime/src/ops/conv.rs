@@ -255,6 +255,8 @@ struct Conv {
     /// transposed product fills the register tiles better (see `PackedB`); then `packed` is
     /// empty.
     transposed: Vec<PackedB>,
+    /// A depthwise convolution's kernel packed in blocks of eight channels.
+    dw: Option<super::depthwise::DwWeights>,
     isa: Isa,
     /// How the sparse path reads B (its own trade-off between wide rows and im2col).
     sparse_layout: (Dense, Vec<usize>),
@@ -320,6 +322,9 @@ impl Conv {
                     .collect();
             }
         }
+        let dw = geom
+            .depthwise()
+            .then(|| super::depthwise::DwWeights::new(&w, bias.as_deref(), geom.y[1], geom.kk()));
         Conv {
             geom,
             w,
@@ -332,6 +337,7 @@ impl Conv {
             dense,
             offs,
             transposed,
+            dw,
             isa,
             sparse_layout,
             scratch: Default::default(),
@@ -493,12 +499,11 @@ impl Conv {
                     isa,
                     &dg,
                     x,
-                    &self.w,
-                    self.bias.as_deref(),
+                    self.dw.as_ref().expect("depthwise weights packed at load"),
                     self.post
                         .map_or((f32::NEG_INFINITY, f32::INFINITY), |p| (p.lo, p.hi)),
                     mult,
-                    b * lanes,
+                    b,
                     ys,
                     scratch,
                 );

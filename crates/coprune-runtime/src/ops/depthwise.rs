@@ -1,10 +1,12 @@
 //! Depthwise convolution (each output channel reads one input channel), for any kernel, stride,
-//! dilation, padding and depth multiplier. Eight channels go together: their padded input planes
-//! are interleaved (`[row][column][8 channels]`, as NCHWc layouts do), so each kernel tap is one
-//! 8-lane multiply-add per output pixel whatever the plane size, and the accumulators stay in
-//! registers across the taps; the 8 output planes are written back at the end. Compiled for
-//! AVX2+FMA (chosen at run time) and portably, like `sparse`.
-#![allow(unsafe_code)] // calls into `#[target_feature]` functions and the tap loop's vector loads/stores (bounds checked once per call, see `avx2::taps`)
+//! dilation, padding and depth multiplier. Eight channels go together. Their input rows are
+//! interleaved (`[column][8 channels]`, as NCHWc layouts do) into a ring of as many padded rows
+//! as the kernel spans, each row once, just before the first output row that reads it (so the
+//! ring stays in L1 whatever the plane size), and each kernel tap is one 8-lane multiply-add per
+//! output pixel. Eight output pixels are computed together, transposed in registers and stored
+//! straight into the eight output planes. Compiled for AVX2+FMA (chosen at run time) and
+//! portably, like `sparse`.
+#![allow(unsafe_code)] // calls into `#[target_feature]` functions and the tap loop's vector loads/stores (bounds checked once per row, see `avx2::row`)
 
 use crate::sparse::{fma, rows8, transpose8, Isa};
 
@@ -30,25 +32,51 @@ pub struct DwGeom {
 }
 
 impl DwGeom {
-    /// Rows and columns of the padded plane (enough for every tap of every output).
-    fn padded(&self) -> (usize, usize) {
-        let hp =
-            (self.h + self.ph).max((self.oh.max(1) - 1) * self.sh + (self.kh - 1) * self.dh + 1);
-        let wp =
-            (self.w + self.pw).max((self.ow.max(1) - 1) * self.sw + (self.kw - 1) * self.dw + 1);
-        (hp, wp)
+    /// Columns of a padded row (enough for every tap of every output).
+    fn wp(&self) -> usize {
+        (self.w + self.pw).max((self.ow.max(1) - 1) * self.sw + (self.kw - 1) * self.dw + 1)
     }
 
-    /// Floats of scratch space [`block`] needs.
+    /// Padded rows one output row reads (the ring's size).
+    fn span(&self) -> usize {
+        (self.kh - 1) * self.dh + 1
+    }
+
+    /// Floats of scratch space [`block`] needs: a row of zeros and the ring.
     pub fn scratch_len(&self) -> usize {
-        let (hp, wp) = self.padded();
-        (hp * wp + self.oh * self.ow) * LANES
+        (self.span() + 1) * self.wp() * LANES
+    }
+}
+
+/// A depthwise kernel packed once at load: each block of eight channels' taps as 8-lane vectors
+/// (`wk[block·taps + tap]`), and their biases.
+#[derive(Debug, Clone)]
+pub struct DwWeights {
+    taps: usize,
+    wk: Vec<[f32; LANES]>,
+    bias: Vec<[f32; LANES]>,
+}
+
+impl DwWeights {
+    /// Packs `k` (`m` output channels of `taps` each) and `bias` (`m`, or zeros).
+    pub fn new(k: &[f32], bias: Option<&[f32]>, m: usize, taps: usize) -> DwWeights {
+        let blocks = m.div_ceil(LANES);
+        let mut wk = vec![[0f32; LANES]; blocks * taps];
+        let mut b = vec![[0f32; LANES]; blocks];
+        for oc in 0..m {
+            let (bl, lane) = (oc / LANES, oc % LANES);
+            for t in 0..taps {
+                wk[bl * taps + t][lane] = k[oc * taps + t];
+            }
+            b[bl][lane] = bias.map_or(0.0, |b| b[oc]);
+        }
+        DwWeights { taps, wk, bias: b }
     }
 }
 
 /// Runs `f` on this thread's scratch buffer of at least `len` floats (kept between calls: a
-/// fresh zeroed one per call, or per rayon split, cost a memset and page faults as large as the
-/// padded planes; [`block`] writes every float of it that it reads).
+/// fresh zeroed one per call, or per rayon split, cost a memset and page faults; [`block`]
+/// writes every float of it that it reads).
 pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -64,20 +92,19 @@ pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     })
 }
 
-/// Output channels `oc0 .. oc0 + n` (n ≤ [`LANES`]) into `y` (their n planes, oh × ow each),
-/// reading input channel `oc / mult` of `x` (all input planes, h × w each), kernel `k[oc]`
-/// (kh × kw each) and `bias[oc]`, each output clamped to `clamp` (a fused Relu or Clip).
-/// `scratch` has at least [`DwGeom::scratch_len`] floats.
+/// Output channels `8·b .. 8·b + n` (n ≤ [`LANES`]) into `y` (their n planes, oh × ow each),
+/// reading input channel `oc / mult` of `x` (all input planes, h × w each) and the packed
+/// kernel `k`, each output clamped to `clamp` (a fused Relu or Clip). `scratch` has at least
+/// [`DwGeom::scratch_len`] floats.
 #[allow(clippy::too_many_arguments)]
 pub fn block(
     isa: Isa,
     g: &DwGeom,
     x: &[f32],
-    k: &[f32],
-    bias: Option<&[f32]>,
+    k: &DwWeights,
     clamp: (f32, f32),
     mult: usize,
-    oc0: usize,
+    b: usize,
     y: &mut [f32],
     scratch: &mut [f32],
 ) {
@@ -86,14 +113,26 @@ pub fn block(
         isa if isa.avx2() => {
             // SAFETY: the x86 `Isa`s are only produced by `Isa::detect`, after the CPU was found to
             // support AVX2 and FMA; the function's loads are bounds-checked before they run.
-            unsafe { avx2::block(g, x, k, bias, clamp, mult, oc0, y, scratch) }
+            unsafe { avx2::block(g, x, k, clamp, mult, b, y, scratch) }
         }
-        _ => block_impl::<false>(g, x, k, bias, clamp, mult, oc0, y, scratch),
+        _ => block_impl::<false>(g, x, k, clamp, mult, b, y, scratch),
     }
 }
 
-/// Pixels computed together: independent FMA chains that hide the FMA latency.
+/// Pixels computed together: independent FMA chains that hide the FMA latency, and one 8×8
+/// transpose into the output planes.
 const P: usize = 8;
+
+/// What the row kernels need beyond the ring.
+struct Taps<'a> {
+    g: &'a DwGeom,
+    /// This block's kernel taps as 8-lane vectors, and its bias.
+    wk: &'a [[f32; LANES]],
+    bias: [f32; LANES],
+    clamp: (f32, f32),
+    /// Output channels (lanes) in use.
+    n: usize,
+}
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -106,118 +145,163 @@ mod avx2 {
     pub(super) fn block(
         g: &DwGeom,
         x: &[f32],
-        k: &[f32],
-        bias: Option<&[f32]>,
+        k: &DwWeights,
         clamp: (f32, f32),
         mult: usize,
-        oc0: usize,
+        b: usize,
         y: &mut [f32],
         scratch: &mut [f32],
     ) {
-        block_impl::<true>(g, x, k, bias, clamp, mult, oc0, y, scratch)
+        block_impl::<true>(g, x, k, clamp, mult, b, y, scratch)
     }
 
-    /// [`super::taps_portable`] with the eight lanes as one AVX2 register (the portable loop's
-    /// `[f32; 8]` accumulators are not kept in registers by the compiler).
+    /// [`super::row_portable`] with the eight lanes as one AVX2 register and the eight pixels
+    /// transposed in registers (the portable loop's `[f32; 8]` accumulators are not kept in
+    /// registers by the compiler).
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn taps(t: &Taps, buf: &[f32], out: &mut [f32]) {
+    pub(super) fn row(t: &Taps, buf: &[f32], roff: &[usize], oy: usize, y: &mut [f32]) {
         let g = t.g;
         let step = g.sw * LANES;
-        // Every load below reads buf[at .. at + 8] with at ≤ this bound.
-        let last = (((g.oh.max(1) - 1) * g.sh + (g.kh - 1) * g.dh) * t.wp
-            + (g.ow.max(1) - 1) * g.sw
-            + (g.kw - 1) * g.dw)
-            * LANES;
-        assert!(last + LANES <= buf.len() && g.oh * g.ow * LANES <= out.len());
-        assert!(t.wk.len() >= g.kh * g.kw);
-        let (bp, op) = (buf.as_ptr(), out.as_mut_ptr());
-        // SAFETY: the loads are within `buf` and the stores within `out` by the asserts above
-        // (pixel ox + q < ow, spare lanes re-reading the last pixel; tap rows < kh, columns < kw).
+        // Every load below reads buf[at .. at + 8] with at ≤ roff[ky] + reach.
+        let reach = ((g.ow - 1) * g.sw + (g.kw - 1) * g.dw) * LANES;
+        assert!(roff.len() == g.kh && roff.iter().all(|&r| r + reach + LANES <= buf.len()));
+        assert!(t.wk.len() >= g.kh * g.kw && t.n <= LANES && oy < g.oh);
+        let plane = g.oh * g.ow;
+        assert!(t.n * plane <= y.len());
+        let (bp, yp) = (buf.as_ptr(), y.as_mut_ptr());
+        // SAFETY: the loads are within `buf` and the stores within `y` by the asserts above
+        // (pixel ox + q < ow, spare lanes re-reading the last pixel; tap rows < kh, columns < kw;
+        // lane l < n, so l·plane + at + 8 ≤ n·plane when at + 8 ≤ plane).
         unsafe {
             let bias = _mm256_loadu_ps(t.bias.as_ptr());
             let (lo, hi) = (_mm256_set1_ps(t.clamp.0), _mm256_set1_ps(t.clamp.1));
-            let wk: Vec<__m256> = t.wk.iter().map(|w| _mm256_loadu_ps(w.as_ptr())).collect();
-            for oy in 0..g.oh {
-                let mut ox = 0;
-                while ox < g.ow {
-                    // The last P pixels of a row overlap the group before (recomputing a few
-                    // equal values); a row shorter than P reads its last pixel in the spare
-                    // lanes. Either way P independent chains: one pixel at a time was 9
-                    // dependent FMAs each, most of the time of the 28-, 14- and 7-wide planes.
-                    if ox + P > g.ow && g.ow >= P {
-                        ox = g.ow - P;
-                    }
-                    let np = P.min(g.ow - ox);
-                    let mut acc = [bias; P];
-                    for ky in 0..g.kh {
-                        let row = ((oy * g.sh + ky * g.dh) * t.wp + ox * g.sw) * LANES;
-                        for kx in 0..g.kw {
-                            let at = bp.add(row + kx * g.dw * LANES);
-                            let w = wk[ky * g.kw + kx];
-                            if np == P {
-                                for (p, a) in acc.iter_mut().enumerate() {
-                                    *a = _mm256_fmadd_ps(w, _mm256_loadu_ps(at.add(p * step)), *a);
-                                }
-                            } else {
-                                for (p, a) in acc.iter_mut().enumerate() {
-                                    let q = p.min(np - 1);
-                                    *a = _mm256_fmadd_ps(w, _mm256_loadu_ps(at.add(q * step)), *a);
-                                }
+            let np = P.min(g.ow);
+            let mut ox = 0;
+            while ox < g.ow {
+                // The last P pixels of a row overlap the group before (recomputing a few equal
+                // values); a row shorter than P reads its last pixel in the spare lanes.
+                if ox + P > g.ow && g.ow >= P {
+                    ox = g.ow - P;
+                }
+                let mut acc = [bias; P];
+                for (ky, &r) in roff.iter().enumerate() {
+                    let base = bp.add(r + ox * step);
+                    for kx in 0..g.kw {
+                        let at = base.add(kx * g.dw * LANES);
+                        let w = _mm256_loadu_ps(t.wk[ky * g.kw + kx].as_ptr());
+                        if np == P {
+                            for (p, a) in acc.iter_mut().enumerate() {
+                                *a = _mm256_fmadd_ps(w, _mm256_loadu_ps(at.add(p * step)), *a);
+                            }
+                        } else {
+                            for (p, a) in acc.iter_mut().enumerate() {
+                                let q = p.min(np - 1);
+                                *a = _mm256_fmadd_ps(w, _mm256_loadu_ps(at.add(q * step)), *a);
                             }
                         }
                     }
-                    for (p, a) in acc.iter().enumerate().take(np) {
-                        let v = _mm256_min_ps(_mm256_max_ps(*a, lo), hi);
-                        _mm256_storeu_ps(op.add((oy * g.ow + ox + p) * LANES), v);
-                    }
-                    ox += np;
                 }
+                for a in acc.iter_mut() {
+                    *a = _mm256_min_ps(_mm256_max_ps(*a, lo), hi);
+                }
+                let out = crate::sparse::transpose8_regs(acc);
+                let at = oy * g.ow + ox;
+                if at + P <= plane {
+                    // A row shorter than P spills into the rows after it, which are written
+                    // later (masked stores are slow on AMD CPUs).
+                    for (l, v) in out.iter().enumerate().take(t.n) {
+                        _mm256_storeu_ps(yp.add(l * plane + at), *v);
+                    }
+                } else {
+                    for (l, v) in out.iter().enumerate().take(t.n) {
+                        let mut px = [0f32; P];
+                        _mm256_storeu_ps(px.as_mut_ptr(), *v);
+                        y[l * plane + at..][..np].copy_from_slice(&px[..np]);
+                    }
+                }
+                ox += np;
             }
         }
     }
 }
 
-/// What the tap loop needs beyond the interleaved input.
-struct Taps<'a> {
-    g: &'a DwGeom,
-    /// Columns of the padded, interleaved plane.
-    wp: usize,
-    /// Kernel taps as 8-lane vectors.
-    wk: &'a [[f32; LANES]],
-    bias: [f32; LANES],
-    clamp: (f32, f32),
-}
-
-/// The taps of every output pixel of the interleaved block: out[(oy·ow + ox)·8 + lane].
-fn taps_portable<const F: bool>(t: &Taps, buf: &[f32], out: &mut [f32]) {
+/// Output row `oy` of the block's n planes of `y`, tap row ky read from `buf[roff[ky]..]` (the
+/// interleaved padded row).
+fn row_portable<const F: bool>(t: &Taps, buf: &[f32], roff: &[usize], oy: usize, y: &mut [f32]) {
     let g = t.g;
     let step = g.sw * LANES;
-    for oy in 0..g.oh {
-        let mut ox = 0;
-        while ox < g.ow {
-            let np = P.min(g.ow - ox);
-            let mut acc = [t.bias; P];
-            for ky in 0..g.kh {
-                let row = ((oy * g.sh + ky * g.dh) * t.wp + ox * g.sw) * LANES;
-                for kx in 0..g.kw {
-                    let at = row + kx * g.dw * LANES;
-                    let w = &t.wk[ky * g.kw + kx];
-                    for (p, a) in acc.iter_mut().enumerate().take(np) {
-                        let v = &buf[at + p * step..at + p * step + LANES];
-                        for l in 0..LANES {
-                            a[l] = fma::<F>(w[l], v[l], a[l]);
-                        }
+    let plane = g.oh * g.ow;
+    let mut ox = 0;
+    while ox < g.ow {
+        let np = P.min(g.ow - ox);
+        let mut acc = [t.bias; P];
+        for (ky, &r) in roff.iter().enumerate() {
+            for kx in 0..g.kw {
+                let at = r + (ox * g.sw + kx * g.dw) * LANES;
+                let w = &t.wk[ky * g.kw + kx];
+                for (p, a) in acc.iter_mut().enumerate().take(np) {
+                    let v = &buf[at + p * step..at + p * step + LANES];
+                    for l in 0..LANES {
+                        a[l] = fma::<F>(w[l], v[l], a[l]);
                     }
                 }
             }
-            for (p, a) in acc.iter().enumerate().take(np) {
-                let o = (oy * g.ow + ox + p) * LANES;
-                for (d, v) in out[o..o + LANES].iter_mut().zip(a) {
-                    *d = v.max(t.clamp.0).min(t.clamp.1);
-                }
-            }
-            ox += np;
         }
+        for (p, a) in acc.iter().enumerate().take(np) {
+            for (l, v) in a.iter().enumerate().take(t.n) {
+                y[l * plane + oy * g.ow + ox + p] = v.max(t.clamp.0).min(t.clamp.1);
+            }
+        }
+        ox += np;
+    }
+}
+
+/// Interleaves input row `iy` of the block's planes into `dst` (a padded row, pixel ix at
+/// `(pw + ix)·8`), eight pixels at a time by an 8×8 transpose. `lane(l)` is lane l's plane
+/// (None: zeros).
+#[inline(always)]
+fn interleave_row<'a, const F: bool>(
+    g: &DwGeom,
+    lane: impl Fn(usize) -> Option<&'a [f32]>,
+    full: Option<&[f32]>,
+    iy: usize,
+    dst: &mut [f32],
+) {
+    let plane = g.h * g.w;
+    let row0 = iy * g.w;
+    if plane < LANES {
+        for l in 0..LANES {
+            let p = lane(l);
+            for ix in 0..g.w {
+                dst[(g.pw + ix) * LANES + l] = p.map_or(0.0, |p| p[row0 + ix]);
+            }
+        }
+        return;
+    }
+    let zeros = [0f32; LANES];
+    let mut t = [[0f32; LANES]; LANES];
+    let mut j0 = 0;
+    while j0 < g.w {
+        // Eight pixels from `s` (the row's next eight, or the plane's last eight: they may run
+        // into the next row or start in the row before, and only this row's are kept).
+        let s = (row0 + j0).min(plane - LANES);
+        let src: [&[f32; LANES]; LANES] = match full {
+            Some(p) => rows8(p, s, plane),
+            None => std::array::from_fn(|l| match lane(l) {
+                Some(p) => p[s..s + LANES].try_into().expect("8 pixels"),
+                None => &zeros,
+            }),
+        };
+        transpose8::<F>(&src, &mut t);
+        let (lo, hi) = (row0 + j0, row0 + (j0 + LANES).min(g.w));
+        for (p, px) in t.iter().enumerate() {
+            let f = s + p;
+            if f >= lo && f < hi {
+                let at = (g.pw + f - row0) * LANES;
+                dst[at..at + LANES].copy_from_slice(px);
+            }
+        }
+        j0 += LANES;
     }
 }
 
@@ -226,103 +310,73 @@ fn taps_portable<const F: bool>(t: &Taps, buf: &[f32], out: &mut [f32]) {
 fn block_impl<const F: bool>(
     g: &DwGeom,
     x: &[f32],
-    k: &[f32],
-    bias: Option<&[f32]>,
+    k: &DwWeights,
     clamp: (f32, f32),
     mult: usize,
-    oc0: usize,
+    b: usize,
     y: &mut [f32],
     scratch: &mut [f32],
 ) {
-    let (hp, wp) = g.padded();
-    let (plane_in, plane_out, taps) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
-    let n = y.len() / plane_out.max(1);
-    let (buf, out) = scratch[..(hp * wp + plane_out) * LANES].split_at_mut(hp * wp * LANES);
-    // Interleave the padded input planes: buf[(py·wp + px)·8 + lane], eight pixels of the eight
-    // channels at a time by an 8×8 transpose. Only the padding needs zeros when all lanes are used.
-    if n == LANES {
-        buf[..g.ph * wp * LANES].fill(0.0);
-        buf[(g.ph + g.h) * wp * LANES..].fill(0.0);
-        for py in g.ph..g.ph + g.h {
-            let row = &mut buf[py * wp * LANES..(py + 1) * wp * LANES];
-            row[..g.pw * LANES].fill(0.0);
-            row[(g.pw + g.w) * LANES..].fill(0.0);
-        }
-    } else {
-        buf.fill(0.0);
+    let (wp, span) = (g.wp(), g.span());
+    let (plane_in, plane_out) = (g.h * g.w, g.oh * g.ow);
+    if plane_out == 0 {
+        return;
     }
-    let zeros = [0f32; LANES];
-    let src = |lane: usize| -> Option<&[f32]> {
-        (lane < n).then(|| {
-            let ic = (oc0 + lane) / mult;
+    let n = y.len() / plane_out;
+    let oc0 = b * LANES;
+    let rl = wp * LANES;
+    let scratch = &mut scratch[..(span + 1) * rl];
+    // Row 0 of the scratch is zeros (the padding rows); the ring rows' padding columns are
+    // zeros, which the interleaving never overwrites.
+    scratch[..rl].fill(0.0);
+    for r in scratch[rl..].chunks_exact_mut(rl) {
+        r[..g.pw * LANES].fill(0.0);
+        r[(g.pw + g.w) * LANES..].fill(0.0);
+    }
+    let lane = |l: usize| -> Option<&[f32]> {
+        (l < n).then(|| {
+            let ic = (oc0 + l) / mult;
             &x[ic * plane_in..(ic + 1) * plane_in]
         })
     };
-    let planes: [Option<&[f32]>; LANES] = std::array::from_fn(src);
-    let w8 = g.w / LANES * LANES;
-    let mut t = [[0f32; LANES]; LANES];
-    // All eight lanes: their planes follow each other in x (plain indexing, no per-lane
-    // branch; the general gather below was a third of this function on mobilenet_v2).
+    // All eight lanes: their planes follow each other in x (plain indexing, no per-lane branch).
     let full = (n == LANES && mult == 1).then(|| &x[oc0 * plane_in..(oc0 + LANES) * plane_in]);
-    for iy in 0..g.h {
-        let base = ((iy + g.ph) * wp + g.pw) * LANES;
-        for j0 in (0..w8).step_by(LANES) {
-            let s: [&[f32; LANES]; LANES] = match full {
-                Some(p) => rows8(p, iy * g.w + j0, plane_in),
-                None => std::array::from_fn(|lane| match planes[lane] {
-                    Some(p) => p[iy * g.w + j0..][..LANES].try_into().expect("8 pixels"),
-                    None => &zeros,
-                }),
-            };
-            transpose8::<F>(&s, &mut t);
-            for (j, px) in t.iter().enumerate() {
-                let at = base + (j0 + j) * LANES;
-                buf[at..at + LANES].copy_from_slice(px);
-            }
-        }
-        for (lane, p) in planes.iter().enumerate() {
-            let Some(p) = p else { continue };
-            for ix in w8..g.w {
-                buf[base + ix * LANES + lane] = p[iy * g.w + ix];
-            }
-        }
-    }
-    // Kernel taps as 8-lane vectors, and the bias.
-    let mut wk = vec![[0f32; LANES]; taps];
-    let mut b0 = [0f32; LANES];
-    for lane in 0..n {
-        let oc = oc0 + lane;
-        for (t, w) in wk.iter_mut().enumerate() {
-            w[lane] = k[oc * taps + t];
-        }
-        b0[lane] = bias.map_or(0.0, |b| b[oc]);
-    }
     let tp = Taps {
         g,
-        wp,
-        wk: &wk,
-        bias: b0,
+        wk: &k.wk[b * k.taps..(b + 1) * k.taps],
+        bias: k.bias[b],
         clamp,
+        n,
     };
-    match F {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: F is true only in the `#[target_feature(enable = "avx2,fma")]` instantiation,
-        // reached after `Isa::detect` found both.
-        true => unsafe { avx2::taps(&tp, buf, out) },
-        _ => taps_portable::<F>(&tp, buf, out),
-    }
-    // De-interleave into the n output planes, eight pixels at a time.
-    let p8 = plane_out / LANES * LANES;
-    for p0 in (0..p8).step_by(LANES) {
-        let s = rows8(out, p0 * LANES, LANES);
-        transpose8::<F>(&s, &mut t);
-        for (lane, tl) in t.iter().enumerate().take(n) {
-            y[lane * plane_out + p0..][..LANES].copy_from_slice(tl);
+    let mut stack = [0usize; 8];
+    let mut heap = Vec::new();
+    let roff: &mut [usize] = if g.kh <= stack.len() {
+        &mut stack[..g.kh]
+    } else {
+        heap.resize(g.kh, 0);
+        &mut heap
+    };
+    let input = |py: usize| (py >= g.ph && py < g.ph + g.h).then(|| py - g.ph);
+    let mut filled = 0;
+    for oy in 0..g.oh {
+        let top = oy * g.sh;
+        for py in filled.max(top)..top + span {
+            if let Some(iy) = input(py) {
+                let at = (1 + py % span) * rl;
+                interleave_row::<F>(g, lane, full, iy, &mut scratch[at..at + rl]);
+            }
         }
-    }
-    for lane in 0..n {
-        for p in p8..plane_out {
-            y[lane * plane_out + p] = out[p * LANES + lane];
+        filled = top + span;
+        for (ky, r) in roff.iter_mut().enumerate() {
+            let py = top + ky * g.dh;
+            *r = input(py).map_or(0, |_| (1 + py % span) * rl);
+        }
+        match F {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: F is true only in the `#[target_feature(enable = "avx2,fma")]`
+            // instantiation, reached after `Isa::detect` found both.
+            true => unsafe { avx2::row(&tp, scratch, roff, oy, y) },
+            _ => row_portable::<F>(&tp, scratch, roff, oy, y),
         }
     }
 }
@@ -367,6 +421,10 @@ mod tests {
             (5, 5, 1, 1, 1, 1, 0, 0),
             (12, 7, 3, 5, 3, 1, 1, 2),
             (4, 4, 3, 3, 1, 1, 0, 0),
+            (2, 3, 3, 3, 1, 1, 1, 1),
+            (1, 1, 1, 1, 1, 1, 0, 0),
+            (5, 20, 3, 3, 1, 1, 1, 1),
+            (13, 9, 3, 3, 2, 1, 1, 1),
         ] {
             let oh = (h + p + pe - ((kh - 1) * d + 1)) / s + 1;
             let ow = (w + p + pe - ((kw - 1) * d + 1)) / s + 1;
@@ -399,21 +457,11 @@ mod tests {
                 let mut ks = vec![0.5f32; 8 * kh * kw];
                 ks[3 * kh * kw..4 * kh * kw].copy_from_slice(&k);
                 let bias: Vec<f32> = (0..8).map(|i| if i == 3 { 0.25 } else { 1.0 }).collect();
+                let packed = DwWeights::new(&ks, Some(&bias), 8, kh * kw);
                 for isa in Isa::available() {
                     let mut y = vec![0.0; n * oh * ow];
                     let mut scratch = vec![f32::NAN; g.scratch_len()];
-                    block(
-                        isa,
-                        &g,
-                        &xs,
-                        &ks,
-                        Some(&bias),
-                        clamp,
-                        mult,
-                        0,
-                        &mut y,
-                        &mut scratch,
-                    );
+                    block(isa, &g, &xs, &packed, clamp, mult, 0, &mut y, &mut scratch);
                     let got = &y[3 * oh * ow..4 * oh * ow];
                     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
                         let b = b.max(clamp.0).min(clamp.1);
