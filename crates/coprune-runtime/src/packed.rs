@@ -2,7 +2,8 @@
 //! weights, M × K) is stored as [`MR`]-row panels, K-major, and B is read through row offsets
 //! (`B[k][j] = src[offs[k] + j]`), so a convolution's B is its input itself (1×1), a padded copy
 //! of it read at each tap's shift (stride 1: no im2col at all), or an im2col matrix. B is packed
-//! [`NR`] columns at a time into an L1-sized panel just before use; the bias, the accumulation
+//! [`NR`] columns at a time into an L1-sized panel just before use, or, with AVX-512, read where
+//! it lies when a tile's rows share few enough cache lines (`direct_fits`); the bias, the accumulation
 //! over K blocks and a fused Relu/Clip happen on the register tile. The `gemm` crate cannot keep
 //! A packed between calls nor read B through offsets, which is why convolutions use this
 //! instead (doc/architecture.md). A 6×16 AVX2+FMA microkernel (chosen at run time) and a
@@ -169,7 +170,14 @@ pub enum BMat<'a> {
     Packed(&'a PackedB),
 }
 
-impl BMat<'_> {
+impl<'a> BMat<'a> {
+    fn rows(&self) -> Option<&BRows<'a>> {
+        match self {
+            BMat::Rows(b) => Some(b),
+            BMat::Packed(_) => None,
+        }
+    }
+
     fn n(&self) -> usize {
         match self {
             BMat::Rows(b) => b.n,
@@ -328,7 +336,59 @@ fn run(
     for k0 in (0..k).step_by(kc_max) {
         let kc = kc_max.min(k - k0);
         let (first, last) = (k0 == 0, k0 + kc == k);
+        // With AVX-512, B's full panels are read where they lie (a convolution's input or
+        // phase planes), one or two panels at a time, each swept by every row panel while it
+        // stays in L1: packing them cost an eighth of a 3×3 convolution. The last, partial
+        // panel is packed.
         let mut c0 = cols.start;
+        #[cfg(target_arch = "x86_64")]
+        if let (Isa::Avx512, Some(b)) = (isa, b.rows().filter(|b| direct_fits(b, k0, kc))) {
+            let full = cols.end.min(n / NR);
+            let ends: Vec<TileEnd> = rows
+                .clone()
+                .map(|ip| tile_end(epi, ip * MR, MR.min(m - ip * MR), first, last))
+                .collect();
+            let offs = &b.offs[k0..k0 + kc];
+            while c0 < full {
+                let pair = c0 + 1 < full;
+                let j0 = c0 * NR;
+                for (ip, end) in rows.clone().zip(&ends) {
+                    let i0 = ip * MR;
+                    let ap = a.panel(ip, k0, kc);
+                    assert!(ap.len() >= kc * MR);
+                    let k = match (MR.min(m - i0), pair) {
+                        (6, true) => avx512::kernel_rows::<6, 2>,
+                        (5, true) => avx512::kernel_rows::<5, 2>,
+                        (4, true) => avx512::kernel_rows::<4, 2>,
+                        (3, true) => avx512::kernel_rows::<3, 2>,
+                        (2, true) => avx512::kernel_rows::<2, 2>,
+                        (1, true) => avx512::kernel_rows::<1, 2>,
+                        (6, false) => avx512::kernel_rows::<6, 1>,
+                        (5, false) => avx512::kernel_rows::<5, 1>,
+                        (4, false) => avx512::kernel_rows::<4, 1>,
+                        (3, false) => avx512::kernel_rows::<3, 1>,
+                        (2, false) => avx512::kernel_rows::<2, 1>,
+                        _ => avx512::kernel_rows::<1, 1>,
+                    };
+                    // SAFETY: `Isa::Avx512` comes from `Isa::detect`; `gemm` checked every
+                    // offs[k] + n ≤ src.len(), and j0 + (1 + pair)·NR ≤ n; the tile's rows and
+                    // columns of C lie inside the slice `gemm` checked, and only this task
+                    // writes them.
+                    unsafe {
+                        k(
+                            kc,
+                            ap,
+                            b.src.as_ptr().add(j0),
+                            offs,
+                            out.ptr.add(i0 * out.ldc + j0),
+                            out.ldc,
+                            end,
+                        )
+                    };
+                }
+                c0 += 1 + pair as usize;
+            }
+        }
         while c0 < cols.end {
             let c1 = cols.end.min(c0 + NC_PANELS);
             if let BMat::Rows(b) = b {
@@ -395,6 +455,33 @@ fn run(
             c0 = c1;
         }
     }
+}
+
+/// The least depth read where it lies: shallower products are dominated by their stores, which
+/// the packed order (six rows of 256 columns at a time) keeps together.
+const DIRECT_MIN_K: usize = 64;
+/// The most cache lines of B one two-panel tile may touch to be read where it lies (the tile is
+/// reused by every row panel from L1: 24 KiB of a 32 KiB L1, beside A's panel).
+const DIRECT_MAX_LINES: usize = 384;
+
+/// Whether rows k0..k0+kc of B are read in place: deep enough, and their 2·NR columns touch
+/// few enough cache lines (a 3×3 convolution's taps share lines: three taps, one row of lines).
+fn direct_fits(b: &BRows, k0: usize, kc: usize) -> bool {
+    if kc < DIRECT_MIN_K {
+        return false;
+    }
+    // Offsets rise in every convolution layout; after a falling one, lines count afresh.
+    let (mut lines, mut end, mut prev) = (0, 0, 0);
+    for &o in &b.offs[k0..k0 + kc] {
+        let (first, last) = (o / 16, (o + 2 * NR - 1) / 16 + 1);
+        if o < prev {
+            end = 0;
+        }
+        lines += last - first.max(end).min(last);
+        end = end.max(last);
+        prev = o;
+    }
+    lines <= DIRECT_MAX_LINES
 }
 
 /// Rows k0..k0+kc, columns j0..j1 of B into `dst` as panels of `[k][NR]` (columns past j1
@@ -607,12 +694,72 @@ mod avx512 {
         ldc: usize,
         end: &TileEnd,
     ) {
+        let p = [b0.as_ptr(), b1.as_ptr()];
+        // SAFETY: step k reads NR floats at k·NR of b0 and b1, inside them (the contract).
+        unsafe {
+            body::<R, V>(
+                kc,
+                ap,
+                |k| std::array::from_fn(|v| _mm512_loadu_ps(p[v].add(k * NR))),
+                c,
+                ldc,
+                end,
+            )
+        }
+    }
+
+    /// [`kernel`] reading B where it lies: step k's V·NR columns at `src + offs[k]`.
+    ///
+    /// # Safety
+    /// As [`kernel`], and `src + offs[k]` starts V·NR readable floats for every k < kc.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn kernel_rows<const R: usize, const V: usize>(
+        kc: usize,
+        ap: &[f32],
+        src: *const f32,
+        offs: &[usize],
+        c: *mut f32,
+        ldc: usize,
+        end: &TileEnd,
+    ) {
+        assert!(offs.len() >= kc);
+        // SAFETY: the contract.
+        unsafe {
+            body::<R, V>(
+                kc,
+                ap,
+                |k| {
+                    let q = src.add(*offs.get_unchecked(k));
+                    std::array::from_fn(|v| _mm512_loadu_ps(q.add(v * NR)))
+                },
+                c,
+                ldc,
+                end,
+            )
+        }
+    }
+
+    /// The register tile: `b(k)` gives step k's V vectors of B.
+    ///
+    /// # Safety
+    /// As [`kernel`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn body<const R: usize, const V: usize>(
+        kc: usize,
+        ap: &[f32],
+        b: impl Fn(usize) -> [__m512; V],
+        c: *mut f32,
+        ldc: usize,
+        end: &TileEnd,
+    ) {
+        assert!(ap.len() >= kc * MR);
         let mut acc = [[_mm512_setzero_ps(); V]; R];
-        let (mut a, mut p) = (ap.as_ptr(), [b0.as_ptr(), b1.as_ptr()]);
-        for _ in 0..kc {
-            // SAFETY: kc steps of MR (a) and NR (p) floats are inside ap, b0 and b1.
+        let mut a = ap.as_ptr();
+        for k in 0..kc {
+            // SAFETY: kc steps of MR floats are inside ap (asserted); b(k) is the caller's.
             unsafe {
-                let bv: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(p[v]));
+                let bv = b(k);
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let av = _mm512_set1_ps(*a.add(r));
                     for v in 0..V {
@@ -620,7 +767,6 @@ mod avx512 {
                     }
                 }
                 a = a.add(MR);
-                p = p.map(|q| q.add(NR));
             }
         }
         let (vlo, vhi) = (_mm512_set1_ps(end.lo), _mm512_set1_ps(end.hi));
@@ -673,7 +819,8 @@ mod tests {
 
     #[test]
     fn matches_the_definition_on_every_isa_shape_and_thread_count() {
-        // Shapes cover partial row/column tiles, one and several K passes, K = 0 and tiny n.
+        // Shapes cover partial row/column tiles, one and several K passes, K = 0 and tiny n,
+        // odd and even counts of full column panels.
         let shapes = [
             (1, 1, 1),
             (6, 16, 16),
@@ -683,14 +830,23 @@ mod tests {
             (5, 700, 5),
             (12, 0, 20),
             (31, 385, 100),
+            (13, 192, 80),
+            (7, 96, 37),
+            (6, 600, 64),
+            (20, 130, 200),
         ];
         for isa in Isa::available() {
-            for &(m, k, n) in &shapes {
+            for (&(m, k, n), taps) in shapes.iter().flat_map(|s| [(s, false), (s, true)]) {
                 let a = data(m * k, 1);
-                // B rows at scattered offsets inside a larger buffer, as convolutions read them.
+                // B rows at scattered offsets inside a larger buffer, or as a 3-wide
+                // convolution's taps read them (three rows one float apart: deep ones are read
+                // in place with AVX-512, see `direct_fits`).
                 let src = data(k * (n + 3) + 5, 2);
                 let offs: Vec<usize> = (0..k)
-                    .map(|kk| (kk * 7919) % (k * (n + 3) + 5 - n))
+                    .map(|kk| match taps {
+                        false => (kk * 7919) % (k * (n + 3) + 5 - n),
+                        true => kk / 3 * (n + 3) + kk % 3,
+                    })
                     .collect();
                 let b = BRows {
                     src: &src,
@@ -731,7 +887,7 @@ mod tests {
                             let (g, w) = (c[i * ldc + j], want[i * n + j]);
                             assert!(
                                 (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                                "{isa:?} {m}x{k}x{n} t{threads} ({i},{j}): {g} vs {w}"
+                                "{isa:?} {m}x{k}x{n} taps {taps} t{threads} ({i},{j}): {g} vs {w}"
                             );
                         }
                         // The gap between rows is never written.
