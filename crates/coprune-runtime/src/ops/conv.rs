@@ -580,6 +580,23 @@ impl Conv {
                                 continue;
                             }
                             let src = &xg[(ci * h + iy) * w..][..w];
+                            if sw == 2 && cols_read[0] && cols_read[1] {
+                                // Even input columns go to phase left % 2 from left / 2, odd
+                                // ones to the other phase from (left + 1) / 2: one pass.
+                                let at = |px: usize, c0: usize| ((py * sw + px) * hq + r) * wq + c0;
+                                let ate = at(left % 2, left / 2);
+                                let ato = at((left + 1) % 2, (left + 1) / 2);
+                                let (ne, no) = (w.div_ceil(2), w / 2);
+                                let (even, odd) = if ate < ato {
+                                    let (a, b) = planes.split_at_mut(ato);
+                                    (&mut a[ate..ate + ne], &mut b[..no])
+                                } else {
+                                    let (a, b) = planes.split_at_mut(ate);
+                                    (&mut b[..ne], &mut a[ato..ato + no])
+                                };
+                                super::deinterleave2(src, even, odd);
+                                continue;
+                            }
                             for px in (0..sw).filter(|&px| cols_read[px]) {
                                 // Input columns ix with (ix + left) % sw == px, from column c0.
                                 let ix0 = (px + sw - left % sw) % sw;
@@ -788,7 +805,7 @@ mod tests {
 
     #[test]
     fn every_dense_layout_and_orientation_matches_the_definition() {
-        let cases: [Case; 13] = [
+        let cases: [Case; 14] = [
             (8, 14, 14, 12, 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]), // sparse wide, dense im2col
             (3, 16, 40, 4, 1, [3, 3], [2, 1], [1, 1, 1, 1], [1, 1]),  // phases in rows only
             (8, 9, 11, 13, 1, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1]),  // the input itself
@@ -802,6 +819,7 @@ mod tests {
             (4, 13, 13, 6, 1, [3, 3], [3, 3], [1, 0, 2, 1], [1, 1]),  // stride 3
             (3, 9, 9, 4, 1, [3, 3], [2, 2], [1, 1, 1, 1], [2, 1]),    // stride and dilation
             (2, 5, 40, 3, 1, [2, 2], [1, 2], [0, 1, 0, 0], [1, 1]),   // wide, short
+            (4, 10, 13, 5, 1, [3, 3], [2, 2], [0, 0, 1, 1], [1, 1]),  // stride 2, even left pad
         ];
         let relu = Post {
             lo: 0.0,

@@ -123,3 +123,15 @@ pub fn registry() -> &'static HashMap<&'static str, Lower> {
         table.iter().copied().collect()
     })
 }
+
+/// Splits `src` into its even-indexed elements (into `even`, ⌈len/2⌉ of them) and odd-indexed
+/// ones (into `odd`, ⌊len/2⌋): one pass that the compiler vectorizes, where a strided walk per
+/// destination is element by element (stride-2 pooling and convolution inputs).
+pub(crate) fn deinterleave2(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(src.chunks_exact(2)) {
+        (*e, *o) = (pair[0], pair[1]);
+    }
+    if src.len() % 2 == 1 {
+        even[src.len() / 2] = src[src.len() - 1];
+    }
+}

@@ -205,14 +205,7 @@ impl Pool {
                 1 => row,
                 2 => {
                     let (even, odd) = ph.split_at_mut(wq);
-                    for ((e, o), pair) in
-                        even.iter_mut().zip(odd.iter_mut()).zip(row.chunks_exact(2))
-                    {
-                        (*e, *o) = (pair[0], pair[1]);
-                    }
-                    if w % 2 == 1 {
-                        even[w / 2] = row[w - 1];
-                    }
+                    super::deinterleave2(row, even, odd);
                     &ph
                 }
                 _ => {
