@@ -585,7 +585,7 @@ impl Conv {
                                 // ones to the other phase from (left + 1) / 2: one pass.
                                 let at = |px: usize, c0: usize| ((py * sw + px) * hq + r) * wq + c0;
                                 let ate = at(left % 2, left / 2);
-                                let ato = at((left + 1) % 2, (left + 1) / 2);
+                                let ato = at((left + 1) % 2, left.div_ceil(2));
                                 let (ne, no) = (w.div_ceil(2), w / 2);
                                 let (even, odd) = if ate < ato {
                                     let (a, b) = planes.split_at_mut(ato);
