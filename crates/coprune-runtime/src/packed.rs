@@ -313,6 +313,27 @@ pub fn gemm(
     }
 }
 
+/// The AVX-512 register tile `$f::<h, 1 + pair>` for h rows (≤ MR) and one or two panels.
+#[cfg(target_arch = "x86_64")]
+macro_rules! avx512_tile {
+    ($f:ident, $h:expr, $pair:expr) => {
+        match ($h, $pair) {
+            (6, true) => avx512::$f::<6, 2>,
+            (5, true) => avx512::$f::<5, 2>,
+            (4, true) => avx512::$f::<4, 2>,
+            (3, true) => avx512::$f::<3, 2>,
+            (2, true) => avx512::$f::<2, 2>,
+            (1, true) => avx512::$f::<1, 2>,
+            (6, false) => avx512::$f::<6, 1>,
+            (5, false) => avx512::$f::<5, 1>,
+            (4, false) => avx512::$f::<4, 1>,
+            (3, false) => avx512::$f::<3, 1>,
+            (2, false) => avx512::$f::<2, 1>,
+            _ => avx512::$f::<1, 1>,
+        }
+    };
+}
+
 /// One task: column panels `cols` × row panels `rows`, every K block.
 #[allow(clippy::too_many_arguments)]
 fn run(
@@ -361,20 +382,7 @@ fn run(
                     let i0 = ip * MR;
                     let ap = a.panel(ip, k0, kc);
                     assert!(ap.len() >= kc * MR);
-                    let k = match (MR.min(m - i0), pair) {
-                        (6, true) => avx512::kernel_rows::<6, 2>,
-                        (5, true) => avx512::kernel_rows::<5, 2>,
-                        (4, true) => avx512::kernel_rows::<4, 2>,
-                        (3, true) => avx512::kernel_rows::<3, 2>,
-                        (2, true) => avx512::kernel_rows::<2, 2>,
-                        (1, true) => avx512::kernel_rows::<1, 2>,
-                        (6, false) => avx512::kernel_rows::<6, 1>,
-                        (5, false) => avx512::kernel_rows::<5, 1>,
-                        (4, false) => avx512::kernel_rows::<4, 1>,
-                        (3, false) => avx512::kernel_rows::<3, 1>,
-                        (2, false) => avx512::kernel_rows::<2, 1>,
-                        _ => avx512::kernel_rows::<1, 1>,
-                    };
+                    let k = avx512_tile!(kernel_rows, MR.min(m - i0), pair);
                     // SAFETY: `Isa::Avx512` comes from `Isa::detect`; `gemm` checked every
                     // offs[k] + n ≤ src.len(), and j0 + (1 + pair)·NR ≤ n; the tile's rows and
                     // columns of C lie inside the slice `gemm` checked, and only this task
@@ -420,20 +428,7 @@ fn run(
                         let pair = jp + 1 < c1 && j0 + 2 * NR <= n;
                         let (p0, p1) = (panel(jp), panel(if pair { jp + 1 } else { jp }));
                         assert!(ap.len() >= kc * MR && p0.len() >= kc * NR && p1.len() >= kc * NR);
-                        let k = match (h, pair) {
-                            (6, true) => avx512::kernel::<6, 2>,
-                            (5, true) => avx512::kernel::<5, 2>,
-                            (4, true) => avx512::kernel::<4, 2>,
-                            (3, true) => avx512::kernel::<3, 2>,
-                            (2, true) => avx512::kernel::<2, 2>,
-                            (1, true) => avx512::kernel::<1, 2>,
-                            (6, false) => avx512::kernel::<6, 1>,
-                            (5, false) => avx512::kernel::<5, 1>,
-                            (4, false) => avx512::kernel::<4, 1>,
-                            (3, false) => avx512::kernel::<3, 1>,
-                            (2, false) => avx512::kernel::<2, 1>,
-                            _ => avx512::kernel::<1, 1>,
-                        };
+                        let k = avx512_tile!(kernel, h, pair);
                         // SAFETY: `Isa::Avx512` comes from `Isa::detect` (AVX-512F present); the
                         // panels hold kc steps (asserted); rows i0..i0 + h and the tile's
                         // columns (≤ n) of C lie inside the slice `gemm` checked, and only this
