@@ -160,8 +160,21 @@ mod avx2 {
     /// registers by the compiler).
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn row(t: &Taps, buf: &[f32], roff: &[usize], oy: usize, y: &mut [f32]) {
+        // Strides 1 and 2 as constants: the eight pixels' loads then take fixed displacements
+        // from one address, where a run-time step chained eight dependent adds per tap.
+        match t.g.sw {
+            1 => row_sw::<1>(t, buf, roff, oy, y),
+            2 => row_sw::<2>(t, buf, roff, oy, y),
+            _ => row_sw::<0>(t, buf, roff, oy, y),
+        }
+    }
+
+    /// [`row`] for column stride `SW` (0: the geometry's).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn row_sw<const SW: usize>(t: &Taps, buf: &[f32], roff: &[usize], oy: usize, y: &mut [f32]) {
         let g = t.g;
-        let step = g.sw * LANES;
+        let step = if SW == 0 { g.sw } else { SW } * LANES;
         // Every load below reads buf[at .. at + 8] with at ≤ roff[ky] + reach.
         let reach = ((g.ow - 1) * g.sw + (g.kw - 1) * g.dw) * LANES;
         assert!(roff.len() == g.kh && roff.iter().all(|&r| r + reach + LANES <= buf.len()));
