@@ -297,7 +297,10 @@ impl Conv {
         transpose: Option<bool>,
         isa: Isa,
     ) -> Conv {
-        let (dense, offs) = dense_layout(&geom, (9, 8));
+        // With AVX-512 the GEMM reads wide rows where they lie (no packing), so they may waste
+        // more columns before im2col pays (14×14 planes: 16 of 14, 1–2% faster).
+        let limit = if isa == Isa::Avx512 { (6, 5) } else { (9, 8) };
+        let (dense, offs) = dense_layout(&geom, limit);
         // The sparse kernels spend less per column, so im2col costs them relatively more.
         let sparse_layout = dense_layout(&geom, (23, 20));
         let (mg, kk) = (geom.mg(), geom.kk());
