@@ -470,16 +470,20 @@ fn direct_fits(b: &BRows, k0: usize, kc: usize) -> bool {
     if kc < DIRECT_MIN_K {
         return false;
     }
-    // Offsets rise in every convolution layout; after a falling one, lines count afresh.
-    let (mut lines, mut end, mut prev) = (0, 0, 0);
-    for &o in &b.offs[k0..k0 + kc] {
-        let (first, last) = (o / 16, (o + 2 * NR - 1) / 16 + 1);
-        if o < prev {
-            end = 0;
-        }
+    // A row's 2·NR columns span at most 3 lines; otherwise count the distinct ones, in offset
+    // order (a strided convolution's taps alternate between phase planes).
+    if 3 * kc <= DIRECT_MAX_LINES {
+        return true;
+    }
+    let mut rows: Vec<(usize, usize)> = b.offs[k0..k0 + kc]
+        .iter()
+        .map(|&o| (o / 16, (o + 2 * NR - 1) / 16 + 1))
+        .collect();
+    rows.sort_unstable();
+    let (mut lines, mut end) = (0, 0);
+    for (first, last) in rows {
         lines += last - first.max(end).min(last);
         end = end.max(last);
-        prev = o;
     }
     lines <= DIRECT_MAX_LINES
 }
