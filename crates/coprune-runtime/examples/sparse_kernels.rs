@@ -1,10 +1,13 @@
 //! Dense GEMM against the sparse kernels on convolution-shaped products (W M×K · X K×N), one
 //! thread unless `THREADS` is set: `cargo run --release -p coprune-runtime --example sparse_kernels`.
+//! Two dense rows: the `gemm` crate, and the runtime's own packed GEMM (weights packed once, X
+//! read through row offsets as convolutions read it), which "vs dense" compares against.
 //! `SHAPE=M,K,N` runs one shape; `CONV=C,H` a 3×3 convolution of C channels on H×H read from
 //! padded planes, as the runtime does. Prints milliseconds and effective GFLOP/s (2·nnz·N per
 //! product; dense counts every weight).
 
 use coprune_runtime::gemm::{matmul, MatRef};
+use coprune_runtime::packed::{self, BMat, BRows, Epilogue, PackedA};
 use coprune_runtime::sparse::{Isa, SparseWeights};
 use std::time::Instant;
 
@@ -60,6 +63,7 @@ fn main() {
         Some((c, h)) => vec![(c, 9 * c, h * (h + 2))],
         None => shapes,
     };
+    let isa0 = Isa::detect();
     for &(m, k, n) in &shapes {
         // X as rows of n (im2col) or as padded planes; column c's row starts at `offset(c)`.
         let (x_len, offset): (usize, Box<dyn Fn(usize) -> u32>) = match conv {
@@ -89,6 +93,21 @@ fn main() {
         let flops = 2.0 * (m * k * n) as f64;
         println!(
             "{m:>4}×{k:<5}·{k:>5}×{n:<5}      dense    gemm      -     {dms:>8.3} {:>8.1}",
+            flops / dms / 1e6
+        );
+        let pa = PackedA::new(&dense_w, m, k);
+        let offs: Vec<usize> = (0..k).map(|c| offset(c) as usize).collect();
+        let b = BRows {
+            src: &x,
+            offs: &offs,
+            n,
+        };
+        let dms = time(|| {
+            let none = Epilogue::none();
+            packed::gemm(isa0, &pa, BMat::Rows(b), &mut y, n, none, threads)
+        });
+        println!(
+            "{m:>4}×{k:<5}·{k:>5}×{n:<5}      dense    packed    {isa0:?} {dms:>8.3} {:>8.1}",
             flops / dms / 1e6
         );
         for &(sp, blocky) in &[
