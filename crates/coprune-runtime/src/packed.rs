@@ -288,12 +288,13 @@ pub fn gemm(
     } else {
         (1, mp.min(threads))
     };
+    let passes = Passes::new(isa, &b, k);
     let task = |t: usize, bp: &mut Vec<f32>| {
         let (cc, rc) = (t % col_chunks, t / col_chunks);
         let cols =
             (2 * (pairs * cc / col_chunks)).min(np)..(2 * (pairs * (cc + 1) / col_chunks)).min(np);
         let rows = mp * rc / row_chunks..mp * (rc + 1) / row_chunks;
-        run(isa, a, &b, out, &epi, cols, rows, bp);
+        run(isa, a, &b, &passes, out, &epi, cols, rows, bp);
     };
     // Each thread keeps its B panels between calls: no allocation or page faults per call.
     thread_local! {
@@ -334,12 +335,40 @@ macro_rules! avx512_tile {
     };
 }
 
-/// One task: column panels `cols` × row panels `rows`, every K block.
+/// The K passes of a product (k > 0): equal depths of at most about KC (one pass when K is only
+/// a little over KC), and whether each reads B where it lies (see `direct_fits`), decided once
+/// per product rather than by each task.
+struct Passes {
+    depth: usize,
+    direct: Vec<bool>,
+}
+
+impl Passes {
+    fn new(isa: Isa, b: &BMat, k: usize) -> Passes {
+        let depth = if k <= KC + KC / 2 {
+            k
+        } else {
+            k.div_ceil(k.div_ceil(KC))
+        };
+        let direct = (0..k)
+            .step_by(depth)
+            .map(|k0| {
+                isa == Isa::Avx512
+                    && b.rows()
+                        .is_some_and(|b| direct_fits(b, k0, depth.min(k - k0)))
+            })
+            .collect();
+        Passes { depth, direct }
+    }
+}
+
+/// One task: column panels `cols` × row panels `rows`, every K pass.
 #[allow(clippy::too_many_arguments)]
 fn run(
     isa: Isa,
     a: &PackedA,
     b: &BMat,
+    passes: &Passes,
     out: Out,
     epi: &Epilogue,
     cols: std::ops::Range<usize>,
@@ -347,19 +376,14 @@ fn run(
     bp: &mut Vec<f32>,
 ) {
     let (m, k, n) = (a.m, a.k, b.n());
-    // Passes of equal depth, at most about KC (one pass when K is only a little over KC).
-    let kc_max = if k <= KC + KC / 2 {
-        k
-    } else {
-        k.div_ceil(k.div_ceil(KC))
-    };
+    let kc_max = passes.depth;
     // Panels start on cache lines: a 16-float row of B is then one line, not two.
     if bp.len() < kc_max * NR * NC_PANELS + 16 {
         bp.resize(kc_max * NR * NC_PANELS + 16, 0.0);
     }
     let skip = bp.as_ptr().align_offset(64).min(16);
     let bp = &mut bp[skip..];
-    for k0 in (0..k).step_by(kc_max) {
+    for (k0, &direct) in (0..k).step_by(kc_max).zip(&passes.direct) {
         let kc = kc_max.min(k - k0);
         let (first, last) = (k0 == 0, k0 + kc == k);
         // With AVX-512, B's full panels are read where they lie (a convolution's input or
@@ -368,7 +392,7 @@ fn run(
         // panel is packed.
         let mut c0 = cols.start;
         #[cfg(target_arch = "x86_64")]
-        if let (Isa::Avx512, Some(b)) = (isa, b.rows().filter(|b| direct_fits(b, k0, kc))) {
+        if let (Isa::Avx512, Some(b), true) = (isa, b.rows(), direct) {
             let full = cols.end.min(n / NR);
             let ends: Vec<TileEnd> = rows
                 .clone()
