@@ -161,8 +161,11 @@ impl Pool {
         // compiles to a store only where v is larger: a masked store once vectorized for AVX2,
         // which is slow on AMD CPUs.
         let max = |d: &mut f32, v: f32| *d = d.max(v);
-        tmp.resize(oh * w, f32::NEG_INFINITY);
-        for (oy, t) in tmp.chunks_mut(w).enumerate() {
+        // `tmp`: the oh rows down the columns, then one row split into stride phases.
+        let (s, wq) = (self.strides[1], w.div_ceil(self.strides[1]));
+        tmp.resize(oh * w + s * wq, f32::NEG_INFINITY);
+        let (cols, ph) = tmp.split_at_mut(oh * w);
+        for (oy, t) in cols.chunks_mut(w).enumerate() {
             // The first row inside the plane is copied, the others taken the max with; a window
             // with no row inside is all −∞.
             let mut first = true;
@@ -176,11 +179,7 @@ impl Pool {
                 if first {
                     // NaN inputs stay skipped: max(−∞, v) as above.
                     for (d, &v) in t.iter_mut().zip(row) {
-                        *d = if v > f32::NEG_INFINITY {
-                            v
-                        } else {
-                            f32::NEG_INFINITY
-                        };
+                        *d = f32::NEG_INFINITY.max(v);
                     }
                     first = false;
                     continue;
@@ -197,22 +196,19 @@ impl Pool {
         // Along the rows: a strided row is first split into its stride phases (phase p holds
         // columns p, p + s, …), so that every tap reads one contiguous run (a strided walk per
         // tap was three quarters of resnet18's max pool).
-        let s = self.strides[1];
-        let wq = w.div_ceil(s);
-        let mut ph = vec![f32::NEG_INFINITY; s * wq];
-        for (row, out) in tmp.chunks(w).zip(ys.chunks_mut(ow)) {
+        for (row, out) in cols.chunks(w).zip(ys.chunks_mut(ow)) {
             let row: &[f32] = match s {
                 1 => row,
                 2 => {
                     let (even, odd) = ph.split_at_mut(wq);
                     super::deinterleave2(row, even, odd);
-                    &ph
+                    ph
                 }
                 _ => {
                     for (i, &v) in row.iter().enumerate() {
                         ph[(i % s) * wq + i / s] = v;
                     }
-                    &ph
+                    ph
                 }
             };
             for kx in 0..self.kernel[1] {
