@@ -353,9 +353,8 @@ impl Passes {
         let direct = (0..k)
             .step_by(depth)
             .map(|k0| {
-                isa == Isa::Avx512
-                    && b.rows()
-                        .is_some_and(|b| direct_fits(b, k0, depth.min(k - k0)))
+                b.rows()
+                    .is_some_and(|b| direct_fits(isa, b, k0, depth.min(k - k0)))
             })
             .collect();
         Passes { depth, direct }
@@ -386,62 +385,87 @@ fn run(
     for (k0, &direct) in (0..k).step_by(kc_max).zip(&passes.direct) {
         let kc = kc_max.min(k - k0);
         let (first, last) = (k0 == 0, k0 + kc == k);
-        // With AVX-512, B's full panels are read where they lie (a convolution's input or
-        // phase planes), one or two panels at a time, each swept by every row panel while it
-        // stays in L1: packing them cost an eighth of a 3×3 convolution. The last, partial
-        // panel is packed.
+        // B's full panels are read where they lie (a convolution's input or phase planes), one
+        // at a time (two with AVX-512), each swept by every row panel while it stays in L1:
+        // packing them cost an eighth of a 3×3 convolution. The last, partial panel is packed.
         let mut c0 = cols.start;
+        // Built once per pass and row panel: rebuilt per tile, its copy stalled on store
+        // forwarding (half of this function's time on 16-deep 1×1 convolutions).
+        let ends: Vec<TileEnd> = rows
+            .clone()
+            .map(|ip| tile_end(epi, ip * MR, MR.min(m - ip * MR), first, last))
+            .collect();
         #[cfg(target_arch = "x86_64")]
-        if let (Isa::Avx512, Some(b), true) = (isa, b.rows(), direct) {
+        if let (Some(b), true) = (b.rows(), direct) {
             let full = cols.end.min(n / NR);
-            let ends: Vec<TileEnd> = rows
-                .clone()
-                .map(|ip| tile_end(epi, ip * MR, MR.min(m - ip * MR), first, last))
-                .collect();
             let offs = &b.offs[k0..k0 + kc];
-            while c0 < full {
-                let pair = c0 + 1 < full;
-                let j0 = c0 * NR;
-                for (ip, end) in rows.clone().zip(&ends) {
-                    let i0 = ip * MR;
-                    let ap = a.panel(ip, k0, kc);
-                    assert!(ap.len() >= kc * MR);
-                    let k = avx512_tile!(kernel_rows, MR.min(m - i0), pair);
-                    // SAFETY: `Isa::Avx512` comes from `Isa::detect`; `gemm` checked every
-                    // offs[k] + n ≤ src.len(), and j0 + (1 + pair)·NR ≤ n; the tile's rows and
-                    // columns of C lie inside the slice `gemm` checked, and only this task
-                    // writes them.
-                    unsafe {
-                        k(
-                            kc,
-                            ap,
-                            b.src.as_ptr().add(j0),
-                            offs,
-                            out.ptr.add(i0 * out.ldc + j0),
-                            out.ldc,
-                            end,
-                        )
-                    };
+            // With AVX2, row panels sweep the tile in chunks, so that their panels of A stay in
+            // L2 (256 rows of A, 258 KiB a pass, streamed past every tile, left a 14×14
+            // convolution 2% slower than packing B); the chunk's tiles of B are re-read from
+            // L2 or L3.
+            let step = if isa == Isa::Avx512 {
+                rows.len().max(1)
+            } else {
+                MC_DIRECT
+            };
+            for chunk in (rows.start..rows.end).step_by(step) {
+                let chunk = chunk..rows.end.min(chunk + step);
+                let mut c = c0;
+                while c < full {
+                    let pair = isa == Isa::Avx512 && c + 1 < full;
+                    let j0 = c * NR;
+                    for ip in chunk.clone() {
+                        let end = &ends[ip - rows.start];
+                        let i0 = ip * MR;
+                        let ap = a.panel(ip, k0, kc);
+                        assert!(ap.len() >= kc * MR);
+                        let h = MR.min(m - i0);
+                        let k = match isa {
+                            Isa::Avx512 => avx512_tile!(kernel_rows, h, pair),
+                            _ => match h {
+                                6 => avx2::kernel_rows::<6, 2>,
+                                5 => avx2::kernel_rows::<5, 2>,
+                                4 => avx2::kernel_rows::<4, 2>,
+                                3 => avx2::kernel_rows::<3, 2>,
+                                2 => avx2::kernel_rows::<2, 2>,
+                                _ => avx2::kernel_rows::<1, 2>,
+                            },
+                        };
+                        // SAFETY: `direct` holds only for x86 `Isa`s, which come from `Isa::detect`
+                        // (AVX2 and FMA present; AVX-512F for `Isa::Avx512`); `gemm` checked every
+                        // offs[k] + n ≤ src.len(), and j0 + (1 + pair)·NR ≤ n; the tile's rows and
+                        // columns of C lie inside the slice `gemm` checked, and only this task
+                        // writes them.
+                        unsafe {
+                            k(
+                                kc,
+                                ap,
+                                b.src.as_ptr().add(j0),
+                                offs,
+                                out.ptr.add(i0 * out.ldc + j0),
+                                out.ldc,
+                                end,
+                            )
+                        };
+                    }
+                    c += 1 + pair as usize;
                 }
-                c0 += 1 + pair as usize;
             }
+            c0 = c0.max(full);
         }
         while c0 < cols.end {
             let c1 = cols.end.min(c0 + NC_PANELS);
             if let BMat::Rows(b) = b {
                 pack_b(b, k0, kc, c0 * NR, n.min(c1 * NR), bp);
             }
-            for ip in rows.clone() {
+            let panel = |jp: usize| match b {
+                BMat::Rows(_) => &bp[(jp - c0) * kc * NR..][..kc * NR],
+                BMat::Packed(b) => b.panel(jp, k0, kc),
+            };
+            for (ip, end) in rows.clone().zip(&ends) {
                 let i0 = ip * MR;
                 let h = MR.min(m - i0);
                 let ap = a.panel(ip, k0, kc);
-                // Built once per row panel: rebuilt per tile, its copy stalled on store
-                // forwarding (half of this function's time on 16-deep 1×1 convolutions).
-                let end = tile_end(epi, i0, h, first, last);
-                let panel = |jp: usize| match b {
-                    BMat::Rows(_) => &bp[(jp - c0) * kc * NR..][..kc * NR],
-                    BMat::Packed(b) => b.panel(jp, k0, kc),
-                };
                 let mut jp = c0;
                 while jp < c1 {
                     let j0 = jp * NR;
@@ -457,22 +481,12 @@ fn run(
                         // panels hold kc steps (asserted); rows i0..i0 + h and the tile's
                         // columns (≤ n) of C lie inside the slice `gemm` checked, and only this
                         // task writes them.
-                        unsafe {
-                            k(
-                                kc,
-                                ap,
-                                p0,
-                                p1,
-                                out.ptr.add(i0 * out.ldc + j0),
-                                out.ldc,
-                                &end,
-                            )
-                        };
+                        unsafe { k(kc, ap, p0, p1, out.ptr.add(i0 * out.ldc + j0), out.ldc, end) };
                         jp += 1 + pair as usize;
                         continue;
                     }
                     let w = NR.min(n - j0);
-                    tile(isa, kc, ap, panel(jp), out, i0, j0, h, w, &end);
+                    tile(isa, kc, ap, panel(jp), out, i0, j0, h, w, end);
                     jp += 1;
                 }
             }
@@ -487,21 +501,33 @@ const DIRECT_MIN_K: usize = 64;
 /// The most cache lines of B one two-panel tile may touch to be read where it lies (the tile is
 /// reused by every row panel from L1: 24 KiB of a 32 KiB L1, beside A's panel).
 const DIRECT_MAX_LINES: usize = 384;
+/// Row panels that sweep each tile of B read in place in turn, with AVX2 (96 rows: 96 KiB of
+/// A a pass).
+const MC_DIRECT: usize = 16;
 
-/// Whether rows k0..k0+kc of B are read in place: deep enough, and their 2·NR columns touch
-/// few enough cache lines (a 3×3 convolution's taps share lines: three taps, one row of lines).
-fn direct_fits(b: &BRows, k0: usize, kc: usize) -> bool {
+/// Whether rows k0..k0+kc of B are read in place: deep enough, and the tile's columns (2·NR
+/// with AVX-512, NR with AVX2) touch few enough cache lines (a 3×3 convolution's taps share
+/// lines: three taps, one row of lines). With AVX2, only when rows share lines, at most three
+/// lines per four rows: the first row panel to sweep a tile waits on its lines, and 1×1
+/// convolutions (one plane per row, no line shared) ran 5–12% slower read in place than packed
+/// on Zen 3, while 3×3 ones ran 8% faster.
+fn direct_fits(isa: Isa, b: &BRows, k0: usize, kc: usize) -> bool {
+    let width = match isa {
+        Isa::Avx512 => 2 * NR,
+        Isa::Avx2Fma => NR,
+        Isa::Portable => return false,
+    };
     if kc < DIRECT_MIN_K {
         return false;
     }
-    // A row's 2·NR columns span at most 3 lines; otherwise count the distinct ones, in offset
-    // order (a strided convolution's taps alternate between phase planes).
-    if 3 * kc <= DIRECT_MAX_LINES {
+    // A row's columns span at most width/16 + 1 lines; otherwise count the distinct ones, in
+    // offset order (a strided convolution's taps alternate between phase planes).
+    if isa == Isa::Avx512 && (width / 16 + 1) * kc <= DIRECT_MAX_LINES {
         return true;
     }
     let mut rows: Vec<(usize, usize)> = b.offs[k0..k0 + kc]
         .iter()
-        .map(|&o| (o / 16, (o + 2 * NR - 1) / 16 + 1))
+        .map(|&o| (o / 16, (o + width - 1) / 16 + 1))
         .collect();
     rows.sort_unstable();
     let (mut lines, mut end) = (0, 0);
@@ -509,7 +535,7 @@ fn direct_fits(b: &BRows, k0: usize, kc: usize) -> bool {
         lines += last - first.max(end).min(last);
         end = end.max(last);
     }
-    lines <= DIRECT_MAX_LINES
+    lines <= DIRECT_MAX_LINES && (isa == Isa::Avx512 || 4 * lines <= 3 * kc)
 }
 
 /// Rows k0..k0+kc, columns j0..j1 of B into `dst` as panels of `[k][NR]` (columns past j1
@@ -666,12 +692,74 @@ mod avx2 {
         ldc: usize,
         end: &TileEnd,
     ) {
+        assert!(bp.len() >= kc * NR);
+        let b = bp.as_ptr();
+        // SAFETY: step k reads 8·V ≤ NR floats at k·NR of bp, inside it (asserted).
+        unsafe {
+            body::<R, V>(
+                kc,
+                ap,
+                |k| std::array::from_fn(|v| _mm256_loadu_ps(b.add(k * NR + 8 * v))),
+                c,
+                ldc,
+                end,
+            )
+        }
+    }
+
+    /// [`kernel`] reading B where it lies: step k's 8·V columns at `src + offs[k]`.
+    ///
+    /// # Safety
+    /// As [`kernel`], and `src + offs[k]` starts 8·V readable floats for every k < kc.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn kernel_rows<const R: usize, const V: usize>(
+        kc: usize,
+        ap: &[f32],
+        src: *const f32,
+        offs: &[usize],
+        c: *mut f32,
+        ldc: usize,
+        end: &TileEnd,
+    ) {
+        assert!(offs.len() >= kc);
+        // SAFETY: the contract.
+        unsafe {
+            body::<R, V>(
+                kc,
+                ap,
+                |k| {
+                    let q = src.add(*offs.get_unchecked(k));
+                    std::array::from_fn(|v| _mm256_loadu_ps(q.add(8 * v)))
+                },
+                c,
+                ldc,
+                end,
+            )
+        }
+    }
+
+    /// The tile's K loop (B's step k from `b(k)`) and its end.
+    ///
+    /// # Safety
+    /// AVX2 and FMA are present; `c` points at R rows of 8·V floats, row stride `ldc`; `b(k)`
+    /// is safe to call for k < kc.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn body<const R: usize, const V: usize>(
+        kc: usize,
+        ap: &[f32],
+        b: impl Fn(usize) -> [__m256; V],
+        c: *mut f32,
+        ldc: usize,
+        end: &TileEnd,
+    ) {
+        assert!(ap.len() >= kc * MR);
         let mut acc = [[_mm256_setzero_ps(); V]; R];
-        let (mut a, mut b) = (ap.as_ptr(), bp.as_ptr());
-        for _ in 0..kc {
-            // SAFETY: kc steps of MR (a) and NR (b) floats are inside ap/bp; R ≤ MR, 8·V ≤ NR.
+        let mut a = ap.as_ptr();
+        for k in 0..kc {
+            // SAFETY: kc steps of MR floats are inside ap (asserted); b(k) is the caller's.
             unsafe {
-                let bv: [__m256; V] = std::array::from_fn(|v| _mm256_loadu_ps(b.add(8 * v)));
+                let bv = b(k);
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let av = _mm256_broadcast_ss(&*a.add(r));
                     for v in 0..V {
@@ -679,7 +767,6 @@ mod avx2 {
                     }
                 }
                 a = a.add(MR);
-                b = b.add(NR);
             }
         }
         let (vlo, vhi) = (_mm256_set1_ps(end.lo), _mm256_set1_ps(end.hi));
