@@ -7,7 +7,7 @@
 //! product; dense counts every weight).
 
 use coprune_runtime::gemm::{matmul, MatRef};
-use coprune_runtime::packed::{self, BMat, BRows, Epilogue, PackedA};
+use coprune_runtime::packed::{self, AMat, BMat, BRows, Epilogue, PackedA};
 use coprune_runtime::sparse::{Isa, SparseWeights};
 use std::time::Instant;
 
@@ -104,7 +104,15 @@ fn main() {
         };
         let dms = time(|| {
             let none = Epilogue::none();
-            packed::gemm(isa0, &pa, BMat::Rows(b), &mut y, n, none, threads)
+            packed::gemm(
+                isa0,
+                AMat::Packed(&pa),
+                BMat::Rows(b),
+                &mut y,
+                n,
+                none,
+                threads,
+            )
         });
         println!(
             "{m:>4}×{k:<5}·{k:>5}×{n:<5}      dense    packed    {isa0:?} {dms:>8.3} {:>8.1}",

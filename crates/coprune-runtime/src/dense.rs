@@ -6,7 +6,7 @@
 //! 69 GFLOP/s on the MLP at batch 256 and 10 on mobilenet_v2's classifier (memory at 1 row).
 #![allow(unsafe_code)] // calls into the `#[target_feature]` copies, after run-time detection
 
-use crate::packed::{self, BMat, Epilogue, PackedA, PackedB};
+use crate::packed::{self, AMat, BMat, Epilogue, PackedA, PackedB};
 use crate::sparse::{fma, Isa};
 use rayon::prelude::*;
 
@@ -67,7 +67,15 @@ impl ConstB {
             }
             ConstB::Packed(b) => {
                 let a = PackedA::new(x, m, b.k);
-                packed::gemm(isa, &a, BMat::Packed(b), y, b.n, Epilogue::none(), threads);
+                packed::gemm(
+                    isa,
+                    AMat::Packed(&a),
+                    BMat::Packed(b),
+                    y,
+                    b.n,
+                    Epilogue::none(),
+                    threads,
+                );
                 a.recycle();
             }
         }

@@ -2,8 +2,10 @@
 //! weights, M × K) is stored as [`MR`]-row panels, K-major, and B is read through row offsets
 //! (`B[k][j] = src[offs[k] + j]`), so a convolution's B is its input itself (1×1), a padded copy
 //! of it read at each tap's shift (stride 1: no im2col at all), or an im2col matrix. B is packed
-//! [`NR`] columns at a time into an L1-sized panel just before use, or, with AVX-512, read where
-//! it lies when a tile's rows share few enough cache lines (`direct_fits`); the bias, the accumulation
+//! [`NR`] columns at a time into an L1-sized panel just before use, or read where it lies when a
+//! tile's rows share few enough cache lines (`direct_fits`). The transposed product of a
+//! convolution (weights as B, packed once) may read its A, the input, in place too ([`ARows`]:
+//! one row per output pixel, no im2col); the bias, the accumulation
 //! over K blocks and a fused Relu/Clip happen on the register tile. The `gemm` crate cannot keep
 //! A packed between calls nor read B through offsets, which is why convolutions use this
 //! instead (doc/architecture.md). A 6×16 AVX2+FMA microkernel (chosen at run time) and a
@@ -194,6 +196,88 @@ pub struct BRows<'a> {
     pub n: usize,
 }
 
+/// A (m × K) read where it lies: `A[i][k] = src[offs[k] + rows[i]]`. A convolution's
+/// transposed product reads its input this way: row i an output pixel, step k a tap, so
+/// neither an im2col nor a packed copy is built (nor a column wasted past a row's end).
+#[derive(Debug, Clone, Copy)]
+pub struct ARows<'a> {
+    pub src: &'a [f32],
+    pub offs: &'a [usize],
+    pub rows: &'a [usize],
+}
+
+/// The A operand: packed (once at load, or per call), or read where it lies.
+#[derive(Debug, Clone, Copy)]
+pub enum AMat<'a> {
+    Packed(&'a PackedA),
+    Rows(ARows<'a>),
+}
+
+impl AMat<'_> {
+    fn m(&self) -> usize {
+        match self {
+            AMat::Packed(a) => a.m,
+            AMat::Rows(a) => a.rows.len(),
+        }
+    }
+
+    fn k(&self) -> usize {
+        match self {
+            AMat::Packed(a) => a.k,
+            AMat::Rows(a) => a.offs.len(),
+        }
+    }
+
+    /// Steps k0..k0+kc of row panel p (h = its rows).
+    fn panel(&self, p: usize, k0: usize, kc: usize) -> APanel<'_> {
+        match self {
+            AMat::Packed(a) => APanel::Packed(a.panel(p, k0, kc)),
+            AMat::Rows(a) => {
+                let i0 = p * MR;
+                let h = MR.min(a.rows.len() - i0);
+                // Rows past the panel's last repeat its first (computed, never stored).
+                let rows = std::array::from_fn(|r| a.rows[i0 + if r < h { r } else { 0 }]);
+                APanel::Rows {
+                    src: a.src,
+                    offs: &a.offs[k0..k0 + kc],
+                    rows,
+                }
+            }
+        }
+    }
+}
+
+/// One row panel of A over one K pass, as a tile reads it.
+#[derive(Debug, Clone, Copy)]
+enum APanel<'a> {
+    /// `[k][MR]`.
+    Packed(&'a [f32]),
+    /// Step k, row r at `src[offs[k] + rows[r]]`.
+    Rows {
+        src: &'a [f32],
+        offs: &'a [usize],
+        rows: [usize; MR],
+    },
+}
+
+impl APanel<'_> {
+    /// A's value at step k, row r (the portable kernel's read).
+    fn at(&self, k: usize, r: usize) -> f32 {
+        match self {
+            APanel::Packed(a) => a[k * MR + r],
+            APanel::Rows { src, offs, rows } => src[offs[k] + rows[r]],
+        }
+    }
+
+    /// Whether it holds kc steps.
+    fn holds(&self, kc: usize) -> bool {
+        match self {
+            APanel::Packed(a) => a.len() >= kc * MR,
+            APanel::Rows { offs, .. } => offs.len() >= kc,
+        }
+    }
+}
+
 /// What is done to each output before it is stored: `clamp(acc + bias[row], lo, hi)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Epilogue<'a> {
@@ -226,20 +310,18 @@ unsafe impl Sync for Out {}
 
 /// `C = epilogue(A × B)` for the m × n output held in `c` (row stride `ldc`), on up to
 /// `threads` threads (tasks: column ranges, or row ranges when C has more rows than columns).
-pub fn gemm(
-    isa: Isa,
-    a: &PackedA,
-    b: BMat,
-    c: &mut [f32],
-    ldc: usize,
-    epi: Epilogue,
-    threads: usize,
-) {
-    let (m, k, n) = (a.m, a.k, b.n());
+pub fn gemm(isa: Isa, a: AMat, b: BMat, c: &mut [f32], ldc: usize, epi: Epilogue, threads: usize) {
+    let (m, k, n) = (a.m(), a.k(), b.n());
     if m == 0 || n == 0 {
         return;
     }
     assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "C too small");
+    if let AMat::Rows(a) = a {
+        let (last_off, last_row) = (a.offs.iter().max(), a.rows.iter().max());
+        if let (Some(&o), Some(&r)) = (last_off, last_row) {
+            assert!(o + r < a.src.len(), "A rows out of bounds");
+        }
+    }
     match b {
         BMat::Rows(b) => {
             assert_eq!(
@@ -268,7 +350,7 @@ pub fn gemm(
             for j0 in (0..n).step_by(NR) {
                 let w = NR.min(n - j0);
                 let end = tile_end(&epi, i, 1, true, true);
-                tile(isa, 0, &[], &zero, out, i, j0, 1, w, &end);
+                tile(isa, 0, &APanel::Packed(&[]), &zero, out, i, j0, 1, w, &end);
             }
         }
         return;
@@ -288,13 +370,13 @@ pub fn gemm(
     } else {
         (1, mp.min(threads))
     };
-    let passes = Passes::new(isa, &b, k);
+    let passes = Passes::new(isa, &a, &b, k);
     let task = |t: usize, bp: &mut Vec<f32>| {
         let (cc, rc) = (t % col_chunks, t / col_chunks);
         let cols =
             (2 * (pairs * cc / col_chunks)).min(np)..(2 * (pairs * (cc + 1) / col_chunks)).min(np);
         let rows = mp * rc / row_chunks..mp * (rc + 1) / row_chunks;
-        run(isa, a, &b, &passes, out, &epi, cols, rows, bp);
+        run(isa, &a, &b, &passes, out, &epi, cols, rows, bp);
     };
     // Each thread keeps its B panels between calls: no allocation or page faults per call.
     thread_local! {
@@ -344,7 +426,7 @@ struct Passes {
 }
 
 impl Passes {
-    fn new(isa: Isa, b: &BMat, k: usize) -> Passes {
+    fn new(isa: Isa, a: &AMat, b: &BMat, k: usize) -> Passes {
         let depth = if k <= KC + KC / 2 {
             k
         } else {
@@ -353,8 +435,9 @@ impl Passes {
         let direct = (0..k)
             .step_by(depth)
             .map(|k0| {
-                b.rows()
-                    .is_some_and(|b| direct_fits(isa, b, k0, depth.min(k - k0)))
+                matches!(a, AMat::Packed(_))
+                    && b.rows()
+                        .is_some_and(|b| direct_fits(isa, b, k0, depth.min(k - k0)))
             })
             .collect();
         Passes { depth, direct }
@@ -365,7 +448,7 @@ impl Passes {
 #[allow(clippy::too_many_arguments)]
 fn run(
     isa: Isa,
-    a: &PackedA,
+    a: &AMat,
     b: &BMat,
     passes: &Passes,
     out: Out,
@@ -374,7 +457,7 @@ fn run(
     rows: std::ops::Range<usize>,
     bp: &mut Vec<f32>,
 ) {
-    let (m, k, n) = (a.m, a.k, b.n());
+    let (m, k, n) = (a.m(), a.k(), b.n());
     let kc_max = passes.depth;
     // Panels start on cache lines: a 16-float row of B is then one line, not two.
     if bp.len() < kc_max * NR * NC_PANELS + 16 {
@@ -417,7 +500,10 @@ fn run(
                     for ip in chunk.clone() {
                         let end = &ends[ip - rows.start];
                         let i0 = ip * MR;
-                        let ap = a.panel(ip, k0, kc);
+                        let AMat::Packed(pa) = a else {
+                            unreachable!("B is read in place only beside a packed A")
+                        };
+                        let ap = pa.panel(ip, k0, kc);
                         assert!(ap.len() >= kc * MR);
                         let h = MR.min(m - i0);
                         let k = match isa {
@@ -470,7 +556,7 @@ fn run(
                 while jp < c1 {
                     let j0 = jp * NR;
                     #[cfg(target_arch = "x86_64")]
-                    if isa == Isa::Avx512 && j0 + NR <= n {
+                    if let (Isa::Avx512, true, APanel::Packed(ap)) = (isa, j0 + NR <= n, &ap) {
                         // One or two full panels side by side: an h × NR or h × 2·NR register
                         // tile (12 of the 32 registers at most).
                         let pair = jp + 1 < c1 && j0 + 2 * NR <= n;
@@ -486,7 +572,7 @@ fn run(
                         continue;
                     }
                     let w = NR.min(n - j0);
-                    tile(isa, kc, ap, panel(jp), out, i0, j0, h, w, end);
+                    tile(isa, kc, &ap, panel(jp), out, i0, j0, h, w, end);
                     jp += 1;
                 }
             }
@@ -558,6 +644,21 @@ fn pack_b(b: &BRows, k0: usize, kc: usize, j0: usize, j1: usize, dst: &mut [f32]
     }
 }
 
+/// The AVX2 register tile `$f::<rows, 8·vectors>` for (⌈h/2⌉, w > NR/2).
+#[cfg(target_arch = "x86_64")]
+macro_rules! avx2_tile {
+    ($f:ident, $shape:expr) => {
+        match $shape {
+            (3, true) => avx2::$f::<6, 2>,
+            (2, true) => avx2::$f::<4, 2>,
+            (1, true) => avx2::$f::<2, 2>,
+            (3, false) => avx2::$f::<6, 1>,
+            (2, false) => avx2::$f::<4, 1>,
+            _ => avx2::$f::<2, 1>,
+        }
+    };
+}
+
 /// One h × w (≤ MR × NR) tile of C at (i0, j0): `kc` steps of A's panel × B's panel, added to
 /// C unless `first` (then the bias starts it), clamped when `last`.
 #[allow(clippy::too_many_arguments)]
@@ -565,7 +666,7 @@ fn pack_b(b: &BRows, k0: usize, kc: usize, j0: usize, j1: usize, dst: &mut [f32]
 fn tile(
     isa: Isa,
     kc: usize,
-    ap: &[f32],
+    ap: &APanel,
     bp: &[f32],
     out: Out,
     i0: usize,
@@ -574,7 +675,7 @@ fn tile(
     w: usize,
     end: &TileEnd,
 ) {
-    assert!(ap.len() >= kc * MR && bp.len() >= kc * NR);
+    assert!(ap.holds(kc) && bp.len() >= kc * NR);
     // SAFETY: (i0 + h − 1)·ldc + j0 + w ≤ the C slice `gemm` checked, so the tile's rows lie
     // inside it; only this task writes this tile.
     let base = unsafe { out.ptr.add(i0 * out.ldc + j0) };
@@ -584,15 +685,13 @@ fn tile(
         // kc steps (asserted above); c points at MR rows of NR floats with row stride ldc.
         isa if isa.avx2() => unsafe {
             // The smallest register tile that covers h × w: partial tiles skip the padding.
-            let k = match (h.div_ceil(2), w > NR / 2) {
-                (3, true) => avx2::kernel::<6, 2>,
-                (2, true) => avx2::kernel::<4, 2>,
-                (1, true) => avx2::kernel::<2, 2>,
-                (3, false) => avx2::kernel::<6, 1>,
-                (2, false) => avx2::kernel::<4, 1>,
-                _ => avx2::kernel::<2, 1>,
-            };
-            k(kc, ap, bp, c, ldc, end)
+            let shape = (h.div_ceil(2), w > NR / 2);
+            match ap {
+                APanel::Packed(ap) => avx2_tile!(kernel, shape)(kc, ap, bp, c, ldc, end),
+                APanel::Rows { src, offs, rows } => {
+                    avx2_tile!(kernel_rows_a, shape)(kc, src, offs, rows, bp, c, ldc, end)
+                }
+            }
         },
         // SAFETY: as above.
         _ => unsafe { portable_kernel(kc, ap, bp, c, ldc, end) },
@@ -646,17 +745,18 @@ struct TileEnd {
 }
 
 /// # Safety
-/// `c` points at MR rows of NR floats, row stride `ldc`; ap/bp hold kc·MR and kc·NR floats.
+/// `c` points at MR rows of NR floats, row stride `ldc`; ap/bp hold kc steps.
 unsafe fn portable_kernel(
     kc: usize,
-    ap: &[f32],
+    ap: &APanel,
     bp: &[f32],
     c: *mut f32,
     ldc: usize,
     end: &TileEnd,
 ) {
     let mut acc = [[0f32; NR]; MR];
-    for (a, b) in ap[..kc * MR].chunks_exact(MR).zip(bp.chunks_exact(NR)) {
+    for (k, b) in bp.chunks_exact(NR).take(kc).enumerate() {
+        let a: [f32; MR] = std::array::from_fn(|r| ap.at(k, r));
         for r in 0..MR {
             for j in 0..NR {
                 acc[r][j] += a[r] * b[j];
@@ -692,13 +792,49 @@ mod avx2 {
         ldc: usize,
         end: &TileEnd,
     ) {
-        assert!(bp.len() >= kc * NR);
-        let b = bp.as_ptr();
-        // SAFETY: step k reads 8·V ≤ NR floats at k·NR of bp, inside it (asserted).
+        assert!(bp.len() >= kc * NR && ap.len() >= kc * MR);
+        let (a, b) = (ap.as_ptr(), bp.as_ptr());
+        // SAFETY: step k reads R ≤ MR floats at k·MR of ap and 8·V ≤ NR at k·NR of bp, inside
+        // them (asserted).
         unsafe {
             body::<R, V>(
                 kc,
-                ap,
+                |k| std::array::from_fn(|r| a.add(k * MR + r)),
+                |k| std::array::from_fn(|v| _mm256_loadu_ps(b.add(k * NR + 8 * v))),
+                c,
+                ldc,
+                end,
+            )
+        }
+    }
+
+    /// [`kernel`] reading A where it lies: step k, row r at `src[offs[k] + rows[r]]`.
+    ///
+    /// # Safety
+    /// As [`kernel`], and offs[k] + rows[r] < src.len() for every k < kc and r < R.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn kernel_rows_a<const R: usize, const V: usize>(
+        kc: usize,
+        src: &[f32],
+        offs: &[usize],
+        rows: &[usize; MR],
+        bp: &[f32],
+        c: *mut f32,
+        ldc: usize,
+        end: &TileEnd,
+    ) {
+        assert!(bp.len() >= kc * NR && offs.len() >= kc);
+        let b = bp.as_ptr();
+        let a: [*const f32; MR] = std::array::from_fn(|r| src.as_ptr().wrapping_add(rows[r]));
+        // SAFETY: the contract; bp as in [`kernel`].
+        unsafe {
+            body::<R, V>(
+                kc,
+                |k| {
+                    let o = *offs.get_unchecked(k);
+                    std::array::from_fn(|r| a[r].add(o))
+                },
                 |k| std::array::from_fn(|v| _mm256_loadu_ps(b.add(k * NR + 8 * v))),
                 c,
                 ldc,
@@ -721,12 +857,13 @@ mod avx2 {
         ldc: usize,
         end: &TileEnd,
     ) {
-        assert!(offs.len() >= kc);
-        // SAFETY: the contract.
+        assert!(offs.len() >= kc && ap.len() >= kc * MR);
+        let a = ap.as_ptr();
+        // SAFETY: the contract; R ≤ MR floats at k·MR of ap (asserted).
         unsafe {
             body::<R, V>(
                 kc,
-                ap,
+                |k| std::array::from_fn(|r| a.add(k * MR + r)),
                 |k| {
                     let q = src.add(*offs.get_unchecked(k));
                     std::array::from_fn(|v| _mm256_loadu_ps(q.add(8 * v)))
@@ -738,35 +875,32 @@ mod avx2 {
         }
     }
 
-    /// The tile's K loop (B's step k from `b(k)`) and its end.
+    /// The tile's K loop (A's step k at the R pointers `a(k)`, B's from `b(k)`) and its end.
     ///
     /// # Safety
-    /// AVX2 and FMA are present; `c` points at R rows of 8·V floats, row stride `ldc`; `b(k)`
-    /// is safe to call for k < kc.
+    /// AVX2 and FMA are present; `c` points at R rows of 8·V floats, row stride `ldc`; `a(k)`
+    /// points at R readable floats and `b(k)` is safe to call, for k < kc.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn body<const R: usize, const V: usize>(
         kc: usize,
-        ap: &[f32],
+        a: impl Fn(usize) -> [*const f32; R],
         b: impl Fn(usize) -> [__m256; V],
         c: *mut f32,
         ldc: usize,
         end: &TileEnd,
     ) {
-        assert!(ap.len() >= kc * MR);
         let mut acc = [[_mm256_setzero_ps(); V]; R];
-        let mut a = ap.as_ptr();
         for k in 0..kc {
-            // SAFETY: kc steps of MR floats are inside ap (asserted); b(k) is the caller's.
+            // SAFETY: a(k) and b(k) are the caller's.
             unsafe {
-                let bv = b(k);
+                let (ak, bv) = (a(k), b(k));
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let av = _mm256_broadcast_ss(&*a.add(r));
+                    let av = _mm256_broadcast_ss(&*ak[r]);
                     for v in 0..V {
                         acc[v] = _mm256_fmadd_ps(av, bv[v], acc[v]);
                     }
                 }
-                a = a.add(MR);
             }
         }
         let (vlo, vhi) = (_mm256_set1_ps(end.lo), _mm256_set1_ps(end.hi));
@@ -996,7 +1130,17 @@ mod tests {
                         .num_threads(threads)
                         .build()
                         .unwrap();
-                    pool.install(|| gemm(isa, &pa, BMat::Rows(b), &mut c, ldc, epi, threads));
+                    pool.install(|| {
+                        gemm(
+                            isa,
+                            AMat::Packed(&pa),
+                            BMat::Rows(b),
+                            &mut c,
+                            ldc,
+                            epi,
+                            threads,
+                        )
+                    });
                     for i in 0..m {
                         for j in 0..n {
                             let (g, w) = (c[i * ldc + j], want[i * n + j]);
@@ -1010,20 +1154,35 @@ mod tests {
                             assert!(c[i * ldc + j].is_nan(), "wrote outside C at ({i},{j})");
                         }
                     }
-                    // The transposed product: Cᵀ = Bᵀ × Aᵀ with Aᵀ packed once.
+                    // The transposed product: Cᵀ = Bᵀ × Aᵀ with Aᵀ packed once, and Bᵀ packed
+                    // per call or read where it lies.
                     let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
                     let (bt, pb) = (PackedA::transposed(&b), PackedB::new(&at, k, m));
-                    let mut ct = vec![f32::NAN; n * m];
+                    let cols: Vec<usize> = (0..n).collect();
+                    let rows = ARows {
+                        src: &src,
+                        offs: &offs,
+                        rows: &cols,
+                    };
                     let plain = Epilogue::none();
-                    pool.install(|| gemm(isa, &bt, BMat::Packed(&pb), &mut ct, m, plain, threads));
                     let want = reference(&a, &b, m, k, &plain);
-                    for i in 0..m {
-                        for j in 0..n {
-                            let (g, w) = (ct[j * m + i], want[i * n + j]);
-                            assert!(
-                                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                                "transposed {isa:?} {m}x{k}x{n} t{threads} ({i},{j}): {g} vs {w}"
-                            );
+                    for (how, a) in [
+                        ("packed", AMat::Packed(&bt)),
+                        ("in place", AMat::Rows(rows)),
+                    ] {
+                        let mut ct = vec![f32::NAN; n * m];
+                        pool.install(|| {
+                            gemm(isa, a, BMat::Packed(&pb), &mut ct, m, plain, threads)
+                        });
+                        for i in 0..m {
+                            for j in 0..n {
+                                let (g, w) = (ct[j * m + i], want[i * n + j]);
+                                assert!(
+                                    (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                                    "transposed, Bᵀ {how}, {isa:?} {m}x{k}x{n} t{threads} \
+                                     ({i},{j}): {g} vs {w}"
+                                );
+                            }
                         }
                     }
                 }

@@ -2,7 +2,7 @@
 //! loop for depthwise convolutions; rayon over the batch.
 
 use crate::kernel::{f32_in, Kernel, LowerCtx};
-use crate::packed::{self, BMat, BRows, Epilogue, PackedA, PackedB, MR, NR};
+use crate::packed::{self, AMat, ARows, BMat, BRows, Epilogue, PackedA, PackedB, MR, NR};
 use crate::sparse::{self, Isa, SparseChoice, SparseWeights};
 use crate::{Result, Value};
 use rayon::prelude::*;
@@ -255,6 +255,10 @@ struct Conv {
     /// transposed product fills the register tiles better (see `PackedB`); then `packed` is
     /// empty.
     transposed: Vec<PackedB>,
+    /// Where the transposed product reads each output pixel in the layout's rows (its A read
+    /// in place, see [`ARows`]); empty when it packs Aᵀ per call instead (AVX-512) or does
+    /// not transpose.
+    pixels: Vec<usize>,
     /// A depthwise convolution's kernel packed in blocks of eight channels.
     dw: Option<super::depthwise::DwWeights>,
     isa: Isa,
@@ -300,7 +304,7 @@ impl Conv {
         // With AVX-512 the GEMM reads wide rows where they lie (no packing), so they may waste
         // more columns before im2col pays (14×14 planes: 16 of 14, 1–2% faster).
         let limit = if isa == Isa::Avx512 { (6, 5) } else { (9, 8) };
-        let (dense, offs) = dense_layout(&geom, limit);
+        let (mut dense, mut offs) = dense_layout(&geom, limit);
         // The sparse kernels spend less per column, so im2col costs them relatively more.
         let sparse_layout = dense_layout(&geom, (23, 20));
         let (mg, kk) = (geom.mg(), geom.kk());
@@ -308,12 +312,32 @@ impl Conv {
             Dense::Wide { wq, .. } => geom.y[2] * wq,
             _ => geom.plane(),
         };
-        let (mut packed, mut transposed) = (Vec::new(), Vec::new());
+        let (mut packed, mut transposed, mut pixels) = (Vec::new(), Vec::new(), Vec::new());
         if !geom.depthwise() {
             // Transposing costs a pass over Bᵀ and one over the output, which only a deep
             // reduction repays (measured on resnet18's and mobilenet_v2's 7×7 layers).
-            let better = kk >= 512 && tile_use(cols, mg) > 1.15 * tile_use(mg, cols);
+            // Without AVX-512, a kernel of several taps reads Aᵀ where it lies: the padded
+            // phase planes, whatever columns the wide rows waste (each output pixel is one row
+            // of A, so none is computed), never an im2col. Its taps share cache lines; a 1×1
+            // convolution's rows would each be a line of their own (a 960→160 one at 7×7 ran
+            // 17% slower than packing Aᵀ). Transposing then pays on planes up to 16×16
+            // (resnet18's 3×3 layers at 14×14: 7% faster, at 28×28 no faster).
+            let in_place = isa != Isa::Avx512 && geom.kernel[0] * geom.kernel[1] > 1;
+            let better = kk >= 512 && tile_use(cols, mg) > 1.15 * tile_use(mg, cols)
+                || in_place && kk >= 1024 && geom.plane() <= 256;
             if transpose.unwrap_or(better) {
+                if in_place {
+                    if dense == Dense::Im2col {
+                        (dense, offs) = dense_layout(&geom, (1 << 20, 1));
+                    }
+                    let wq = match dense {
+                        Dense::Wide { wq, .. } => wq,
+                        _ => geom.y[3],
+                    };
+                    pixels = (0..geom.y[2])
+                        .flat_map(|oy| (0..geom.y[3]).map(move |ox| oy * wq + ox))
+                        .collect();
+                }
                 for wg in w.chunks(mg * kk) {
                     let wt: Vec<f32> = (0..kk * mg).map(|i| wg[(i % mg) * kk + i / mg]).collect();
                     transposed.push(PackedB::new(&wt, kk, mg));
@@ -340,6 +364,7 @@ impl Conv {
             dense,
             offs,
             transposed,
+            pixels,
             dw,
             isa,
             sparse_layout,
@@ -625,19 +650,26 @@ impl Conv {
             // The GEMM's columns are output pixels `row` to an output row (the last row − ow of
             // each dropped), or its rows are when transposed.
             if let (None, Some(wt)) = (sparse, self.transposed.get(gi)) {
-                let bt = PackedA::transposed(&b);
-                wide_out.resize(n * mg, 0.0);
                 let plain = Epilogue::none();
-                packed::gemm(
-                    self.isa,
-                    &bt,
-                    BMat::Packed(wt),
-                    wide_out,
-                    mg,
-                    plain,
-                    threads,
-                );
-                bt.recycle();
+                // Cᵀ's rows: one per output pixel when A is read in place, else one per
+                // column of B (wide rows included).
+                let row = if self.pixels.is_empty() {
+                    let bt = PackedA::transposed(&b);
+                    wide_out.resize(n * mg, 0.0);
+                    let a = AMat::Packed(&bt);
+                    packed::gemm(self.isa, a, BMat::Packed(wt), wide_out, mg, plain, threads);
+                    bt.recycle();
+                    row
+                } else {
+                    wide_out.resize(plane * mg, 0.0);
+                    let a = AMat::Rows(ARows {
+                        src,
+                        offs,
+                        rows: &self.pixels,
+                    });
+                    packed::gemm(self.isa, a, BMat::Packed(wt), wide_out, mg, plain, threads);
+                    ow
+                };
                 let e = epi(gi);
                 let ct = &wide_out[..];
                 let store = |o: usize, yo: &mut [f32]| {
@@ -673,7 +705,7 @@ impl Conv {
                 }
                 None => packed::gemm(
                     self.isa,
-                    &self.packed[gi],
+                    AMat::Packed(&self.packed[gi]),
                     BMat::Rows(b),
                     out,
                     n,
@@ -851,11 +883,18 @@ mod tests {
                             transpose,
                             isa,
                         );
-                        seen.insert(format!(
-                            "{:?} {}",
-                            std::mem::discriminant(&conv.dense),
-                            conv.transposed.is_empty()
-                        ));
+                        let layout = match conv.dense {
+                            Dense::Direct => "direct",
+                            Dense::Wide { .. } => "wide",
+                            Dense::Im2col => "im2col",
+                        };
+                        let orientation = match (conv.transposed.is_empty(), conv.pixels.is_empty())
+                        {
+                            (true, _) => "plain",
+                            (false, true) => "transposed, Aᵀ packed",
+                            (false, false) => "transposed, Aᵀ in place",
+                        };
+                        seen.insert(format!("{layout}, {orientation}"));
                         let pool = rayon::ThreadPoolBuilder::new()
                             .num_threads(threads)
                             .build()
@@ -900,7 +939,24 @@ mod tests {
                 }
             }
         }
-        // Direct, wide and im2col, each in both orientations.
-        assert_eq!(seen.len(), 6, "{seen:?}");
+        // Direct, wide and im2col plain; transposed, 1×1 (direct) packing Aᵀ, and wider
+        // kernels (wide rows) reading it in place, an im2col never built for them but with
+        // AVX-512, which packs Aᵀ from each layout.
+        let mut want = vec![
+            "direct, plain",
+            "wide, plain",
+            "im2col, plain",
+            "direct, transposed, Aᵀ packed",
+            "wide, transposed, Aᵀ in place",
+        ];
+        if Isa::available().contains(&Isa::Avx512) {
+            want.extend([
+                "wide, transposed, Aᵀ packed",
+                "im2col, transposed, Aᵀ packed",
+            ]);
+        }
+        for w in want {
+            assert!(seen.contains(w), "{w} not covered: {seen:?}");
+        }
     }
 }
