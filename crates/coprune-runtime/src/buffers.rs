@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 
 /// Buffers kept per thread at most (the smallest is dropped beyond this).
-const MAX_KEPT: usize = 16;
+const MAX_KEPT: usize = 48;
 
 /// Buffers smaller than this are not kept: allocating them is cheap.
 const MIN_LEN: usize = 4096;
@@ -47,20 +47,15 @@ pub(crate) fn take(len: usize) -> Vec<f32> {
     }
     let found = FREE.with(|f| {
         let mut f = f.borrow_mut();
-        // The shortest kept buffer at least `len` long: shortened, it needs no writes (a
-        // longer capacity past its length would have to be filled). In a loop of inferences
-        // the same lengths come back each run, so exact matches are the rule.
-        let best = f
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.len() >= len)
-            .min_by_key(|(_, v)| v.len())
-            .map(|(i, _)| i);
-        best.map(|i| f.swap_remove(i))
+        // The latest kept buffer of exactly `len` (the likeliest still in cache): in a loop of
+        // inferences the same lengths come back each run. A longer one shortened would come
+        // back short and miss its own length next run, and a longer capacity past its length
+        // would have to be filled.
+        let best = f.iter().rposition(|v| v.len() == len);
+        best.map(|i| f.remove(i))
     });
     match found {
         Some(mut v) => {
-            v.truncate(len);
             if cfg!(debug_assertions) {
                 v.fill(f32::NAN);
             }
@@ -86,7 +81,7 @@ pub(crate) fn recycle(v: Vec<f32>) {
         if f.len() > MAX_KEPT {
             let smallest = (0..f.len()).min_by_key(|&i| f[i].len());
             if let Some(i) = smallest {
-                f.swap_remove(i);
+                f.remove(i);
             }
         }
     });
@@ -97,12 +92,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_recycled_buffer_comes_back_at_the_asked_length() {
+    fn a_recycled_buffer_comes_back_for_its_own_length() {
         let v = vec![1f32; 10_000];
         let ptr = v.as_ptr();
         recycle(v);
-        let w = take(8_000);
-        assert_eq!(w.len(), 8_000);
+        // Shorter: a fresh buffer, the kept one stays for its length.
+        let short = take(8_000);
+        assert_eq!(short.len(), 8_000);
+        assert_ne!(short.as_ptr(), ptr);
+        let w = take(10_000);
+        assert_eq!(w.len(), 10_000);
         assert_eq!(w.as_ptr(), ptr, "the kept allocation is reused");
         if cfg!(debug_assertions) {
             assert!(w.iter().all(|v| v.is_nan()));
