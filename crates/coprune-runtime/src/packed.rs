@@ -380,7 +380,7 @@ pub fn gemm(isa: Isa, a: AMat, b: BMat, c: &mut [f32], ldc: usize, epi: Epilogue
     } else {
         (1, mp.min(threads))
     };
-    let passes = Passes::new(isa, &a, &b, k);
+    let passes = Passes::new(isa, &b, k);
     let task = |t: usize, bp: &mut Vec<f32>| {
         let (cc, rc) = (t % col_chunks, t / col_chunks);
         let cols =
@@ -428,15 +428,16 @@ macro_rules! avx512_tile {
 }
 
 /// The K passes of a product (k > 0): equal depths of at most about KC (one pass when K is only
-/// a little over KC), and whether each reads B where it lies (see `direct_fits`), decided once
-/// per product rather than by each task.
+/// a little over KC), and whether each pass's rows of B may be read where they lie (see
+/// `direct_fits`; `run` does so beside a packed A), decided once per product rather than by
+/// each task.
 struct Passes {
     depth: usize,
     direct: Vec<bool>,
 }
 
 impl Passes {
-    fn new(isa: Isa, a: &AMat, b: &BMat, k: usize) -> Passes {
+    fn new(isa: Isa, b: &BMat, k: usize) -> Passes {
         let depth = if k <= KC + KC / 2 {
             k
         } else {
@@ -445,9 +446,8 @@ impl Passes {
         let direct = (0..k)
             .step_by(depth)
             .map(|k0| {
-                matches!(a, AMat::Packed(_))
-                    && b.rows()
-                        .is_some_and(|b| direct_fits(isa, b, k0, depth.min(k - k0)))
+                b.rows()
+                    .is_some_and(|b| direct_fits(isa, b, k0, depth.min(k - k0)))
             })
             .collect();
         Passes { depth, direct }
@@ -489,7 +489,8 @@ fn run(
             .map(|ip| tile_end(epi, ip * MR, MR.min(m - ip * MR), first, last))
             .collect();
         #[cfg(target_arch = "x86_64")]
-        if let (Some(b), true) = (b.rows(), direct) {
+        // (Beside a packed A only: an A read in place takes the loop further down.)
+        if let (Some(b), true, AMat::Packed(pa)) = (b.rows(), direct, a) {
             let full = cols.end.min(n / NR);
             let offs = &b.offs[k0..k0 + kc];
             // With AVX2, row panels sweep the tile in chunks, so that their panels of A stay in
@@ -510,9 +511,6 @@ fn run(
                     for ip in chunk.clone() {
                         let end = &ends[ip - rows.start];
                         let i0 = ip * MR;
-                        let AMat::Packed(pa) = a else {
-                            unreachable!("B is read in place only beside a packed A")
-                        };
                         let ap = pa.panel(ip, k0, kc);
                         assert!(ap.len() >= kc * MR);
                         let h = MR.min(m - i0);
@@ -562,13 +560,14 @@ fn run(
                 // A read in place (a convolution's input planes, a few KiB a pass) and one
                 // panel of B both stay in L1 while every row panel sweeps it: B streamed from
                 // L2 instead, once per row panel, held resnet18's 7×7 layers to 81 GFLOP/s.
+                // Each row panel's row offsets are gathered once per pass, not per panel of B.
+                let aps: Vec<APanel> = rows.clone().map(|ip| a.panel(ip, k0, kc)).collect();
                 for jp in c0..c1 {
                     let j0 = jp * NR;
                     let (w, bpanel) = (NR.min(n - j0), panel(jp));
-                    for (ip, end) in rows.clone().zip(&ends) {
+                    for ((ip, end), ap) in rows.clone().zip(&ends).zip(&aps) {
                         let i0 = ip * MR;
-                        let ap = a.panel(ip, k0, kc);
-                        tile(isa, kc, &ap, bpanel, out, i0, j0, MR.min(m - i0), w, end);
+                        tile(isa, kc, ap, bpanel, out, i0, j0, MR.min(m - i0), w, end);
                     }
                 }
                 c0 = c1;
