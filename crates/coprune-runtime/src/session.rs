@@ -472,9 +472,9 @@ impl Session {
                 for &i in step.inputs.iter().flatten() {
                     if self.last_use[i] == k {
                         // The last holder hands the data back for a later output. Not the
-                        // caller's inputs: a new one comes every run and no output is that
-                        // long (mobilenet_v2's filled the kept buffers, so that a hundred
-                        // outputs a run were allocated and zeroed afresh).
+                        // caller's inputs: a new one comes every run, so keeping them piled up
+                        // one more buffer a run (mobilenet_v2's filled the kept buffers, so
+                        // that a hundred outputs a run were allocated and zeroed afresh).
                         let value = slots[i].take().map(Arc::try_unwrap);
                         if let Some(Ok(Value::F32 { data, .. })) = value {
                             if !self.inputs.iter().any(|(_, s, _)| *s == i) {

@@ -56,24 +56,22 @@ impl<F: Fn(f32, f32) -> f32 + Send + Sync> Kernel for Binary<F> {
             return Ok(vec![Value::f32(self.out.clone(), out)]);
         }
         let mut out = Vec::with_capacity(n);
-        {
-            let r = self.out.len();
-            let mut idx = vec![0usize; r];
-            let (mut ia, mut ib) = (0usize, 0usize);
-            for _ in 0..n {
-                out.push((self.f)(a[ia], b[ib]));
-                // Odometer increment over the output index.
-                for d in (0..r).rev() {
-                    idx[d] += 1;
-                    ia += self.a_strides[d];
-                    ib += self.b_strides[d];
-                    if idx[d] < self.out[d] {
-                        break;
-                    }
-                    ia -= self.a_strides[d] * self.out[d];
-                    ib -= self.b_strides[d] * self.out[d];
-                    idx[d] = 0;
+        let r = self.out.len();
+        let mut idx = vec![0usize; r];
+        let (mut ia, mut ib) = (0usize, 0usize);
+        for _ in 0..n {
+            out.push((self.f)(a[ia], b[ib]));
+            // Odometer increment over the output index.
+            for d in (0..r).rev() {
+                idx[d] += 1;
+                ia += self.a_strides[d];
+                ib += self.b_strides[d];
+                if idx[d] < self.out[d] {
+                    break;
                 }
+                ia -= self.a_strides[d] * self.out[d];
+                ib -= self.b_strides[d] * self.out[d];
+                idx[d] = 0;
             }
         }
         Ok(vec![Value::f32(self.out.clone(), out)])
