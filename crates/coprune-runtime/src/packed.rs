@@ -562,13 +562,48 @@ fn run(
                 // L2 instead, once per row panel, held resnet18's 7×7 layers to 81 GFLOP/s.
                 // Each row panel's row offsets are gathered once per pass, not per panel of B.
                 let aps: Vec<APanel> = rows.clone().map(|ip| a.panel(ip, k0, kc)).collect();
-                for jp in c0..c1 {
+                let mut jp = c0;
+                while jp < c1 {
                     let j0 = jp * NR;
+                    #[cfg(target_arch = "x86_64")]
+                    if isa == Isa::Avx512 && j0 + NR <= n {
+                        // One or two full panels side by side, as beside a packed A.
+                        let pair = jp + 1 < c1 && j0 + 2 * NR <= n;
+                        let (p0, p1) = (panel(jp), panel(if pair { jp + 1 } else { jp }));
+                        for ((ip, end), ap) in rows.clone().zip(&ends).zip(&aps) {
+                            let APanel::Rows { src, offs, rows } = ap else {
+                                unreachable!("A is read in place")
+                            };
+                            let i0 = ip * MR;
+                            let k = avx512_tile!(kernel_rows_a, MR.min(m - i0), pair);
+                            // SAFETY: `Isa::Avx512` comes from `Isa::detect` (AVX-512F present);
+                            // `gemm` checked every offs[k] + rows[r] < src.len(); the panels hold
+                            // kc steps (asserted by the kernel); rows i0..i0 + h and the tile's
+                            // columns (≤ n) of C lie inside the slice `gemm` checked, and only
+                            // this task writes them.
+                            unsafe {
+                                k(
+                                    kc,
+                                    src,
+                                    offs,
+                                    rows,
+                                    p0,
+                                    p1,
+                                    out.ptr.add(i0 * out.ldc + j0),
+                                    out.ldc,
+                                    end,
+                                )
+                            };
+                        }
+                        jp += 1 + pair as usize;
+                        continue;
+                    }
                     let (w, bpanel) = (NR.min(n - j0), panel(jp));
                     for ((ip, end), ap) in rows.clone().zip(&ends).zip(&aps) {
                         let i0 = ip * MR;
                         tile(isa, kc, ap, bpanel, out, i0, j0, MR.min(m - i0), w, end);
                     }
+                    jp += 1;
                 }
                 c0 = c1;
                 continue;
@@ -968,12 +1003,14 @@ mod avx512 {
         ldc: usize,
         end: &TileEnd,
     ) {
-        let p = [b0.as_ptr(), b1.as_ptr()];
-        // SAFETY: step k reads NR floats at k·NR of b0 and b1, inside them (the contract).
+        assert!(ap.len() >= kc * MR);
+        let (a, p) = (ap.as_ptr(), [b0.as_ptr(), b1.as_ptr()]);
+        // SAFETY: step k reads R ≤ MR floats at k·MR of ap (asserted) and NR floats at k·NR of
+        // b0 and b1, inside them (the contract).
         unsafe {
             body::<R, V>(
                 kc,
-                ap,
+                |k| std::array::from_fn(|r| a.add(k * MR + r)),
                 |k| std::array::from_fn(|v| _mm512_loadu_ps(p[v].add(k * NR))),
                 c,
                 ldc,
@@ -996,12 +1033,13 @@ mod avx512 {
         ldc: usize,
         end: &TileEnd,
     ) {
-        assert!(offs.len() >= kc);
-        // SAFETY: the contract.
+        assert!(offs.len() >= kc && ap.len() >= kc * MR);
+        let a = ap.as_ptr();
+        // SAFETY: the contract; R ≤ MR floats at k·MR of ap (asserted).
         unsafe {
             body::<R, V>(
                 kc,
-                ap,
+                |k| std::array::from_fn(|r| a.add(k * MR + r)),
                 |k| {
                     let q = src.add(*offs.get_unchecked(k));
                     std::array::from_fn(|v| _mm512_loadu_ps(q.add(v * NR)))
@@ -1013,34 +1051,69 @@ mod avx512 {
         }
     }
 
-    /// The register tile: `b(k)` gives step k's V vectors of B.
+    /// [`kernel`] reading A where it lies: step k, row r at `src[offs[k] + rows[r]]`.
     ///
     /// # Safety
-    /// As [`kernel`].
+    /// As [`kernel`] (ap aside), and offs[k] + rows[r] < src.len() for every k < kc and r < R.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn kernel_rows_a<const R: usize, const V: usize>(
+        kc: usize,
+        src: &[f32],
+        offs: &[usize],
+        rows: &[usize; MR],
+        b0: &[f32],
+        b1: &[f32],
+        c: *mut f32,
+        ldc: usize,
+        end: &TileEnd,
+    ) {
+        assert!(offs.len() >= kc && b0.len() >= kc * NR && b1.len() >= kc * NR);
+        let p = [b0.as_ptr(), b1.as_ptr()];
+        let a: [*const f32; MR] = std::array::from_fn(|r| src.as_ptr().wrapping_add(rows[r]));
+        // SAFETY: the contract; b0 and b1 hold kc steps (asserted).
+        unsafe {
+            body::<R, V>(
+                kc,
+                |k| {
+                    let o = *offs.get_unchecked(k);
+                    std::array::from_fn(|r| a[r].add(o))
+                },
+                |k| std::array::from_fn(|v| _mm512_loadu_ps(p[v].add(k * NR))),
+                c,
+                ldc,
+                end,
+            )
+        }
+    }
+
+    /// The register tile: `a(k)` points at step k's R values of A, `b(k)` gives its V
+    /// vectors of B.
+    ///
+    /// # Safety
+    /// AVX-512F is present; `c` points at R rows of V·NR floats, row stride `ldc`; `a(k)`
+    /// points at R readable floats and `b(k)` is safe to call, for k < kc.
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn body<const R: usize, const V: usize>(
         kc: usize,
-        ap: &[f32],
+        a: impl Fn(usize) -> [*const f32; R],
         b: impl Fn(usize) -> [__m512; V],
         c: *mut f32,
         ldc: usize,
         end: &TileEnd,
     ) {
-        assert!(ap.len() >= kc * MR);
         let mut acc = [[_mm512_setzero_ps(); V]; R];
-        let mut a = ap.as_ptr();
         for k in 0..kc {
-            // SAFETY: kc steps of MR floats are inside ap (asserted); b(k) is the caller's.
+            // SAFETY: a(k) and b(k) are the caller's.
             unsafe {
-                let bv = b(k);
+                let (ak, bv) = (a(k), b(k));
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let av = _mm512_set1_ps(*a.add(r));
+                    let av = _mm512_set1_ps(*ak[r]);
                     for v in 0..V {
                         acc[v] = _mm512_fmadd_ps(av, bv[v], acc[v]);
                     }
                 }
-                a = a.add(MR);
             }
         }
         let (vlo, vhi) = (_mm512_set1_ps(end.lo), _mm512_set1_ps(end.hi));

@@ -417,6 +417,25 @@ impl Session {
         self.run_observed(inputs, &mut |_, _| {})
     }
 
+    /// Hands back the outputs of an earlier run once they are read, so that a later run writes
+    /// into their buffers: an inference loop (a benchmark, an evaluation) then allocates and
+    /// faults in no fresh output per run (a one-node model's output was most of its measured
+    /// time).
+    pub fn recycle(&self, outputs: Vec<Value>) {
+        let give = || {
+            crate::buffers::claim(self.id);
+            for v in outputs {
+                if let Value::F32 { data, .. } = v {
+                    crate::buffers::recycle(data);
+                }
+            }
+        };
+        match &self.pool {
+            Some(pool) if pool.current_num_threads() > 1 => pool.install(give),
+            _ => give(),
+        }
+    }
+
     /// Like [`Session::run`], and shows `observe` every graph input and every computed value
     /// (by name) as it is produced, before it may be freed; the outputs are unchanged. This is
     /// the statistics hook: calibration passes record activation norms with it.

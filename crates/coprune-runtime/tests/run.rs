@@ -172,6 +172,31 @@ fn random_graphs_run_and_batch_consistently() {
 }
 
 #[test]
+fn recycled_outputs_are_reused_without_changing_results() {
+    let m = small_cnn(3);
+    // Batch 512: 5120 logits, long enough to be kept for reuse.
+    let shape = vec![512, 3, 16, 16];
+    let s = Session::new(&m, &HashMap::from([("input".to_string(), shape)]), 1).unwrap();
+    let (a, b) = (input_for(&s, 1), input_for(&s, 2));
+    let ya = s.run(a.clone()).unwrap();
+    let want = ya[0].as_f32().unwrap().to_vec();
+    let ptr = ya[0].as_f32().unwrap().as_ptr();
+    s.recycle(ya);
+    // Had the buffer been dropped, this allocation would likely take its place.
+    let hold = vec![0f32; want.len()];
+    let yb = s.run(b).unwrap();
+    assert_eq!(
+        yb[0].as_f32().unwrap().as_ptr(),
+        ptr,
+        "the handed-back output is written again"
+    );
+    drop(hold);
+    s.recycle(yb);
+    let again = s.run(a).unwrap();
+    assert_eq!(again[0].as_f32().unwrap(), want.as_slice());
+}
+
+#[test]
 fn real_models_run() {
     let Some(models) = shared_models_dir() else {
         return;

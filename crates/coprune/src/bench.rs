@@ -193,15 +193,17 @@ pub fn bench_coprune(model: &Model, label: &str, cfg: &BenchConfig) -> Result<Be
         .and_then(|(_, s)| s.first().copied())
         .unwrap_or(1);
     for _ in 0..cfg.warmup {
-        session.run(inputs.clone()).map_err(rt)?;
+        let out = session.run(inputs.clone()).map_err(rt)?;
+        session.recycle(out);
     }
     let mut ms = Vec::new();
     let start = Instant::now();
     while ms.len() < cfg.min_runs || start.elapsed() < cfg.min_time {
         let x = inputs.clone();
         let t = Instant::now();
-        session.run(x).map_err(rt)?;
+        let out = session.run(x).map_err(rt)?;
         ms.push(t.elapsed().as_secs_f64() * 1e3);
+        session.recycle(out);
         if ms.len() >= 100_000 {
             break;
         }

@@ -196,6 +196,7 @@ pub fn evaluate(
             correct1 += usize::from(better == 0);
             correct5 += usize::from(better < 5);
         }
+        session.recycle(out);
         start += b;
         progress(start, n);
     }

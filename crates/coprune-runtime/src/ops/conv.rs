@@ -256,7 +256,7 @@ struct Conv {
     /// empty.
     transposed: Vec<PackedB>,
     /// Where the transposed product reads each output pixel in the layout's rows (its A read
-    /// in place, see [`ARows`]); empty when it packs Aᵀ per call instead (AVX-512) or does
+    /// in place, see [`ARows`]); empty when it packs Aᵀ per call instead (1×1 kernels) or does
     /// not transpose.
     pixels: Vec<usize>,
     /// A depthwise convolution's kernel packed in blocks of eight channels.
@@ -316,15 +316,18 @@ impl Conv {
         if !geom.depthwise() {
             // Transposing costs a pass over Bᵀ and one over the output, which only a deep
             // reduction repays (measured on resnet18's and mobilenet_v2's 7×7 layers).
-            // Without AVX-512, a kernel of several taps reads Aᵀ where it lies: the padded
-            // phase planes, whatever columns the wide rows waste (each output pixel is one row
-            // of A, so none is computed), never an im2col. Its taps share cache lines; a 1×1
-            // convolution's rows would each be a line of their own (a 960→160 one at 7×7 ran
-            // 17% slower than packing Aᵀ). Transposing then pays on planes up to 16×16
-            // (resnet18's 3×3 layers at 14×14: 7% faster, at 28×28 no faster).
-            let in_place = isa != Isa::Avx512 && geom.kernel[0] * geom.kernel[1] > 1;
+            // A kernel of several taps reads Aᵀ where it lies: the padded phase planes,
+            // whatever columns the wide rows waste (each output pixel is one row of A, so none
+            // is computed), never an im2col. Its taps share cache lines; a 1×1 convolution's
+            // rows would each be a line of their own (a 960→160 one at 7×7 ran 17% slower than
+            // packing Aᵀ on Zen 3). Transposing then pays on planes up to 16×16 with AVX2
+            // (resnet18's 3×3 layers at 14×14: 7% faster on Zen 3, at 28×28 no faster) and up
+            // to 32×32 with AVX-512 (on Zen 4: 10% faster at 14×14, 17% at 7×7, 2.5% at 28×28;
+            // a reduction of 576 at 28×28 ran 5% slower).
+            let in_place = geom.kernel[0] * geom.kernel[1] > 1;
+            let max_plane = if isa == Isa::Avx512 { 1024 } else { 256 };
             let better = kk >= 512 && tile_use(cols, mg) > 1.15 * tile_use(mg, cols)
-                || in_place && kk >= 1024 && geom.plane() <= 256;
+                || in_place && kk >= 1024 && geom.plane() <= max_plane;
             if transpose.unwrap_or(better) {
                 if in_place {
                     if dense == Dense::Im2col {
@@ -940,21 +943,14 @@ mod tests {
             }
         }
         // Direct, wide and im2col plain; transposed, 1×1 (direct) packing Aᵀ, and wider
-        // kernels (wide rows) reading it in place, an im2col never built for them but with
-        // AVX-512, which packs Aᵀ from each layout.
-        let mut want = vec![
+        // kernels (wide rows) reading it in place, an im2col never built for them.
+        let want = [
             "direct, plain",
             "wide, plain",
             "im2col, plain",
             "direct, transposed, Aᵀ packed",
             "wide, transposed, Aᵀ in place",
         ];
-        if Isa::available().contains(&Isa::Avx512) {
-            want.extend([
-                "wide, transposed, Aᵀ packed",
-                "im2col, transposed, Aᵀ packed",
-            ]);
-        }
         for w in want {
             assert!(seen.contains(w), "{w} not covered: {seen:?}");
         }
