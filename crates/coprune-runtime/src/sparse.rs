@@ -341,8 +341,14 @@ impl SparseWeights {
         // Ranges that keep a tile's activation rows in L1 (CSR over many output columns), or
         // that keep the stored weights (8 bytes each with their offsets) in L2 beside the
         // activations between passes over the output columns.
+        // Gathered ranges hold about 32 non-zeros per row or more: each range reloads and
+        // stores its rows' outputs, which a few non-zeros do not repay (a 90%-sparse MLP at
+        // batch 256, 13 per row in 128 columns: 256 columns 15% faster; resnet18 at 90% level,
+        // at 70% 4% slower).
+        let density = nnz as f64 / (rows * cols).max(1) as f64;
+        let long = ((32.0 / density.max(1e-3)) as usize).next_multiple_of(64);
         let tile_range = match gather {
-            true => TILE_RANGE_COLS,
+            true => long.clamp(TILE_RANGE_COLS, 2 * TILE_RANGE_COLS),
             false => INPLACE_RANGE_COLS,
         };
         let range =
