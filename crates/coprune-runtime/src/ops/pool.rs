@@ -138,6 +138,12 @@ impl Pool {
     /// skipped, as in [`Pool::plane`]; a NaN input is skipped too, as `f32::max` does.
     fn max_plane(&self, xs: &[f32], ys: &mut [f32], tmp: &mut Vec<f32>) {
         #[cfg(target_arch = "x86_64")]
+        if crate::sparse::Isa::detect() == crate::sparse::Isa::Avx512 {
+            // SAFETY: `Isa::detect` found AVX-512F (and AVX2) on this CPU.
+            unsafe { self.max_plane_avx512(xs, ys, tmp) };
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
         if crate::sparse::Isa::detect().avx2() {
             // SAFETY: `Isa::detect` found AVX2 (and FMA) on this CPU.
             unsafe { self.max_plane_avx2(xs, ys, tmp) };
@@ -153,13 +159,20 @@ impl Pool {
         self.max_plane_body(xs, ys, tmp)
     }
 
+    /// [`Pool::max_plane`] compiled for AVX-512F (16-float vectors).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2")]
+    fn max_plane_avx512(&self, xs: &[f32], ys: &mut [f32], tmp: &mut Vec<f32>) {
+        self.max_plane_body(xs, ys, tmp)
+    }
+
     #[inline(always)]
     fn max_plane_body(&self, xs: &[f32], ys: &mut [f32], tmp: &mut Vec<f32>) {
         let (h, w) = (self.x[2], self.x[3]);
         let (oh, ow) = (self.y[2], self.y[3]);
         // max(d, v), which keeps d when v is NaN (d is never NaN). `if v > d { v } else { d }`
         // compiles to a store only where v is larger: a masked store once vectorized for AVX2,
-        // which is slow on AMD CPUs.
+        // which is slow on AMD CPUs (4.6× slower with AVX-512 on Zen 4).
         let max = |d: &mut f32, v: f32| *d = d.max(v);
         // `tmp`: the oh rows down the columns, then one row split into stride phases.
         let (s, wq) = (self.strides[1], w.div_ceil(self.strides[1]));
