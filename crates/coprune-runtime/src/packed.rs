@@ -833,6 +833,27 @@ unsafe fn portable_kernel(
     }
 }
 
+/// Step k's first R pointers into an A read in place (row r at `src + offs[k] + rows[r]`), for
+/// the kernels' `a(k)`.
+///
+/// # Safety
+/// The closure may be called only with k < offs.len() and offs[k] + rows[r] < src.len() for
+/// r < R (what `gemm` checks of an [`ARows`]).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn rows_at<'a, const R: usize>(
+    src: &'a [f32],
+    offs: &'a [usize],
+    rows: &'a [usize; MR],
+) -> impl Fn(usize) -> [*const f32; R] + 'a {
+    let a: [*const f32; MR] = std::array::from_fn(|r| src.as_ptr().wrapping_add(rows[r]));
+    // SAFETY: the function's contract.
+    move |k| unsafe {
+        let o = *offs.get_unchecked(k);
+        std::array::from_fn(|r| a[r].add(o))
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{TileEnd, MR, NR};
@@ -886,15 +907,11 @@ mod avx2 {
     ) {
         assert!(bp.len() >= kc * NR && offs.len() >= kc);
         let b = bp.as_ptr();
-        let a: [*const f32; MR] = std::array::from_fn(|r| src.as_ptr().wrapping_add(rows[r]));
         // SAFETY: the contract; bp as in [`kernel`].
         unsafe {
             body::<R, V>(
                 kc,
-                |k| {
-                    let o = *offs.get_unchecked(k);
-                    std::array::from_fn(|r| a[r].add(o))
-                },
+                super::rows_at(src, offs, rows),
                 |k| std::array::from_fn(|v| _mm256_loadu_ps(b.add(k * NR + 8 * v))),
                 c,
                 ldc,
@@ -1070,15 +1087,11 @@ mod avx512 {
     ) {
         assert!(offs.len() >= kc && b0.len() >= kc * NR && b1.len() >= kc * NR);
         let p = [b0.as_ptr(), b1.as_ptr()];
-        let a: [*const f32; MR] = std::array::from_fn(|r| src.as_ptr().wrapping_add(rows[r]));
         // SAFETY: the contract; b0 and b1 hold kc steps (asserted).
         unsafe {
             body::<R, V>(
                 kc,
-                |k| {
-                    let o = *offs.get_unchecked(k);
-                    std::array::from_fn(|r| a[r].add(o))
-                },
+                super::rows_at(src, offs, rows),
                 |k| std::array::from_fn(|v| _mm512_loadu_ps(p[v].add(k * NR))),
                 c,
                 ldc,
