@@ -760,6 +760,24 @@ fn tile(
         run(base, out.ldc);
         return;
     }
+    if let (1, APanel::Packed(ap)) = (w, ap) {
+        // One column (a 7×7 plane's 49th): dot products down the panel's rows, where a
+        // register tile would compute eight or sixteen columns for it.
+        let dots = match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: both x86 `Isa`s come from `Isa::detect` (AVX2 and FMA present).
+            isa if isa.avx2() => unsafe { column_avx2(kc, ap, bp) },
+            _ => column::<false>(kc, ap, bp),
+        };
+        for (r, &d) in dots.iter().enumerate().take(h) {
+            // SAFETY: row r < h of the tile's one column lies inside the C slice `gemm`
+            // checked; only this task writes it.
+            let c = unsafe { &mut *base.add(r * out.ldc) };
+            let start = if end.first { end.bias[r] } else { *c };
+            *c = (start + d).max(end.lo).min(end.hi);
+        }
+        return;
+    }
     // A partial tile goes through a full-size buffer (zeroed only here: full tiles are the
     // common case).
     let mut buf = [0f32; MR * NR];
@@ -776,6 +794,38 @@ fn tile(
         let row = unsafe { std::slice::from_raw_parts_mut(base.add(r * out.ldc), w) };
         row.copy_from_slice(&buf[r * NR..r * NR + w]);
     }
+}
+
+/// `Σ_k ap[k·MR + r] · bp[k·NR]` for each of the panel's MR rows: four interleaved sums per row,
+/// so that the additions do not wait on each other.
+#[inline(always)]
+fn column<const F: bool>(kc: usize, ap: &[f32], bp: &[f32]) -> [f32; MR] {
+    let step = |s: &mut [f32; MR], k: usize| {
+        let (a, b) = (&ap[k * MR..][..MR], bp[k * NR]);
+        for r in 0..MR {
+            s[r] = crate::sparse::fma::<F>(a[r], b, s[r]);
+        }
+    };
+    let (mut s0, mut s1, mut s2, mut s3) = ([0f32; MR], [0f32; MR], [0f32; MR], [0f32; MR]);
+    let mut k = 0;
+    while k + 4 <= kc {
+        step(&mut s0, k);
+        step(&mut s1, k + 1);
+        step(&mut s2, k + 2);
+        step(&mut s3, k + 3);
+        k += 4;
+    }
+    for k in k..kc {
+        step(&mut s0, k);
+    }
+    std::array::from_fn(|r| (s0[r] + s1[r]) + (s2[r] + s3[r]))
+}
+
+/// [`column`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn column_avx2(kc: usize, ap: &[f32], bp: &[f32]) -> [f32; MR] {
+    column::<true>(kc, ap, bp)
 }
 
 /// How the tile of rows i0..i0 + h ends (see [`TileEnd`]).
