@@ -1206,8 +1206,74 @@ fn prune_unstructured_and_n_m() {
         "--strict",
     ]);
     assert_eq!(o.status.code(), Some(2));
+    // 2:4 with the choice shared by 5 output channels (conv2: 50, fc: 500 and 10 outputs);
+    // by 3, conv2's 50 outputs do not divide: left dense with a warning, refused with --strict.
+    let shared = json(&coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--pattern",
+        "2:4",
+        "--nm-rows",
+        "5",
+        "--json",
+    ]));
+    let plain = json(&coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--pattern",
+        "2:4",
+        "--json",
+    ]));
+    assert_eq!(shared["zeros"], plain["zeros"], "{shared}");
+    let o = coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--pattern",
+        "2:4",
+        "--nm-rows",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("output-channel dim 50"),
+        "{}",
+        stdout(&o)
+    );
+    let o = coprune(&[
+        "prune",
+        &lenet(),
+        "-o",
+        &out,
+        "--pattern",
+        "2:4",
+        "--nm-rows",
+        "3",
+        "--strict",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
     for (args, msg) in [
         (vec!["--pattern", "3:2"], "supported: channel, unstructured"),
+        (
+            vec![
+                "--pattern",
+                "unstructured",
+                "--sparsity",
+                "0.5",
+                "--nm-rows",
+                "4",
+            ],
+            "--nm-rows applies to an N:M",
+        ),
+        (
+            vec!["--pattern", "2:4", "--nm-rows", "0"],
+            "needs at least one",
+        ),
         (
             vec!["--pattern", "unstructured"],
             "--sparsity F or --threshold T",

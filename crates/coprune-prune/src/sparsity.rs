@@ -18,11 +18,23 @@ use std::collections::{BTreeMap, HashMap};
 pub enum SparsePattern {
     /// Any weight.
     Unstructured,
-    /// N kept of every M consecutive weights along the input-channel axis.
-    NM { n: usize, m: usize },
+    /// N kept of every M consecutive weights along the input-channel axis; `rows` consecutive
+    /// output channels make the same choice (scored by their summed scores), so that a CPU
+    /// kernel can load each kept activation once for all of them (coprune's runtime runs
+    /// `rows: 4` on its blocked kernel). Every row is N:M whatever `rows` is.
+    NM {
+        n: usize,
+        m: usize,
+        #[serde(default = "one")]
+        rows: usize,
+    },
     /// Whole blocks of `rows` output channels × `cols` consecutive reduction elements (the
     /// weight as an [outputs, inputs·kernel] matrix), scored by their summed element scores.
     Block { rows: usize, cols: usize },
+}
+
+fn one() -> usize {
+    1
 }
 
 /// How much goes (unstructured).
@@ -103,6 +115,17 @@ pub(crate) struct Weight {
     reads: Option<String>,
     /// Whether the root is an initializer (replaced in place) or a Constant node output.
     pub(crate) initializer: bool,
+}
+
+/// The output-channel axis of a weight whose input-channel axis is `in_axis`, read by `op`.
+fn output_axis(model: &Model, node: usize, in_axis: usize, rank: usize) -> Option<usize> {
+    match model.graph.nodes[node].op_type.as_str() {
+        "Conv" => Some(0),
+        "ConvTranspose" => Some(1),
+        "Gemm" => Some(1 - in_axis),
+        "MatMul" => Some(rank - 1),
+        _ => None,
+    }
 }
 
 /// The input-channel axis of a weight read by `op` at input `k`.
@@ -267,10 +290,15 @@ pub fn sparsify(
             )));
         }
     }
-    if let SparsePattern::NM { n, m } = cfg.pattern {
+    if let SparsePattern::NM { n, m, rows } = cfg.pattern {
         if m == 0 || n == 0 || n >= m {
             return Err(PruneError::Invalid(format!(
                 "pattern {n}:{m} needs 0 < N < M"
+            )));
+        }
+        if rows == 0 {
+            return Err(PruneError::Invalid(format!(
+                "pattern {n}:{m} shared by {rows} rows: needs at least one"
             )));
         }
     }
@@ -379,7 +407,7 @@ pub fn sparsify(
     let mut gone: Vec<Option<Vec<bool>>> = vec![None; ws.len()];
     let mut skipped: Vec<Option<String>> = vec![None; ws.len()];
     match (cfg.pattern, cfg.target) {
-        (SparsePattern::NM { n, m }, _) => {
+        (SparsePattern::NM { n, m, rows }, _) => {
             for (ti, w) in ws.iter().enumerate() {
                 if ignored(w) {
                     skipped[ti] = Some("ignored".into());
@@ -398,25 +426,67 @@ pub fn sparsify(
                     skipped[ti] = Some(misfit(&mut report, w, &format!("{n}:{m}"), why)?);
                     continue;
                 }
+                // Groups of `rows` output channels share their choice: a group's key is its
+                // first element with the output coordinate rounded down to its block.
+                let share = match output_axis(model, w.nodes[0], axis, dims.len()) {
+                    _ if rows == 1 => None,
+                    Some(oa) if dims[oa].is_multiple_of(rows) => {
+                        Some((dims[oa], dims[oa + 1..].iter().product::<usize>()))
+                    }
+                    oa => {
+                        let why = match oa {
+                            Some(oa) => format!(
+                                "output-channel dim {} of {:?} is not a multiple of {rows}",
+                                dims[oa], dims
+                            ),
+                            None => "no output-channel axis to share the choice along".into(),
+                        };
+                        let what = format!("{n}:{m} shared by {rows} rows");
+                        skipped[ti] = Some(misfit(&mut report, w, &what, why)?);
+                        continue;
+                    }
+                };
+                let key = |e: usize| match share {
+                    Some((d, stride)) => e - ((e / stride) % d % rows) * stride,
+                    None => e,
+                };
                 let (outer, a, inner) = (
                     dims[..axis].iter().product::<usize>(),
                     dims[axis],
                     dims[axis + 1..].iter().product::<usize>(),
                 );
                 let s = &scores[ti];
+                let groups = || {
+                    (0..outer).flat_map(move |o| {
+                        (0..inner).flat_map(move |i| {
+                            (0..a)
+                                .step_by(m)
+                                .map(move |b| (b..b + m).map(move |c| (o * a + c) * inner + i))
+                        })
+                    })
+                };
+                // Summed scores of the groups that share a choice (weights already zero count
+                // as 0 there, so one row's zero does not decide for the others).
+                let mut shared: HashMap<usize, Vec<f32>> = HashMap::new();
+                if share.is_some() {
+                    for blk in groups() {
+                        let blk: Vec<usize> = blk.collect();
+                        let sum = shared.entry(key(blk[0])).or_insert_with(|| vec![0.0; m]);
+                        for (j, &e) in blk.iter().enumerate() {
+                            sum[j] += s[e].max(0.0);
+                        }
+                    }
+                }
                 let mut gv = vec![false; s.len()];
-                let mut blk = Vec::with_capacity(m);
-                for o in 0..outer {
-                    for i in 0..inner {
-                        for b in (0..a).step_by(m) {
-                            blk.clear();
-                            blk.extend((b..b + m).map(|c| (o * a + c) * inner + i));
-                            let bs: Vec<f32> = blk.iter().map(|&e| s[e]).collect();
-                            for (j, g) in lowest(&bs, m - n).into_iter().enumerate() {
-                                if g {
-                                    gv[blk[j]] = true;
-                                }
-                            }
+                for blk in groups() {
+                    let blk: Vec<usize> = blk.collect();
+                    let bs: Vec<f32> = match shared.get(&key(blk[0])) {
+                        Some(sum) => sum.clone(),
+                        None => blk.iter().map(|&e| s[e]).collect(),
+                    };
+                    for (j, g) in lowest(&bs, m - n).into_iter().enumerate() {
+                        if g {
+                            gv[blk[j]] = true;
                         }
                     }
                 }
@@ -703,7 +773,14 @@ mod tests {
         let m = b.into_model();
         let (out, r) = apply(
             &m,
-            &cfg(SparsePattern::NM { n: 2, m: 4 }, SparseTarget::Pattern),
+            &cfg(
+                SparsePattern::NM {
+                    n: 2,
+                    m: 4,
+                    rows: 1,
+                },
+                SparseTarget::Pattern,
+            ),
         );
         for l in &r.layers[..2] {
             let w = out.graph.initializer(&l.tensor).unwrap();
@@ -724,10 +801,105 @@ mod tests {
         }
         assert!(r.layers[2].skipped.is_some());
         assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
-        let mut strict = cfg(SparsePattern::NM { n: 2, m: 4 }, SparseTarget::Pattern);
+        let mut strict = cfg(
+            SparsePattern::NM {
+                n: 2,
+                m: 4,
+                rows: 1,
+            },
+            SparseTarget::Pattern,
+        );
         strict.strict = true;
         let e = sparsify(&m, &strict, &Stats::default()).unwrap_err();
         assert!(e.to_string().contains("not a multiple of 4"), "{e}");
+    }
+
+    #[test]
+    fn n_m_choices_shared_by_rows() {
+        let mut b = GraphBuilder::new(9);
+        let x = b.input("input", coprune_ir::DType::F32, &["N", "8", "6", "6"]);
+        let c1 = b.conv(&x, ConvSpec::same(8, 8, 3));
+        let c2 = b.conv(&c1, ConvSpec::same(8, 6, 1)); // 6 outputs: not a multiple of 4
+        let c3 = b.conv(&c2, ConvSpec::same(6, 8, 1)); // 6 inputs: not 2:4 at all
+        let p = b.op("GlobalAveragePool", &[&c3], vec![]);
+        let f = b.op("Flatten", &[&p], vec![]);
+        let w = b.weight("fc_w", &[8, 12]); // Gemm without transB: K = 8 inputs, 12 outputs
+        let y = b.op("Gemm", &[&f, &w], vec![]);
+        b.output(&y);
+        let m = b.into_model();
+        let pattern = SparsePattern::NM {
+            n: 2,
+            m: 4,
+            rows: 4,
+        };
+        let (out, r) = apply(&m, &cfg(pattern, SparseTarget::Pattern));
+        // Conv [8 out, 8 in, 3, 3]: every row keeps 2 of each 4 input channels at each tap, the
+        // same 2 in both blocks of 4 rows, and they are the 2 with the largest summed |w|.
+        let l = &r.layers[0];
+        let (v, orig) = (values(&out, &l.tensor), values(&m, &l.tensor));
+        let at = |o: usize, c: usize, t: usize| (o * 8 + c) * 9 + t;
+        for br in [0, 4] {
+            for t in 0..9 {
+                for g in [0, 4] {
+                    let kept = |o: usize| -> Vec<bool> {
+                        (g..g + 4).map(|c| v[at(o, c, t)] != 0.0).collect()
+                    };
+                    for o in br..br + 4 {
+                        assert_eq!(kept(o).iter().filter(|&&k| k).count(), 2);
+                        assert_eq!(kept(o), kept(br), "rows {br}.. differ at tap {t}");
+                    }
+                    let sum = |c: usize| (br..br + 4).map(|o| orig[at(o, c, t)].abs()).sum::<f32>();
+                    let k = kept(br);
+                    let kept_min = (0..4)
+                        .filter(|&j| k[j])
+                        .map(|j| sum(g + j))
+                        .fold(f32::INFINITY, f32::min);
+                    let gone_max = (0..4)
+                        .filter(|&j| !k[j])
+                        .map(|j| sum(g + j))
+                        .fold(0.0, f32::max);
+                    assert!(gone_max <= kept_min);
+                }
+            }
+        }
+        assert_eq!(l.zeros_after * 2, l.elements);
+        // 6 output channels cannot share in fours; 6 input channels do not fit 2:4.
+        assert!(r.layers[1]
+            .skipped
+            .as_deref()
+            .unwrap()
+            .contains("output-channel dim 6"));
+        assert!(r.layers[2].skipped.is_some());
+        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+        // The Gemm's weight is [K, outputs]: consecutive output columns share.
+        let g = values(&out, &w);
+        for blk in [0, 4] {
+            for ob in [0, 4, 8] {
+                let kept = |o: usize| -> Vec<bool> {
+                    (blk..blk + 4).map(|k| g[k * 12 + o] != 0.0).collect()
+                };
+                for o in ob..ob + 4 {
+                    assert_eq!(kept(o).iter().filter(|&&k| k).count(), 2);
+                    assert_eq!(kept(o), kept(ob));
+                }
+            }
+        }
+        // Rows choosing alone (plain 2:4) choose differently somewhere: the sharing is real.
+        let single = SparsePattern::NM {
+            n: 2,
+            m: 4,
+            rows: 1,
+        };
+        let (a, _) = apply(&m, &cfg(single, SparseTarget::Pattern));
+        let p = values(&a, &l.tensor);
+        let differs = (0..8).any(|o| {
+            (0..8).any(|c| (0..9).any(|t| (p[at(o, c, t)] != 0.0) != (p[at(o & !3, c, t)] != 0.0)))
+        });
+        assert!(differs);
+        let mut strict = cfg(pattern, SparseTarget::Pattern);
+        strict.strict = true;
+        let e = sparsify(&m, &strict, &Stats::default()).unwrap_err();
+        assert!(e.to_string().contains("shared by 4 rows"), "{e}");
     }
 
     #[test]
