@@ -2,10 +2,11 @@
 """Sparse models: onnxruntime (dense execution, zeros and all) against coprune's runtime with its
 sparse kernels, one run, same machine (issue P2). Optionally DeepSparse too.
 
-For resnet18 (batch 1) at 70% and 90% unstructured (per-layer magnitude), 90% in 4x1 blocks and
-2:4, and the MLP 784-128-10 at 90% (batch 256): the median latency of onnxruntime, coprune dense
-(--sparse off) and coprune sparse (--sparse auto), and the speed-ups. Also the effective GFLOP/s
-of the sparse run (2 x non-zero MACs / time) against the dense run's.
+For resnet18 (batch 1) at 70% and 90% unstructured (per-layer magnitude), 90% in 4x1 blocks, 2:4
+and 2:4 with each choice shared by 4 output channels (`--nm-rows 4`), and the MLP 784-128-10 at
+90% (batch 256): the median latency of onnxruntime, coprune dense (--sparse off) and coprune
+sparse (--sparse auto), and the speed-ups. Also the effective GFLOP/s of the sparse run
+(2 x non-zero MACs / time) against the dense run's.
 
 usage: bench/sparse_speed.py [--threads 1] [--deepsparse-python /tmp/ds/bin/python]
 (DeepSparse: see ../shared/bench/README.md; it is given the same 90% resnet18.)
@@ -44,6 +45,7 @@ def main():
         ("resnet18 90%", "resnet18.onnx", ["--pattern", "unstructured", "--sparsity", "0.9"], 1),
         ("resnet18 90% block 4x1", "resnet18.onnx", ["--pattern", "block:4x1", "--sparsity", "0.9"], 1),
         ("resnet18 2:4", "resnet18.onnx", ["--pattern", "2:4"], 1),
+        ("resnet18 2:4 rows 4", "resnet18.onnx", ["--pattern", "2:4", "--nm-rows", "4"], 1),
         ("mlp dense (batch 256)", "mlp_784_128_10_mnist.onnx", None, 256),
         ("mlp 90% (batch 256)", "mlp_784_128_10_mnist.onnx", ["--pattern", "unstructured", "--sparsity", "0.9"], 256),
     ]
