@@ -657,7 +657,7 @@ impl Conv {
                 // Cᵀ's rows: one per output pixel when A is read in place, else one per
                 // column of B (wide rows included).
                 let row = if self.pixels.is_empty() {
-                    let bt = PackedA::transposed(&b);
+                    let bt = PackedA::transposed(&b, threads);
                     wide_out.resize(n * mg, 0.0);
                     let a = AMat::Packed(&bt);
                     packed::gemm(self.isa, a, BMat::Packed(wt), wide_out, mg, plain, threads);
