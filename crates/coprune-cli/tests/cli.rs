@@ -1208,54 +1208,23 @@ fn prune_unstructured_and_n_m() {
     assert_eq!(o.status.code(), Some(2));
     // 2:4 with the choice shared by 5 output channels (conv2: 50, fc: 500 and 10 outputs);
     // by 3, conv2's 50 outputs do not divide: left dense with a warning, refused with --strict.
-    let shared = json(&coprune(&[
-        "prune",
-        &lenet(),
-        "-o",
-        &out,
-        "--pattern",
-        "2:4",
-        "--nm-rows",
-        "5",
-        "--json",
-    ]));
-    let plain = json(&coprune(&[
-        "prune",
-        &lenet(),
-        "-o",
-        &out,
-        "--pattern",
-        "2:4",
-        "--json",
-    ]));
+    let lenet_path = lenet();
+    let two_four = |extra: &[&str]| {
+        let mut a = vec!["prune", &lenet_path, "-o", &out, "--pattern", "2:4"];
+        a.extend_from_slice(extra);
+        coprune(&a)
+    };
+    let shared = json(&two_four(&["--nm-rows", "5", "--json"]));
+    let plain = json(&two_four(&["--json"]));
     assert_eq!(shared["zeros"], plain["zeros"], "{shared}");
-    let o = coprune(&[
-        "prune",
-        &lenet(),
-        "-o",
-        &out,
-        "--pattern",
-        "2:4",
-        "--nm-rows",
-        "3",
-    ]);
+    let o = two_four(&["--nm-rows", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("output-channel dim 50"),
         "{}",
         stdout(&o)
     );
-    let o = coprune(&[
-        "prune",
-        &lenet(),
-        "-o",
-        &out,
-        "--pattern",
-        "2:4",
-        "--nm-rows",
-        "3",
-        "--strict",
-    ]);
+    let o = two_four(&["--nm-rows", "3", "--strict"]);
     assert_eq!(o.status.code(), Some(2));
     for (args, msg) in [
         (vec!["--pattern", "3:2"], "supported: channel, unstructured"),

@@ -36,6 +36,29 @@ struct Panels {
 }
 
 impl Panels {
+    /// `count` panels in a recycled buffer (operands packed per call would otherwise allocate,
+    /// zero and, on the main thread's heap, fault in their pages again every call: the MLP at
+    /// batch 256 ran 0.59 → 0.76 ms when one-thread sessions moved to the caller's thread), for
+    /// the caller to fill.
+    fn unfilled(count: usize, k: usize, width: usize) -> Panels {
+        let data = crate::buffers::take(count * k * width + 16);
+        let skip = data.as_ptr().align_offset(64).min(16);
+        Panels {
+            data,
+            skip,
+            k,
+            width,
+        }
+    }
+
+    /// The panels to fill, in order (only the last can be partial: it is zeroed first).
+    fn fill_each(count: usize, p: usize, panel: &mut [f32], fill: impl FnOnce(usize, &mut [f32])) {
+        if p + 1 == count {
+            panel.fill(0.0);
+        }
+        fill(p, panel);
+    }
+
     /// [`Panels::new`] with the panels filled on `threads` threads (when there are enough of
     /// them to share).
     fn new_par(
@@ -49,55 +72,31 @@ impl Panels {
             return Panels::new(count, k, width, fill);
         }
         use rayon::prelude::*;
-        let mut data = crate::buffers::take(count * k * width + 16);
-        let skip = data.as_ptr().align_offset(64).min(16);
-        data[skip..]
+        let mut p = Panels::unfilled(count, k, width);
+        p.data[p.skip..]
             .par_chunks_mut((k * width).max(1))
             .enumerate()
             .take(count)
-            .for_each(|(p, panel)| {
-                if p + 1 == count {
-                    panel.fill(0.0);
-                }
-                fill(p, panel);
-            });
-        Panels {
-            data,
-            skip,
-            k,
-            width,
-        }
+            .for_each(|(i, panel)| Panels::fill_each(count, i, panel, &fill));
+        p
     }
 
-    /// `count` zeroed panels, each handed to `fill(p, panel)`.
+    /// `count` panels, each handed to `fill(p, panel)` (the last one zeroed first).
     fn new(
         count: usize,
         k: usize,
         width: usize,
         mut fill: impl FnMut(usize, &mut [f32]),
     ) -> Panels {
-        // A recycled buffer (operands packed per call would otherwise allocate, zero and, on
-        // the main thread's heap, fault in their pages again every call: the MLP at batch 256
-        // ran 0.59 → 0.76 ms when one-thread sessions moved to the caller's thread). Only the
-        // last panel can be partial: it is zeroed before its fill.
-        let mut data = crate::buffers::take(count * k * width + 16);
-        let skip = data.as_ptr().align_offset(64).min(16);
-        for (p, panel) in data[skip..]
+        let mut p = Panels::unfilled(count, k, width);
+        for (i, panel) in p.data[p.skip..]
             .chunks_mut((k * width).max(1))
             .enumerate()
             .take(count)
         {
-            if p + 1 == count {
-                panel.fill(0.0);
-            }
-            fill(p, panel);
+            Panels::fill_each(count, i, panel, &mut fill);
         }
-        Panels {
-            data,
-            skip,
-            k,
-            width,
-        }
+        p
     }
 
     /// The storage, for [`crate::buffers::recycle`].
