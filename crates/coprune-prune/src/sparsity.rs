@@ -111,35 +111,26 @@ pub(crate) struct Weight {
     pub(crate) nodes: Vec<usize>,
     /// Input-channel axis for N:M.
     in_axis: Option<usize>,
+    /// Output-channel axis, along which `--nm-rows` shares N:M choices.
+    out_axis: Option<usize>,
     /// The value the first reading node takes at input 0 (its activations).
     reads: Option<String>,
     /// Whether the root is an initializer (replaced in place) or a Constant node output.
     pub(crate) initializer: bool,
 }
 
-/// The output-channel axis of a weight whose input-channel axis is `in_axis`, read by `op`.
-fn output_axis(model: &Model, node: usize, in_axis: usize, rank: usize) -> Option<usize> {
-    match model.graph.nodes[node].op_type.as_str() {
-        "Conv" => Some(0),
-        "ConvTranspose" => Some(1),
-        "Gemm" => Some(1 - in_axis),
-        "MatMul" => Some(rank - 1),
-        _ => None,
-    }
-}
-
-/// The input-channel axis of a weight read by `op` at input `k`.
-fn input_axis(model: &Model, node: usize, k: usize, rank: usize) -> Option<usize> {
+/// The (input-channel, output-channel) axes of a weight read by `op` at input `k`.
+fn channel_axes(model: &Model, node: usize, k: usize, rank: usize) -> Option<(usize, usize)> {
     let n = &model.graph.nodes[node];
     match (n.op_type.as_str(), k) {
-        ("Conv", 1) => Some(1),
-        ("ConvTranspose", 1) => Some(0),
+        ("Conv", 1) => Some((1, 0)),
+        ("ConvTranspose", 1) => Some((0, 1)),
         ("Gemm", 1) => Some(if n.attr_int("transB", 0).ok()? != 0 {
-            1
+            (1, 0)
         } else {
-            0
+            (0, 1)
         }),
-        ("MatMul", 1) if rank >= 2 => Some(rank - 2),
+        ("MatMul", 1) if rank >= 2 => Some((rank - 2, rank - 1)),
         _ => None,
     }
 }
@@ -188,7 +179,7 @@ pub(crate) fn weights(model: &Model) -> Result<Vec<Weight>> {
             if !t.dtype.is_float() || t.dims.len() < 2 {
                 continue;
             }
-            let axis = input_axis(model, i, k, t.dims.len());
+            let axes = channel_axes(model, i, k, t.dims.len());
             match index.get(&root) {
                 Some(&w) => out[w].nodes.push(i),
                 None => {
@@ -197,7 +188,8 @@ pub(crate) fn weights(model: &Model) -> Result<Vec<Weight>> {
                         name: root,
                         tensor: t.clone(),
                         nodes: vec![i],
-                        in_axis: axis,
+                        in_axis: axes.map(|a| a.0),
+                        out_axis: axes.map(|a| a.1),
                         reads: n.input(0).map(str::to_string),
                         initializer: *init,
                     });
@@ -428,7 +420,7 @@ pub fn sparsify(
                 }
                 // Groups of `rows` output channels share their choice: a group's key is its
                 // first element with the output coordinate rounded down to its block.
-                let share = match output_axis(model, w.nodes[0], axis, dims.len()) {
+                let share = match w.out_axis {
                     _ if rows == 1 => None,
                     Some(oa) if dims[oa].is_multiple_of(rows) => {
                         Some((dims[oa], dims[oa + 1..].iter().product::<usize>()))
@@ -465,8 +457,9 @@ pub fn sparsify(
                         })
                     })
                 };
-                // Summed scores of the groups that share a choice (weights already zero count
-                // as 0 there, so one row's zero does not decide for the others).
+                // The choice of each block of groups that share one, made once on their summed
+                // scores (weights already zero count as 0 there, so one row's zero does not
+                // decide for the others).
                 let mut shared: HashMap<usize, Vec<f32>> = HashMap::new();
                 if share.is_some() {
                     for blk in groups() {
@@ -477,16 +470,25 @@ pub fn sparsify(
                         }
                     }
                 }
+                let shared: HashMap<usize, Vec<bool>> = shared
+                    .into_iter()
+                    .map(|(k, sum)| (k, lowest(&sum, m - n)))
+                    .collect();
                 let mut gv = vec![false; s.len()];
                 for blk in groups() {
                     let blk: Vec<usize> = blk.collect();
-                    let bs: Vec<f32> = match shared.get(&key(blk[0])) {
-                        Some(sum) => sum.clone(),
-                        None => blk.iter().map(|&e| s[e]).collect(),
+                    let own;
+                    let go = match shared.get(&key(blk[0])) {
+                        Some(go) => go,
+                        None => {
+                            let bs: Vec<f32> = blk.iter().map(|&e| s[e]).collect();
+                            own = lowest(&bs, m - n);
+                            &own
+                        }
                     };
-                    for (j, g) in lowest(&bs, m - n).into_iter().enumerate() {
+                    for (&e, &g) in blk.iter().zip(go) {
                         if g {
-                            gv[blk[j]] = true;
+                            gv[e] = true;
                         }
                     }
                 }

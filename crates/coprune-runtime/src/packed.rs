@@ -51,8 +51,8 @@ impl Panels {
         }
     }
 
-    /// The panels to fill, in order (only the last can be partial: it is zeroed first).
-    fn fill_each(count: usize, p: usize, panel: &mut [f32], fill: impl FnOnce(usize, &mut [f32])) {
+    /// Fills panel p of `count` (the last, which may be partial, is zeroed first).
+    fn fill_one(count: usize, p: usize, panel: &mut [f32], fill: impl FnOnce(usize, &mut [f32])) {
         if p + 1 == count {
             panel.fill(0.0);
         }
@@ -77,7 +77,7 @@ impl Panels {
             .par_chunks_mut((k * width).max(1))
             .enumerate()
             .take(count)
-            .for_each(|(i, panel)| Panels::fill_each(count, i, panel, &fill));
+            .for_each(|(i, panel)| Panels::fill_one(count, i, panel, &fill));
         p
     }
 
@@ -94,7 +94,7 @@ impl Panels {
             .enumerate()
             .take(count)
         {
-            Panels::fill_each(count, i, panel, &mut fill);
+            Panels::fill_one(count, i, panel, &mut fill);
         }
         p
     }
@@ -409,19 +409,19 @@ pub fn gemm(isa: Isa, a: AMat, b: BMat, c: &mut [f32], ldc: usize, epi: Epilogue
     // With AVX2 the tile is one panel wide, so tasks hold single panels: in pairs, a 7×7
     // convolution's 10 panels made 5 pairs, 3 for one thread and 2 for the other.
     let unit = if isa == Isa::Avx512 { 2 } else { 1 };
-    let pairs = np.div_ceil(unit);
+    let units = np.div_ceil(unit);
     let (col_chunks, row_chunks) = if threads <= 1 {
         (1, 1)
     } else if n >= m {
-        (pairs.min(4 * threads), 1)
+        (units.min(4 * threads), 1)
     } else {
         (1, mp.min(threads))
     };
     let passes = Passes::new(isa, &b, k);
     let task = |t: usize, bp: &mut Vec<f32>| {
         let (cc, rc) = (t % col_chunks, t / col_chunks);
-        let cols = (unit * (pairs * cc / col_chunks)).min(np)
-            ..(unit * (pairs * (cc + 1) / col_chunks)).min(np);
+        let cols = (unit * (units * cc / col_chunks)).min(np)
+            ..(unit * (units * (cc + 1) / col_chunks)).min(np);
         let rows = mp * rc / row_chunks..mp * (rc + 1) / row_chunks;
         run(isa, &a, &b, &passes, out, &epi, cols, rows, bp);
     };

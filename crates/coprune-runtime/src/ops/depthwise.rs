@@ -219,17 +219,18 @@ mod avx2 {
                 }
                 let out = crate::sparse::transpose8_regs(acc);
                 let at = oy * g.ow + ox;
-                if at + P <= plane && t.n == LANES {
-                    // All eight planes: eight plain stores (over a run-time lane count, each
-                    // store took a compare and a branch).
-                    for (l, v) in out.iter().enumerate() {
-                        _mm256_storeu_ps(yp.add(l * plane + at), *v);
-                    }
-                } else if at + P <= plane {
+                if at + P <= plane {
                     // A row shorter than P spills into the rows after it, which are written
-                    // later (masked stores are slow on AMD CPUs).
-                    for (l, v) in out.iter().enumerate().take(t.n) {
-                        _mm256_storeu_ps(yp.add(l * plane + at), *v);
+                    // later (masked stores are slow on AMD CPUs). All eight planes take eight
+                    // plain stores: over a run-time lane count, each took a compare and a branch.
+                    if t.n == LANES {
+                        for (l, v) in out.iter().enumerate() {
+                            _mm256_storeu_ps(yp.add(l * plane + at), *v);
+                        }
+                    } else {
+                        for (l, v) in out.iter().enumerate().take(t.n) {
+                            _mm256_storeu_ps(yp.add(l * plane + at), *v);
+                        }
                     }
                 } else {
                     for (l, v) in out.iter().enumerate().take(t.n) {
