@@ -217,26 +217,19 @@ mod avx2 {
                 for a in acc.iter_mut() {
                     *a = _mm256_min_ps(_mm256_max_ps(*a, lo), hi);
                 }
-                let out = crate::sparse::transpose8_regs(acc);
                 let at = oy * g.ow + ox;
-                if at + P <= plane {
+                if at + P <= plane && t.n == LANES {
                     // A row shorter than P spills into the rows after it, which are written
-                    // later (masked stores are slow on AMD CPUs). All eight planes take eight
-                    // plain stores: over a run-time lane count, each took a compare and a branch.
-                    if t.n == LANES {
-                        for (l, v) in out.iter().enumerate() {
-                            _mm256_storeu_ps(yp.add(l * plane + at), *v);
-                        }
-                    } else {
-                        for (l, v) in out.iter().enumerate().take(t.n) {
-                            _mm256_storeu_ps(yp.add(l * plane + at), *v);
-                        }
-                    }
+                    // later (masked stores are slow on AMD CPUs).
+                    let dst = std::array::from_fn(|l| yp.add(l * plane + at));
+                    crate::sparse::transpose8_store(acc, dst);
                 } else {
-                    for (l, v) in out.iter().enumerate().take(t.n) {
-                        let mut px = [0f32; P];
-                        _mm256_storeu_ps(px.as_mut_ptr(), *v);
-                        y[l * plane + at..][..np].copy_from_slice(&px[..np]);
+                    let mut px = [[0f32; P]; LANES];
+                    let dst = std::array::from_fn(|l| px[l].as_mut_ptr());
+                    crate::sparse::transpose8_store(acc, dst);
+                    let w = if at + P <= plane { P } else { np };
+                    for (l, px) in px.iter().enumerate().take(t.n) {
+                        y[l * plane + at..][..w].copy_from_slice(&px[..w]);
                     }
                 }
                 ox += np;
@@ -305,6 +298,15 @@ fn interleave_row<'a, const F: bool>(
         // Eight pixels from `s` (the row's next eight, or the plane's last eight: they may run
         // into the next row or start in the row before, and only this row's are kept).
         let s = (row0 + j0).min(plane - LANES);
+        if let (Some(p), true) = (full, s == row0 + j0 && j0 + LANES <= g.w) {
+            // The row's own eight pixels: transposed straight into their place.
+            let at = (g.pw + j0) * LANES;
+            let (out, _) = dst[at..at + LANES * LANES].as_chunks_mut::<LANES>();
+            let out: &mut [[f32; LANES]; LANES] = out.try_into().expect("8 pixels");
+            transpose8::<F>(&rows8(p, s, plane), out);
+            j0 += LANES;
+            continue;
+        }
         let src: [&[f32; LANES]; LANES] = match full {
             Some(p) => rows8(p, s, plane),
             None => std::array::from_fn(|l| match lane(l) {
@@ -445,6 +447,8 @@ mod tests {
             (1, 1, 1, 1, 1, 1, 0, 0),
             (5, 20, 3, 3, 1, 1, 1, 1),
             (13, 9, 3, 3, 2, 1, 1, 1),
+            (9, 33, 3, 3, 2, 1, 1, 1),
+            (16, 16, 3, 3, 1, 1, 1, 1),
         ] {
             let oh = (h + p + pe - ((kh - 1) * d + 1)) / s + 1;
             let ow = (w + p + pe - ((kw - 1) * d + 1)) / s + 1;
@@ -462,33 +466,38 @@ mod tests {
                 ph: p,
                 pw: p,
             };
-            let x: Vec<f32> = (0..h * w).map(|_| rnd()).collect();
-            let k: Vec<f32> = (0..kh * kw).map(|_| rnd()).collect();
-            let want = reference(&g, &x, &k, 0.25);
-            // Channel 3 of a block of 5 (multiplier 1) and of a block of 8 (multiplier 2, so
-            // output channel 3 reads input channel 1).
-            // The second block clamps its outputs (a fused Relu6-like Clip).
-            for (n, mult, ic, clamp) in [
-                (5usize, 1usize, 3usize, (f32::NEG_INFINITY, f32::INFINITY)),
-                (8, 2, 1, (-0.1, 0.3)),
+            // Blocks of 5 and of 8 channels (multiplier 1: all eight planes follow each other,
+            // the interleaving's fast path), and of 8 with multiplier 2 (output channel l reads
+            // input channel l / 2), the last clamping its outputs (a fused Relu6-like Clip).
+            for (n, mult, clamp) in [
+                (5usize, 1usize, (f32::NEG_INFINITY, f32::INFINITY)),
+                (8, 1, (f32::NEG_INFINITY, f32::INFINITY)),
+                (8, 2, (-0.1, 0.3)),
             ] {
-                let mut xs = vec![9.0f32; 8 * h * w];
-                xs[ic * h * w..(ic + 1) * h * w].copy_from_slice(&x);
-                let mut ks = vec![0.5f32; 8 * kh * kw];
-                ks[3 * kh * kw..4 * kh * kw].copy_from_slice(&k);
-                let bias: Vec<f32> = (0..8).map(|i| if i == 3 { 0.25 } else { 1.0 }).collect();
+                let xs: Vec<f32> = (0..n.div_ceil(mult) * h * w).map(|_| rnd()).collect();
+                let ks: Vec<f32> = (0..8 * kh * kw).map(|_| rnd()).collect();
+                let bias: Vec<f32> = (0..8).map(|_| rnd()).collect();
                 let packed = DwWeights::new(&ks, Some(&bias), 8, kh * kw);
+                let want: Vec<Vec<f32>> = (0..n)
+                    .map(|l| {
+                        let x = &xs[l / mult * h * w..(l / mult + 1) * h * w];
+                        reference(&g, x, &ks[l * kh * kw..(l + 1) * kh * kw], bias[l])
+                    })
+                    .collect();
                 for isa in Isa::available() {
                     let mut y = vec![0.0; n * oh * ow];
                     let mut scratch = vec![f32::NAN; g.scratch_len()];
                     block(isa, &g, &xs, &packed, clamp, mult, 0, &mut y, &mut scratch);
-                    let got = &y[3 * oh * ow..4 * oh * ow];
-                    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-                        let b = b.max(clamp.0).min(clamp.1);
-                        assert!(
-                            (a - b).abs() < 1e-5,
-                            "{isa:?} {h}x{w} k{kh}x{kw} s{s} d{d} p{p} n{n}: [{i}] {a} vs {b}"
-                        );
+                    for (l, want) in want.iter().enumerate() {
+                        let got = &y[l * oh * ow..(l + 1) * oh * ow];
+                        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+                            let b = b.max(clamp.0).min(clamp.1);
+                            assert!(
+                                (a - b).abs() < 1e-5,
+                                "{isa:?} {h}x{w} k{kh}x{kw} s{s} d{d} p{p} n{n} m{mult}: \
+                                 channel {l} [{i}] {a} vs {b}"
+                            );
+                        }
                     }
                 }
             }
