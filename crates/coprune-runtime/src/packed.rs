@@ -8,8 +8,9 @@
 //! one row per output pixel, no im2col); the bias, the accumulation
 //! over K blocks and a fused Relu/Clip happen on the register tile. The `gemm` crate cannot keep
 //! A packed between calls nor read B through offsets, which is why convolutions use this
-//! instead (doc/architecture.md). A 6×16 AVX2+FMA microkernel (chosen at run time) and a
-//! portable one, tested against each other and the definition.
+//! instead (doc/architecture.md). Microkernels chosen at run time: AVX-512 tiles of 6 rows ×
+//! 16, 32 or 64 columns, a 6×16 AVX2+FMA one and a portable one, tested against each other and
+//! the definition.
 #![allow(unsafe_code)] // the microkernel's loads/stores, behind the bounds checked in `tile`
 
 use crate::sparse::Isa;
@@ -417,7 +418,7 @@ pub fn gemm(isa: Isa, a: AMat, b: BMat, c: &mut [f32], ldc: usize, epi: Epilogue
     } else {
         (1, mp.min(threads))
     };
-    let passes = Passes::new(isa, &b, k);
+    let passes = Passes::new(isa, &a, &b, k);
     let task = |t: usize, bp: &mut Vec<f32>| {
         let (cc, rc) = (t % col_chunks, t / col_chunks);
         let cols = (unit * (units * cc / col_chunks)).min(np)
@@ -446,22 +447,49 @@ pub fn gemm(isa: Isa, a: AMat, b: BMat, c: &mut [f32], ldc: usize, epi: Epilogue
 /// The AVX-512 register tile `$f::<h, 1 + pair>` for h rows (≤ MR) and one or two panels.
 #[cfg(target_arch = "x86_64")]
 macro_rules! avx512_tile {
-    ($f:ident, $h:expr, $pair:expr) => {
-        match ($h, $pair) {
-            (6, true) => avx512::$f::<6, 2>,
-            (5, true) => avx512::$f::<5, 2>,
-            (4, true) => avx512::$f::<4, 2>,
-            (3, true) => avx512::$f::<3, 2>,
-            (2, true) => avx512::$f::<2, 2>,
-            (1, true) => avx512::$f::<1, 2>,
-            (6, false) => avx512::$f::<6, 1>,
-            (5, false) => avx512::$f::<5, 1>,
-            (4, false) => avx512::$f::<4, 1>,
-            (3, false) => avx512::$f::<3, 1>,
-            (2, false) => avx512::$f::<2, 1>,
-            _ => avx512::$f::<1, 1>,
+    ($f:ident, $h:expr, $v:ident) => {
+        match $h {
+            6 => avx512::$f::<6, $v>,
+            5 => avx512::$f::<5, $v>,
+            4 => avx512::$f::<4, $v>,
+            3 => avx512::$f::<3, $v>,
+            2 => avx512::$f::<2, $v>,
+            _ => avx512::$f::<1, $v>,
         }
     };
+}
+
+/// Runs `$body` with the const `V` set to `$vecs` (4, 2 or 1 vectors of B per AVX-512 tile).
+#[cfg(target_arch = "x86_64")]
+macro_rules! with_vecs {
+    ($vecs:expr, $body:expr) => {
+        match $vecs {
+            4 => {
+                const V: usize = 4;
+                $body
+            }
+            2 => {
+                const V: usize = 2;
+                $body
+            }
+            _ => {
+                const V: usize = 1;
+                $body
+            }
+        }
+    };
+}
+
+/// Vectors of B (16 columns each) in the AVX-512 tile at column panel `p`: four (an MR × 64
+/// tile, 24 of the 32 registers) where four full panels remain before `end`, else two, else one.
+/// The four-wide tile loads six broadcasts and four vectors per 24 FMAs (the two-wide one six
+/// and two per 12): 3×3 convolutions ran 150 -> 171 GFLOP/s on a Sapphire Rapids core.
+fn avx512_vecs(p: usize, end: usize) -> usize {
+    match end.saturating_sub(p) {
+        0 | 1 => 1,
+        2 | 3 => 2,
+        _ => 4,
+    }
 }
 
 /// The K passes of a product (k > 0): equal depths of at most about KC (one pass when K is only
@@ -474,11 +502,18 @@ struct Passes {
 }
 
 impl Passes {
-    fn new(isa: Isa, b: &BMat, k: usize) -> Passes {
-        let depth = if k <= KC + KC / 2 {
+    fn new(isa: Isa, a: &AMat, b: &BMat, k: usize) -> Passes {
+        // Beside an A read in place, AVX-512's four panels of B (64 columns) are what each row
+        // panel re-reads from L1: half the depth keeps them there (32 KiB; resnet18's 14×14 and
+        // 7×7 layers 3–4% faster on a Sapphire Rapids core).
+        let kc = match (isa, a) {
+            (Isa::Avx512, AMat::Rows(_)) => KC / 2,
+            _ => KC,
+        };
+        let depth = if k <= kc + kc / 2 {
             k
         } else {
-            k.div_ceil(k.div_ceil(KC))
+            k.div_ceil(k.div_ceil(kc))
         };
         let direct = (0..k)
             .step_by(depth)
@@ -543,7 +578,10 @@ fn run(
                 let chunk = chunk..rows.end.min(chunk + step);
                 let mut c = c0;
                 while c < full {
-                    let pair = isa == Isa::Avx512 && c + 1 < full;
+                    let vecs = match isa {
+                        Isa::Avx512 => avx512_vecs(c, full),
+                        _ => 1,
+                    };
                     let j0 = c * NR;
                     for ip in chunk.clone() {
                         let end = &ends[ip - rows.start];
@@ -551,35 +589,36 @@ fn run(
                         let ap = pa.panel(ip, k0, kc);
                         assert!(ap.len() >= kc * MR);
                         let h = MR.min(m - i0);
-                        let k = match isa {
-                            Isa::Avx512 => avx512_tile!(kernel_rows, h, pair),
-                            _ => match h {
-                                6 => avx2::kernel_rows::<6, 2>,
-                                5 => avx2::kernel_rows::<5, 2>,
-                                4 => avx2::kernel_rows::<4, 2>,
-                                3 => avx2::kernel_rows::<3, 2>,
-                                2 => avx2::kernel_rows::<2, 2>,
-                                _ => avx2::kernel_rows::<1, 2>,
-                            },
-                        };
+                        let (b, c) = (b.src.as_ptr(), out.ptr);
                         // SAFETY: `direct` holds only for x86 `Isa`s, which come from `Isa::detect`
                         // (AVX2 and FMA present; AVX-512F for `Isa::Avx512`); `gemm` checked every
-                        // offs[k] + n ≤ src.len(), and j0 + (1 + pair)·NR ≤ n; the tile's rows and
-                        // columns of C lie inside the slice `gemm` checked, and only this task
-                        // writes them.
+                        // offs[k] + n ≤ src.len(), and j0 + vecs·NR ≤ n (AVX2: j0 + NR); the
+                        // tile's rows and columns of C lie inside the slice `gemm` checked, and
+                        // only this task writes them.
                         unsafe {
-                            k(
-                                kc,
-                                ap,
-                                b.src.as_ptr().add(j0),
-                                offs,
-                                out.ptr.add(i0 * out.ldc + j0),
-                                out.ldc,
-                                end,
-                            )
+                            let (b, c) = (b.add(j0), c.add(i0 * out.ldc + j0));
+                            match isa {
+                                Isa::Avx512 => with_vecs!(
+                                    vecs,
+                                    avx512_tile!(kernel_rows, h, V)(
+                                        kc, ap, b, offs, c, out.ldc, end
+                                    )
+                                ),
+                                _ => {
+                                    let k = match h {
+                                        6 => avx2::kernel_rows::<6, 2>,
+                                        5 => avx2::kernel_rows::<5, 2>,
+                                        4 => avx2::kernel_rows::<4, 2>,
+                                        3 => avx2::kernel_rows::<3, 2>,
+                                        2 => avx2::kernel_rows::<2, 2>,
+                                        _ => avx2::kernel_rows::<1, 2>,
+                                    };
+                                    k(kc, ap, b, offs, c, out.ldc, end)
+                                }
+                            }
                         };
                     }
-                    c += 1 + pair as usize;
+                    c += vecs;
                 }
             }
             c0 = c0.max(full);
@@ -604,35 +643,27 @@ fn run(
                     let j0 = jp * NR;
                     #[cfg(target_arch = "x86_64")]
                     if isa == Isa::Avx512 && j0 + NR <= n {
-                        // One or two full panels side by side, as beside a packed A.
-                        let pair = jp + 1 < c1 && j0 + 2 * NR <= n;
-                        let (p0, p1) = (panel(jp), panel(if pair { jp + 1 } else { jp }));
+                        // One, two or four full panels side by side, as beside a packed A.
+                        let vecs = avx512_vecs(jp, c1.min(n / NR));
                         for ((ip, end), ap) in rows.clone().zip(&ends).zip(&aps) {
                             let APanel::Rows { src, offs, rows } = ap else {
                                 unreachable!("A is read in place")
                             };
                             let i0 = ip * MR;
-                            let k = avx512_tile!(kernel_rows_a, MR.min(m - i0), pair);
+                            let c = out.ptr.wrapping_add(i0 * out.ldc + j0);
                             // SAFETY: `Isa::Avx512` comes from `Isa::detect` (AVX-512F present);
                             // `gemm` checked every offs[k] + rows[r] < src.len(); the panels hold
                             // kc steps (asserted by the kernel); rows i0..i0 + h and the tile's
                             // columns (≤ n) of C lie inside the slice `gemm` checked, and only
                             // this task writes them.
-                            unsafe {
-                                k(
-                                    kc,
-                                    src,
-                                    offs,
-                                    rows,
-                                    p0,
-                                    p1,
-                                    out.ptr.add(i0 * out.ldc + j0),
-                                    out.ldc,
-                                    end,
+                            with_vecs!(vecs, unsafe {
+                                let bs = std::array::from_fn::<_, V, _>(|v| panel(jp + v));
+                                avx512_tile!(kernel_rows_a, MR.min(m - i0), V)(
+                                    kc, src, offs, rows, bs, c, out.ldc, end,
                                 )
-                            };
+                            });
                         }
-                        jp += 1 + pair as usize;
+                        jp += vecs;
                         continue;
                     }
                     let (w, bpanel) = (NR.min(n - j0), panel(jp));
@@ -654,18 +685,19 @@ fn run(
                     let j0 = jp * NR;
                     #[cfg(target_arch = "x86_64")]
                     if let (Isa::Avx512, true, APanel::Packed(ap)) = (isa, j0 + NR <= n, &ap) {
-                        // One or two full panels side by side: an h × NR or h × 2·NR register
-                        // tile (12 of the 32 registers at most).
-                        let pair = jp + 1 < c1 && j0 + 2 * NR <= n;
-                        let (p0, p1) = (panel(jp), panel(if pair { jp + 1 } else { jp }));
-                        assert!(ap.len() >= kc * MR && p0.len() >= kc * NR && p1.len() >= kc * NR);
-                        let k = avx512_tile!(kernel, h, pair);
+                        // One, two or four full panels side by side: an h × NR, h × 2·NR or
+                        // h × 4·NR register tile (24 of the 32 registers at most).
+                        let vecs = avx512_vecs(jp, c1.min(n / NR));
+                        let c = out.ptr.wrapping_add(i0 * out.ldc + j0);
                         // SAFETY: `Isa::Avx512` comes from `Isa::detect` (AVX-512F present); the
-                        // panels hold kc steps (asserted); rows i0..i0 + h and the tile's
-                        // columns (≤ n) of C lie inside the slice `gemm` checked, and only this
-                        // task writes them.
-                        unsafe { k(kc, ap, p0, p1, out.ptr.add(i0 * out.ldc + j0), out.ldc, end) };
-                        jp += 1 + pair as usize;
+                        // panels hold kc steps (asserted by the kernel); rows i0..i0 + h and the
+                        // tile's columns (≤ n) of C lie inside the slice `gemm` checked, and only
+                        // this task writes them.
+                        with_vecs!(vecs, unsafe {
+                            let bs = std::array::from_fn::<_, V, _>(|v| panel(jp + v));
+                            avx512_tile!(kernel, h, V)(kc, ap, bs, c, out.ldc, end)
+                        });
+                        jp += vecs;
                         continue;
                     }
                     let w = NR.min(n - j0);
@@ -1101,14 +1133,13 @@ mod avx512 {
     pub(super) unsafe fn kernel<const R: usize, const V: usize>(
         kc: usize,
         ap: &[f32],
-        b0: &[f32],
-        b1: &[f32],
+        bs: [&[f32]; V],
         c: *mut f32,
         ldc: usize,
         end: &TileEnd,
     ) {
-        assert!(ap.len() >= kc * MR);
-        let (a, p) = (ap.as_ptr(), [b0.as_ptr(), b1.as_ptr()]);
+        assert!(ap.len() >= kc * MR && bs.iter().all(|b| b.len() >= kc * NR));
+        let (a, p) = (ap.as_ptr(), bs.map(|b| b.as_ptr()));
         // SAFETY: step k reads R ≤ MR floats at k·MR of ap (asserted) and NR floats at k·NR of
         // b0 and b1, inside them (the contract).
         unsafe {
@@ -1166,14 +1197,13 @@ mod avx512 {
         src: &[f32],
         offs: &[usize],
         rows: &[usize; MR],
-        b0: &[f32],
-        b1: &[f32],
+        bs: [&[f32]; V],
         c: *mut f32,
         ldc: usize,
         end: &TileEnd,
     ) {
-        assert!(offs.len() >= kc && b0.len() >= kc * NR && b1.len() >= kc * NR);
-        let p = [b0.as_ptr(), b1.as_ptr()];
+        assert!(offs.len() >= kc && bs.iter().all(|b| b.len() >= kc * NR));
+        let p = bs.map(|b| b.as_ptr());
         // SAFETY: the contract; b0 and b1 hold kc steps (asserted).
         unsafe {
             body::<R, V>(
