@@ -10,7 +10,8 @@
 //! A packed between calls nor read B through offsets, which is why convolutions use this
 //! instead (doc/architecture.md). Microkernels chosen at run time: AVX-512 tiles of 6 rows ×
 //! 16, 32 or 64 columns, a 6×16 AVX2+FMA one and a portable one, tested against each other and
-//! the definition.
+//! the definition. [`gemm_wide`] stores a convolution's wide rows (each a few columns longer
+//! than an output row) straight into the output plane with masked AVX-512 stores.
 #![allow(unsafe_code)] // the microkernel's loads/stores, behind the bounds checked in `tile`
 
 use crate::sparse::Isa;
@@ -347,6 +348,53 @@ impl Epilogue<'_> {
 struct Out {
     ptr: *mut f32,
     ldc: usize,
+    /// Columns stored as output rows (see [`gemm_wide`]).
+    wide: Option<Wide>,
+}
+
+/// Columns of C that are the wide rows of a convolution (`wq` columns each, of which the first
+/// `ow` are output pixels): column j is stored at `(j / wq)·ow + j % wq` of its row of C, and
+/// dropped when `j % wq ≥ ow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wide {
+    pub wq: usize,
+    pub ow: usize,
+}
+
+impl Wide {
+    /// Where column j goes in its row of C, if it is kept.
+    fn at(self, j: usize) -> Option<usize> {
+        let col = j % self.wq;
+        (col < self.ow).then(|| j / self.wq * self.ow + col)
+    }
+}
+
+/// Where an AVX-512 register tile stores: plain, `c` is its first element (row stride `ldc`);
+/// with `wide` = (j0, mapping), `c` is the start of its first row of C and column j0 + j of
+/// the tile goes where [`Wide::at`] says.
+#[derive(Clone, Copy)]
+struct Dst {
+    c: *mut f32,
+    ldc: usize,
+    wide: Option<(usize, Wide)>,
+}
+
+impl Out {
+    /// The destination of the tile whose first element is C[i0][j0].
+    fn dst(&self, i0: usize, j0: usize) -> Dst {
+        match self.wide {
+            None => Dst {
+                c: self.ptr.wrapping_add(i0 * self.ldc + j0),
+                ldc: self.ldc,
+                wide: None,
+            },
+            Some(w) => Dst {
+                c: self.ptr.wrapping_add(i0 * self.ldc),
+                ldc: self.ldc,
+                wide: Some((j0, w)),
+            },
+        }
+    }
 }
 // SAFETY: every task writes a disjoint set of tiles (see `gemm`); the pointer comes from a
 // `&mut [f32]` that outlives the parallel section.
@@ -356,11 +404,61 @@ unsafe impl Sync for Out {}
 /// `C = epilogue(A × B)` for the m × n output held in `c` (row stride `ldc`), on up to
 /// `threads` threads (tasks: column ranges, or row ranges when C has more rows than columns).
 pub fn gemm(isa: Isa, a: AMat, b: BMat, c: &mut [f32], ldc: usize, epi: Epilogue, threads: usize) {
+    gemm_into(isa, a, b, c, ldc, None, epi, threads)
+}
+
+/// [`gemm`] whose n columns are a convolution's wide rows (`wide.wq` columns each, n a multiple
+/// of it): each row of C holds only the first `wide.ow` columns of every wide row, back to back
+/// (an output plane), and the rest are never stored. The AVX-512 tiles store their vectors in
+/// two masked parts, one per output row, so that no wide copy of C is written and compacted
+/// afterwards (a second pass over resnet18's 56×56 and 112×112 outputs).
+///
+/// # Panics
+/// Unless `isa` is AVX-512, `wide.ow ≥ 16` (a vector spans at most two output rows),
+/// `ow ≤ wq`, n is a multiple of wq and C holds m rows of n / wq · ow.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_wide(
+    isa: Isa,
+    a: AMat,
+    b: BMat,
+    c: &mut [f32],
+    ldc: usize,
+    wide: Wide,
+    epi: Epilogue,
+    threads: usize,
+) {
+    assert!(
+        isa == Isa::Avx512,
+        "wide rows are stored by the AVX-512 tiles only"
+    );
+    assert!(wide.ow >= NR && wide.ow <= wide.wq, "wide rows {wide:?}");
+    gemm_into(isa, a, b, c, ldc, Some(wide), epi, threads)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_into(
+    isa: Isa,
+    a: AMat,
+    b: BMat,
+    c: &mut [f32],
+    ldc: usize,
+    wide: Option<Wide>,
+    epi: Epilogue,
+    threads: usize,
+) {
     let (m, k, n) = (a.m(), a.k(), b.n());
     if m == 0 || n == 0 {
         return;
     }
-    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "C too small");
+    // The stored columns of a row of C.
+    let row = match wide {
+        None => n,
+        Some(w) => {
+            assert!(n % w.wq == 0, "{n} columns are not wide rows of {}", w.wq);
+            n / w.wq * w.ow
+        }
+    };
+    assert!(ldc >= row && c.len() >= (m - 1) * ldc + row, "C too small");
     if let AMat::Rows(a) = a {
         let (last_off, last_row) = (a.offs.iter().max(), a.rows.iter().max());
         if let (Some(&o), Some(&r)) = (last_off, last_row) {
@@ -388,6 +486,7 @@ pub fn gemm(isa: Isa, a: AMat, b: BMat, c: &mut [f32], ldc: usize, epi: Epilogue
     let out = Out {
         ptr: c.as_mut_ptr(),
         ldc,
+        wide,
     };
     if k == 0 {
         let zero = [0f32; NR];
@@ -444,7 +543,7 @@ pub fn gemm(isa: Isa, a: AMat, b: BMat, c: &mut [f32], ldc: usize, epi: Epilogue
     }
 }
 
-/// The AVX-512 register tile `$f::<h, 1 + pair>` for h rows (≤ MR) and one or two panels.
+/// The AVX-512 register tile `$f::<h, V>` for h rows (≤ MR) and V panels.
 #[cfg(target_arch = "x86_64")]
 macro_rules! avx512_tile {
     ($f:ident, $h:expr, $v:ident) => {
@@ -589,22 +688,27 @@ fn run(
                         let ap = pa.panel(ip, k0, kc);
                         assert!(ap.len() >= kc * MR);
                         let h = MR.min(m - i0);
-                        let (b, c) = (b.src.as_ptr(), out.ptr);
                         // SAFETY: `direct` holds only for x86 `Isa`s, which come from `Isa::detect`
                         // (AVX2 and FMA present; AVX-512F for `Isa::Avx512`); `gemm` checked every
                         // offs[k] + n ≤ src.len(), and j0 + vecs·NR ≤ n (AVX2: j0 + NR); the
                         // tile's rows and columns of C lie inside the slice `gemm` checked, and
-                        // only this task writes them.
+                        // only this task writes them (wide rows: only with AVX-512).
                         unsafe {
-                            let (b, c) = (b.add(j0), c.add(i0 * out.ldc + j0));
+                            let b = b.src.as_ptr().add(j0);
                             match isa {
                                 Isa::Avx512 => with_vecs!(
                                     vecs,
                                     avx512_tile!(kernel_rows, h, V)(
-                                        kc, ap, b, offs, c, out.ldc, end
+                                        kc,
+                                        ap,
+                                        b,
+                                        offs,
+                                        out.dst(i0, j0),
+                                        end
                                     )
                                 ),
                                 _ => {
+                                    let c = out.ptr.add(i0 * out.ldc + j0);
                                     let k = match h {
                                         6 => avx2::kernel_rows::<6, 2>,
                                         5 => avx2::kernel_rows::<5, 2>,
@@ -650,7 +754,7 @@ fn run(
                                 unreachable!("A is read in place")
                             };
                             let i0 = ip * MR;
-                            let c = out.ptr.wrapping_add(i0 * out.ldc + j0);
+                            let c = out.dst(i0, j0);
                             // SAFETY: `Isa::Avx512` comes from `Isa::detect` (AVX-512F present);
                             // `gemm` checked every offs[k] + rows[r] < src.len(); the panels hold
                             // kc steps (asserted by the kernel); rows i0..i0 + h and the tile's
@@ -659,7 +763,7 @@ fn run(
                             with_vecs!(vecs, unsafe {
                                 let bs = std::array::from_fn::<_, V, _>(|v| panel(jp + v));
                                 avx512_tile!(kernel_rows_a, MR.min(m - i0), V)(
-                                    kc, src, offs, rows, bs, c, out.ldc, end,
+                                    kc, src, offs, rows, bs, c, end,
                                 )
                             });
                         }
@@ -688,14 +792,14 @@ fn run(
                         // One, two or four full panels side by side: an h × NR, h × 2·NR or
                         // h × 4·NR register tile (24 of the 32 registers at most).
                         let vecs = avx512_vecs(jp, c1.min(n / NR));
-                        let c = out.ptr.wrapping_add(i0 * out.ldc + j0);
+                        let c = out.dst(i0, j0);
                         // SAFETY: `Isa::Avx512` comes from `Isa::detect` (AVX-512F present); the
                         // panels hold kc steps (asserted by the kernel); rows i0..i0 + h and the
                         // tile's columns (≤ n) of C lie inside the slice `gemm` checked, and only
                         // this task writes them.
                         with_vecs!(vecs, unsafe {
                             let bs = std::array::from_fn::<_, V, _>(|v| panel(jp + v));
-                            avx512_tile!(kernel, h, V)(kc, ap, bs, c, out.ldc, end)
+                            avx512_tile!(kernel, h, V)(kc, ap, bs, c, end)
                         });
                         jp += vecs;
                         continue;
@@ -805,6 +909,35 @@ fn tile(
     end: &TileEnd,
 ) {
     assert!(ap.holds(kc) && bp.len() >= kc * NR);
+    if let Some(wide) = out.wide {
+        // Wide rows: through a full-size buffer, each kept column from and to its place.
+        let at = |r: usize, j: usize| wide.at(j0 + j).map(|o| (i0 + r) * out.ldc + o);
+        let mut buf = [0f32; MR * NR];
+        for r in 0..h {
+            for j in 0..w {
+                if let (false, Some(o)) = (end.first, at(r, j)) {
+                    // SAFETY: row i0 + r < m of C, column o of it kept (< n / wq · ow): inside
+                    // the slice `gemm_wide` checked; only this task writes this tile.
+                    buf[r * NR + j] = unsafe { *out.ptr.add(o) };
+                }
+            }
+        }
+        let buf_out = Out {
+            ptr: buf.as_mut_ptr(),
+            ldc: NR,
+            wide: None,
+        };
+        tile(isa, kc, ap, bp, buf_out, 0, 0, h, w, end);
+        for r in 0..h {
+            for j in 0..w {
+                if let Some(o) = at(r, j) {
+                    // SAFETY: as above.
+                    unsafe { *out.ptr.add(o) = buf[r * NR + j] };
+                }
+            }
+        }
+        return;
+    }
     // SAFETY: (i0 + h − 1)·ldc + j0 + w ≤ the C slice `gemm` checked, so the tile's rows lie
     // inside it; only this task writes this tile.
     let base = unsafe { out.ptr.add(i0 * out.ldc + j0) };
@@ -1120,7 +1253,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{TileEnd, MR, NR};
+    use super::{Dst, TileEnd, Wide, MR, NR};
     use std::arch::x86_64::*;
 
     /// The first `R` rows of a tile `V` panels wide: columns 0..NR from panel `b0`, NR..2·NR
@@ -1134,8 +1267,7 @@ mod avx512 {
         kc: usize,
         ap: &[f32],
         bs: [&[f32]; V],
-        c: *mut f32,
-        ldc: usize,
+        c: Dst,
         end: &TileEnd,
     ) {
         assert!(ap.len() >= kc * MR && bs.iter().all(|b| b.len() >= kc * NR));
@@ -1148,7 +1280,6 @@ mod avx512 {
                 |k| std::array::from_fn(|r| a.add(k * MR + r)),
                 |k| std::array::from_fn(|v| _mm512_loadu_ps(p[v].add(k * NR))),
                 c,
-                ldc,
                 end,
             )
         }
@@ -1164,8 +1295,7 @@ mod avx512 {
         ap: &[f32],
         src: *const f32,
         offs: &[usize],
-        c: *mut f32,
-        ldc: usize,
+        c: Dst,
         end: &TileEnd,
     ) {
         assert!(offs.len() >= kc && ap.len() >= kc * MR);
@@ -1180,7 +1310,6 @@ mod avx512 {
                     std::array::from_fn(|v| _mm512_loadu_ps(q.add(v * NR)))
                 },
                 c,
-                ldc,
                 end,
             )
         }
@@ -1198,8 +1327,7 @@ mod avx512 {
         offs: &[usize],
         rows: &[usize; MR],
         bs: [&[f32]; V],
-        c: *mut f32,
-        ldc: usize,
+        c: Dst,
         end: &TileEnd,
     ) {
         assert!(offs.len() >= kc && bs.iter().all(|b| b.len() >= kc * NR));
@@ -1211,7 +1339,6 @@ mod avx512 {
                 super::rows_at(src, offs, rows),
                 |k| std::array::from_fn(|v| _mm512_loadu_ps(p[v].add(k * NR))),
                 c,
-                ldc,
                 end,
             )
         }
@@ -1229,8 +1356,7 @@ mod avx512 {
         kc: usize,
         a: impl Fn(usize) -> [*const f32; R],
         b: impl Fn(usize) -> [__m512; V],
-        c: *mut f32,
-        ldc: usize,
+        c: Dst,
         end: &TileEnd,
     ) {
         let mut acc = [[_mm512_setzero_ps(); V]; R];
@@ -1247,18 +1373,52 @@ mod avx512 {
             }
         }
         let (vlo, vhi) = (_mm512_set1_ps(end.lo), _mm512_set1_ps(end.hi));
-        for (r, acc) in acc.iter().enumerate() {
-            for (v, &acc) in acc.iter().enumerate() {
-                // SAFETY: row r of the tile: V·NR floats at c + r·ldc (the caller's contract).
+        let Some((j0, Wide { wq, ow })) = c.wide else {
+            for (r, acc) in acc.iter().enumerate() {
+                for (v, &acc) in acc.iter().enumerate() {
+                    // SAFETY: row r of the tile: V·NR floats at c + r·ldc (the caller's
+                    // contract).
+                    unsafe {
+                        let p = c.c.add(r * c.ldc + NR * v);
+                        let s = if end.first {
+                            _mm512_set1_ps(end.bias[r])
+                        } else {
+                            _mm512_loadu_ps(p)
+                        };
+                        let y = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(s, acc), vlo), vhi);
+                        _mm512_storeu_ps(p, y);
+                    }
+                }
+            }
+            return;
+        };
+        // Wide rows: lanes before the end of the vector's first output row (column ow of its
+        // wide row) go to that row, lanes past the wide row's end (wq) to the next one, which
+        // starts wq − ow floats earlier than the wide row's layout would put it.
+        let lanes = |n: usize| if n >= NR { u16::MAX } else { (1u16 << n) - 1 };
+        for v in 0..V {
+            let j = j0 + NR * v;
+            let (row, col) = (j / wq, j % wq);
+            let first = if col < ow { lanes(ow - col) } else { 0 };
+            let next = if wq - col < NR { !lanes(wq - col) } else { 0 };
+            let off = row * ow + col;
+            for (r, acc) in acc.iter().enumerate() {
+                // SAFETY: the masked lanes are columns j..j + NR of C's row r (the caller's
+                // contract: j + NR ≤ n): those of `first` at off + l < (row + 1)·ow, those of
+                // `next` at (row + 1)·ow + l − (wq − col) < (row + 2)·ow, inside the row as
+                // ow ≥ NR (`gemm_wide` asserts it); masked-off lanes are never accessed.
                 unsafe {
-                    let p = c.add(r * ldc + NR * v);
+                    let p1 = c.c.wrapping_add(r * c.ldc + off);
+                    let p2 = p1.wrapping_sub(wq - ow);
                     let s = if end.first {
                         _mm512_set1_ps(end.bias[r])
                     } else {
-                        _mm512_loadu_ps(p)
+                        let s = _mm512_maskz_loadu_ps(first, p1);
+                        _mm512_mask_loadu_ps(s, next, p2)
                     };
-                    let y = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(s, acc), vlo), vhi);
-                    _mm512_storeu_ps(p, y);
+                    let y = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(s, acc[v]), vlo), vhi);
+                    _mm512_mask_storeu_ps(p1, first, y);
+                    _mm512_mask_storeu_ps(p2, next, y);
                 }
             }
         }
@@ -1292,6 +1452,82 @@ mod tests {
                 (x % 2001) as f32 / 1000.0 - 1.0
             })
             .collect()
+    }
+
+    #[test]
+    fn wide_rows_store_what_the_plain_product_and_a_compaction_do() {
+        if !Isa::available().contains(&Isa::Avx512) {
+            return;
+        }
+        // (m, k, output rows, wide row, output row): one and several K passes, partial row
+        // panels, a tail panel, vectors spanning two output rows, one-column waste (17 / 16).
+        for (m, k, oh, wq, ow) in [
+            (7, 40, 3, 58, 56),
+            (13, 600, 5, 30, 28),
+            (64, 300, 4, 17, 16),
+            (6, 9, 2, 113, 112),
+            (20, 0, 3, 20, 18),
+        ] {
+            let n = oh * wq;
+            let a = data(m * k, 1);
+            let src = data(k * (n + 3) + 5, 2);
+            let offs: Vec<usize> = (0..k).map(|kk| kk / 3 * (n + 3) + kk % 3).collect();
+            let b = BRows {
+                src: &src,
+                offs: &offs,
+                n,
+            };
+            let bias = data(m, 3);
+            let epi = Epilogue {
+                bias: Some(&bias),
+                lo: 0.0,
+                hi: 6.0,
+            };
+            let pa = PackedA::new(&a, m, k);
+            let mut plain = vec![0f32; m * n];
+            gemm(
+                Isa::Avx512,
+                AMat::Packed(&pa),
+                BMat::Rows(b),
+                &mut plain,
+                n,
+                epi,
+                1,
+            );
+            let (row, ldc) = (oh * ow, oh * ow + 3);
+            for threads in [1, 2, 3] {
+                let mut c = vec![f32::NAN; m * ldc];
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    gemm_wide(
+                        Isa::Avx512,
+                        AMat::Packed(&pa),
+                        BMat::Rows(b),
+                        &mut c[..(m - 1) * ldc + row],
+                        ldc,
+                        Wide { wq, ow },
+                        epi,
+                        threads,
+                    )
+                });
+                for i in 0..m {
+                    for j in 0..row {
+                        let want = plain[i * n + j / ow * wq + j % ow];
+                        assert_eq!(
+                            c[i * ldc + j].to_bits(),
+                            want.to_bits(),
+                            "{m}x{k} {oh}x{wq}/{ow} t{threads} ({i},{j})"
+                        );
+                    }
+                    for j in row..ldc.min(c.len() - i * ldc) {
+                        assert!(c[i * ldc + j].is_nan(), "wrote outside C at ({i},{j})");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

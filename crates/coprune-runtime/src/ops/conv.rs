@@ -700,7 +700,23 @@ impl Conv {
                 chunks_in_parallel(yg, plane, threads, store);
                 continue;
             }
-            // Straight into the output when its rows are the GEMM's, else wide rows first.
+            // Straight into the output when its rows are the GEMM's or the AVX-512 tiles
+            // store wide rows as output rows; else wide rows first, compacted below.
+            if sparse.is_none() && self.isa == Isa::Avx512 && row != ow && ow >= 16 {
+                let a = AMat::Packed(&self.packed[gi]);
+                let wide = packed::Wide { wq: row, ow };
+                packed::gemm_wide(
+                    self.isa,
+                    a,
+                    BMat::Rows(b),
+                    yg,
+                    plane,
+                    wide,
+                    epi(gi),
+                    threads,
+                );
+                continue;
+            }
             let n = n.max(padded);
             let wide = row != ow || n != plane;
             let out = if wide {
