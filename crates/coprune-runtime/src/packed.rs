@@ -748,25 +748,25 @@ fn run(
                     #[cfg(target_arch = "x86_64")]
                     if isa == Isa::Avx512 && j0 + NR <= n {
                         // One, two or four full panels side by side, as beside a packed A.
+                        // The tile's panels are taken once, then swept by every row panel.
                         let vecs = avx512_vecs(jp, c1.min(n / NR));
-                        for ((ip, end), ap) in rows.clone().zip(&ends).zip(&aps) {
-                            let APanel::Rows { src, offs, rows } = ap else {
-                                unreachable!("A is read in place")
-                            };
-                            let i0 = ip * MR;
-                            let c = out.dst(i0, j0);
-                            // SAFETY: `Isa::Avx512` comes from `Isa::detect` (AVX-512F present);
-                            // `gemm` checked every offs[k] + rows[r] < src.len(); the panels hold
-                            // kc steps (asserted by the kernel); rows i0..i0 + h and the tile's
-                            // columns (≤ n) of C lie inside the slice `gemm` checked, and only
-                            // this task writes them.
-                            with_vecs!(vecs, unsafe {
-                                let bs = std::array::from_fn::<_, V, _>(|v| panel(jp + v));
-                                avx512_tile!(kernel_rows_a, MR.min(m - i0), V)(
-                                    kc, src, offs, rows, bs, c, end,
-                                )
-                            });
-                        }
+                        with_vecs!(vecs, {
+                            let bs = std::array::from_fn::<_, V, _>(|v| panel(jp + v));
+                            for ((ip, end), ap) in rows.clone().zip(&ends).zip(&aps) {
+                                let APanel::Rows { src, offs, rows } = ap else {
+                                    unreachable!("A is read in place")
+                                };
+                                let i0 = ip * MR;
+                                let c = out.dst(i0, j0);
+                                let k = avx512_tile!(kernel_rows_a, MR.min(m - i0), V);
+                                // SAFETY: `Isa::Avx512` comes from `Isa::detect` (AVX-512F
+                                // present); `gemm` checked every offs[k] + rows[r] < src.len();
+                                // the panels hold kc steps (asserted by the kernel); rows
+                                // i0..i0 + h and the tile's columns (≤ n) of C lie inside the
+                                // slice `gemm` checked, and only this task writes them.
+                                unsafe { k(kc, src, offs, rows, bs, c, end) };
+                            }
+                        });
                         jp += vecs;
                         continue;
                     }

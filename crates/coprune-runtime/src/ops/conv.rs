@@ -702,7 +702,7 @@ impl Conv {
             }
             // Straight into the output when its rows are the GEMM's or the AVX-512 tiles
             // store wide rows as output rows; else wide rows first, compacted below.
-            if sparse.is_none() && self.isa == Isa::Avx512 && row != ow && ow >= 16 {
+            if sparse.is_none() && self.isa == Isa::Avx512 && row != ow && ow >= packed::NR {
                 let a = AMat::Packed(&self.packed[gi]);
                 let wide = packed::Wide { wq: row, ow };
                 packed::gemm_wide(
