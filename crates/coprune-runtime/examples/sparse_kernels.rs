@@ -30,6 +30,12 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
+    // The runtime's kernels share out their work on the installed pool, as in a session.
+    let pool = coprune_runtime::pool::Pool::new(threads).expect("threads");
+    pool.install(|| run(threads));
+}
+
+fn run(threads: usize) {
     let mut seed = 1u64;
     let mut rnd = move || {
         seed = seed

@@ -4,8 +4,8 @@
 //! element of their output take their next output from here instead of a zeroed allocation.
 //! Zeroing a fresh output (or faulting in fresh pages) was a serial 7% of mobilenet_v2 at two
 //! threads; a recycled buffer is also still in cache. The pool is per thread: a session runs
-//! its steps on one thread (of its own rayon pool, or the caller's with one thread), which both
-//! frees and takes.
+//! its steps on the caller's thread (their parallel regions also on the session's workers),
+//! which both frees and takes.
 
 use std::cell::RefCell;
 

@@ -8,7 +8,6 @@
 
 use crate::packed::{self, AMat, BMat, Epilogue, PackedA, PackedB};
 use crate::sparse::{fma, Isa};
-use rayon::prelude::*;
 
 /// A constant B, prepared for products with a fixed number of rows.
 #[derive(Debug, Clone)]
@@ -60,7 +59,7 @@ impl ConstB {
                     dots(isa, &bt[j0 * k..(j0 + ys.len()) * k], x, ys);
                 };
                 if threads > 1 && n > DOT_TASK {
-                    y[..n].par_chunks_mut(DOT_TASK).enumerate().for_each(task);
+                    crate::pool::chunks_mut(&mut y[..n], DOT_TASK, |t, ys| task((t, ys)));
                 } else {
                     y[..n].chunks_mut(DOT_TASK).enumerate().for_each(task);
                 }

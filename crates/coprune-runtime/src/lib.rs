@@ -2,8 +2,8 @@
 //!
 //! Place in the pipeline: the evaluate stage (accuracy on data; latency measurement comes with
 //! `coprune bench`). A [`Session`] lowers every node to a kernel (`ops/`, one file per op) for
-//! concrete input shapes, folds constants and shape arithmetic, and runs on its own rayon pool.
-//! Convolutions run on `packed` (weights packed at load), and so do Gemm/MatMul with a constant
+//! concrete input shapes, folds constants and shape arithmetic, and runs on the caller's thread
+//! with its own [`pool`] of workers. Convolutions run on `packed` (weights packed at load), and so do Gemm/MatMul with a constant
 //! weight (`dense`); products of two run-time operands use the `gemm` crate.
 
 mod buffers;
@@ -16,6 +16,7 @@ pub mod measure;
 pub mod onnxruntime;
 pub mod ops;
 pub mod packed;
+pub mod pool;
 mod session;
 pub mod sparse;
 mod value;

@@ -15,7 +15,6 @@
 #![allow(unsafe_code)] // the microkernel's loads/stores, behind the bounds checked in `tile`
 
 use crate::sparse::Isa;
-use rayon::prelude::*;
 
 /// Rows of C per register tile (broadcast from A).
 pub const MR: usize = 6;
@@ -73,13 +72,12 @@ impl Panels {
         if threads <= 1 || count < 2 * threads {
             return Panels::new(count, k, width, fill);
         }
-        use rayon::prelude::*;
         let mut p = Panels::unfilled(count, k, width);
-        p.data[p.skip..]
-            .par_chunks_mut((k * width).max(1))
-            .enumerate()
-            .take(count)
-            .for_each(|(i, panel)| Panels::fill_one(count, i, panel, &fill));
+        let size = (k * width).max(1);
+        let skip = p.skip;
+        crate::pool::chunks_mut(&mut p.data[skip..][..count * size], size, |i, panel| {
+            Panels::fill_one(count, i, panel, &fill)
+        });
         p
     }
 
@@ -539,7 +537,7 @@ fn gemm_into(
     if tasks == 1 {
         with_panels(0);
     } else {
-        (0..tasks).into_par_iter().for_each(with_panels);
+        crate::pool::for_each(tasks, with_panels);
     }
 }
 
@@ -1497,10 +1495,7 @@ mod tests {
             let (row, ldc) = (oh * ow, oh * ow + 3);
             for threads in [1, 2, 3] {
                 let mut c = vec![f32::NAN; m * ldc];
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
+                let pool = crate::pool::Pool::new(threads).unwrap();
                 pool.install(|| {
                     gemm_wide(
                         Isa::Avx512,
@@ -1590,10 +1585,7 @@ mod tests {
                     let ldc = n + 2;
                     let mut c = vec![f32::NAN; m * ldc];
                     let pa = PackedA::new(&a, m, k);
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .build()
-                        .unwrap();
+                    let pool = crate::pool::Pool::new(threads).unwrap();
                     pool.install(|| {
                         gemm(
                             isa,

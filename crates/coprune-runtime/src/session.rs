@@ -29,7 +29,7 @@ pub struct Session {
     /// Index of the last step reading each slot (usize::MAX: a graph output, kept).
     last_use: Vec<usize>,
     /// Always set once built (`lower` runs inside it first).
-    pool: Option<rayon::ThreadPool>,
+    pool: Option<crate::pool::Pool>,
     /// Unique per session: owner of the recycled buffers of the thread running it.
     id: u64,
 }
@@ -115,13 +115,10 @@ impl Session {
         sparse: SparseMode,
         fuse: bool,
     ) -> Result<Session> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build()
-            .map_err(|e| RuntimeError::Input {
-                name: "threads".into(),
-                msg: e.to_string(),
-            })?;
+        let pool = crate::pool::Pool::new(threads.max(1)).map_err(|e| RuntimeError::Input {
+            name: "threads".into(),
+            msg: e.to_string(),
+        })?;
         // Lower inside the pool: sparse layers are timed with the threads they will run on.
         let mut s = pool.install(|| Session::lower(model, input_shapes, threads, sparse, fuse))?;
         s.pool = Some(pool);
@@ -432,18 +429,10 @@ impl Session {
         })
     }
 
-    /// Runs `f` where the session runs its steps (and keeps its recycled buffers): on the
-    /// caller's thread for one thread, else on its own pool. Handing a one-thread run to the
-    /// pool's thread and back cost two context switches per run (a quarter of a 90%-sparse
-    /// MLP's 0.28 ms at batch 256, most of the MLP's 15 µs at batch 1); kernels of a
-    /// one-thread session do not use rayon.
-    fn on_own_thread<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        let pool = self.pool.as_ref().expect("session pool");
-        if pool.current_num_threads() == 1 {
-            f()
-        } else {
-            pool.install(f)
-        }
+    /// Runs `f` with the session's pool installed: steps run on the caller's thread (which
+    /// keeps the recycled buffers), their parallel regions on the pool's workers too.
+    fn on_own_thread<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.pool.as_ref().expect("session pool").install(f)
     }
 
     /// Like [`Session::run`], and shows `observe` every graph input and every computed value

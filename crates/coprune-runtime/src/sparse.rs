@@ -17,8 +17,6 @@
 //! machine's VM hides it, so a path for it could not be tested.
 #![allow(unsafe_code)] // only the calls into the `#[target_feature]` functions, see `Isa::run`
 
-use rayon::prelude::*;
-
 /// Rows per block of the blocked format.
 pub const BLOCK_ROWS: usize = 4;
 
@@ -554,7 +552,7 @@ impl SparseWeights {
             }
         };
         if threads > 1 && m > per {
-            y.par_chunks_mut(per * n).enumerate().for_each(run);
+            crate::pool::chunks_mut(y, per * n, |t, ys| run((t, ys)));
         } else {
             y.chunks_mut(per * n).enumerate().for_each(run);
         }

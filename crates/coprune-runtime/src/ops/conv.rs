@@ -1,11 +1,10 @@
 //! `Conv` kernel: im2col + GEMM per group (1×1 stride-1 convolutions skip im2col), a direct
-//! loop for depthwise convolutions; rayon over the batch.
+//! loop for depthwise convolutions; samples of a batch in parallel.
 
 use crate::kernel::{f32_in, Kernel, LowerCtx};
 use crate::packed::{self, AMat, ARows, BMat, BRows, Epilogue, PackedA, PackedB, MR, NR};
 use crate::sparse::{self, Isa, SparseChoice, SparseWeights};
 use crate::{Result, Value};
-use rayon::prelude::*;
 
 /// The geometry of a 2-D convolution: shapes, groups, kernel, strides, pads, dilations. Shared
 /// with the trainer (coprune-train), which runs the same im2col for forward and backward passes.
@@ -468,9 +467,7 @@ where
     F: Fn(usize, &mut [f32]) + Sync + Send,
 {
     if threads > 1 {
-        data.par_chunks_mut(size)
-            .enumerate()
-            .for_each(|(i, c)| f(i, c));
+        crate::pool::chunks_mut(data, size, f);
     } else {
         data.chunks_mut(size).enumerate().for_each(|(i, c)| f(i, c));
     }
@@ -541,9 +538,9 @@ impl Conv {
             };
             let len = dg.scratch_len();
             if threads > 1 {
-                y.par_chunks_mut(lanes * plane)
-                    .enumerate()
-                    .for_each(|(b, ys)| super::depthwise::with_scratch(len, |s| run(b, ys, s)));
+                crate::pool::chunks_mut(y, lanes * plane, |b, ys| {
+                    super::depthwise::with_scratch(len, |s| run(b, ys, s))
+                });
             } else {
                 super::depthwise::with_scratch(len, |s| {
                     y.chunks_mut(lanes * plane)
@@ -752,10 +749,9 @@ impl Conv {
                     }
                 };
                 if threads > 1 {
-                    wide_out
-                        .par_chunks(n)
-                        .zip(yg.par_chunks_mut(plane))
-                        .for_each(compact);
+                    crate::pool::chunks_mut(yg, plane, |i, yo| {
+                        compact((&wide_out[i * n..][..n], yo))
+                    });
                 } else {
                     wide_out
                         .chunks(n)
@@ -783,9 +779,9 @@ impl Kernel for Conv {
         // Every path below writes each output element.
         let mut y = crate::buffers::take(n * ys);
         if n > 1 && self.threads > 1 {
-            y.par_chunks_mut(ys)
-                .zip(x.par_chunks(xs))
-                .for_each(|(yo, xi)| self.sample(xi, yo, 1, true));
+            crate::pool::chunks_mut(&mut y, ys, |i, yo| {
+                self.sample(&x[i * xs..][..xs], yo, 1, true)
+            });
         } else {
             for (yo, xi) in y.chunks_mut(ys).zip(x.chunks(xs)) {
                 self.sample(xi, yo, self.threads, true);
@@ -927,10 +923,7 @@ mod tests {
                             (false, false) => "transposed, Aᵀ in place",
                         };
                         seen.insert(format!("{layout}, {orientation}"));
-                        let pool = rayon::ThreadPoolBuilder::new()
-                            .num_threads(threads)
-                            .build()
-                            .unwrap();
+                        let pool = crate::pool::Pool::new(threads).unwrap();
                         // Sparse weights (every third zeroed) on the same B sources.
                         let mut wz = wt.clone();
                         wz.iter_mut().step_by(3).for_each(|v| *v = 0.0);

@@ -75,7 +75,7 @@ impl DwWeights {
 }
 
 /// Runs `f` on this thread's scratch buffer of at least `len` floats (kept between calls: a
-/// fresh zeroed one per call, or per rayon split, cost a memset and page faults; [`block`]
+/// fresh zeroed one per call, or per task, cost a memset and page faults; [`block`]
 /// writes every float of it that it reads).
 pub fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     thread_local! {

@@ -3,7 +3,6 @@
 
 use crate::kernel::{f32_in, Kernel, LowerCtx};
 use crate::{Result, Value};
-use rayon::prelude::*;
 
 /// Max or average over a window.
 pub struct Pool {
@@ -301,13 +300,17 @@ impl Kernel for Pool {
             }
         };
         if self.threads > 1 {
-            // Planes in parallel on the session's pool.
-            y.par_chunks_mut(out.max(1))
-                .zip(x.par_chunks(hw.max(1)))
-                .take(planes)
-                .for_each_init(Vec::new, one);
+            // Groups of planes in parallel on the session's pool, a scratch row per group.
+            let group = planes.div_ceil(4 * self.threads).max(1);
+            crate::pool::chunks_mut(&mut y, group * out.max(1), |g, ys| {
+                let mut tmp = Vec::new();
+                for (i, ys) in ys.chunks_mut(out.max(1)).enumerate() {
+                    let p = g * group + i;
+                    one(&mut tmp, (ys, &x[p * hw..][..hw]));
+                }
+            });
         } else {
-            // In order on the calling thread (a one-thread session runs outside rayon).
+            // In order on the calling thread.
             let mut tmp = Vec::new();
             y.chunks_mut(out.max(1))
                 .zip(x.chunks(hw.max(1)))
