@@ -138,8 +138,13 @@ impl Pool {
     fn max_plane(&self, xs: &[f32], ys: &mut [f32], tmp: &mut Vec<f32>) {
         #[cfg(target_arch = "x86_64")]
         if crate::sparse::Isa::detect() == crate::sparse::Isa::Avx512 {
-            // SAFETY: `Isa::detect` found AVX-512F (and AVX2) on this CPU.
-            unsafe { self.max_plane_avx512(xs, ys, tmp) };
+            if self.kernel[1] == 3 && self.strides[1] == 2 && self.dilations[1] == 1 {
+                // SAFETY: `Isa::detect` found AVX-512F on this CPU.
+                unsafe { self.max_plane_3s2_avx512(xs, ys, tmp) };
+            } else {
+                // SAFETY: `Isa::detect` found AVX-512F (and AVX2) on this CPU.
+                unsafe { self.max_plane_avx512(xs, ys, tmp) };
+            }
             return;
         }
         #[cfg(target_arch = "x86_64")]
@@ -163,6 +168,65 @@ impl Pool {
     #[target_feature(enable = "avx512f,avx2")]
     fn max_plane_avx512(&self, xs: &[f32], ys: &mut [f32], tmp: &mut Vec<f32>) {
         self.max_plane_body(xs, ys, tmp)
+    }
+
+    /// [`Pool::max_plane`] for windows three columns wide at stride 2 (resnet18's 3×3/2 pool)
+    /// with AVX-512, one output row at a time: the column maxima of the window's rows go into
+    /// `tmp` (−∞ where the window lies outside the plane), and each 16 outputs take the max of
+    /// three vectors picked from 34 of those maxima by two-source permutes (the even, the odd
+    /// and the next even columns). `max(x, acc)` keeps `acc` where `x` is NaN, so NaN inputs
+    /// are skipped as in [`Pool::plane`]. Loads and stores are masked to the plane's rows.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn max_plane_3s2_avx512(&self, xs: &[f32], ys: &mut [f32], tmp: &mut Vec<f32>) {
+        use std::arch::x86_64::*;
+        let (h, w) = (self.x[2], self.x[3]);
+        let (oh, ow) = (self.y[2], self.y[3]);
+        assert!(xs.len() >= h * w && ys.len() >= oh * ow, "plane sizes");
+        let pl = self.pads[1];
+        let blocks = ow.div_ceil(16);
+        // Output column ox reads tmp[2·ox + t], t < 3, which holds input column 2·ox + t − pl.
+        tmp.clear();
+        tmp.resize((32 * blocks + 2).max(pl + w), f32::NEG_INFINITY);
+        let mask = |n: usize| -> __mmask16 { (((1u32 << n.min(16)) - 1) & 0xffff) as u16 };
+        let ninf = _mm512_set1_ps(f32::NEG_INFINITY);
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        for oy in 0..oh {
+            for v in 0..w.div_ceil(16) {
+                let m = mask(w - 16 * v);
+                let mut acc = ninf;
+                for ky in 0..self.kernel[0] {
+                    let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize
+                        - self.pads[0] as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    // SAFETY: the masked lanes are columns 16·v.. < w of row iy < h.
+                    let x = unsafe {
+                        _mm512_mask_loadu_ps(ninf, m, xs.as_ptr().add(iy as usize * w + 16 * v))
+                    };
+                    acc = _mm512_max_ps(x, acc);
+                }
+                // SAFETY: lanes pl + 16·v.. < pl + w ≤ tmp.len().
+                unsafe { _mm512_mask_storeu_ps(tmp.as_mut_ptr().add(pl + 16 * v), m, acc) };
+            }
+            for b in 0..blocks {
+                // SAFETY: reads tmp[32·b .. 32·b + 34] within tmp's 32·blocks + 2; writes the
+                // masked outputs 16·b.. < ow of row oy.
+                unsafe {
+                    let r = tmp.as_ptr().add(32 * b);
+                    let (a0, a1) = (_mm512_loadu_ps(r), _mm512_loadu_ps(r.add(16)));
+                    let (c0, c1) = (_mm512_loadu_ps(r.add(2)), _mm512_loadu_ps(r.add(18)));
+                    let t0 = _mm512_permutex2var_ps(a0, even, a1);
+                    let t1 = _mm512_permutex2var_ps(a0, odd, a1);
+                    let t2 = _mm512_permutex2var_ps(c0, even, c1);
+                    let out = _mm512_max_ps(_mm512_max_ps(t0, t1), t2);
+                    let dst = ys.as_mut_ptr().add(oy * ow + 16 * b);
+                    _mm512_mask_storeu_ps(dst, mask(ow - 16 * b), out);
+                }
+            }
+        }
     }
 
     #[inline(always)]
@@ -335,6 +399,13 @@ mod tests {
             (10, 10, [3, 3], [1, 1], [0, 0, 0, 0], [2, 2], (6, 6)),
             (7, 7, [3, 3], [2, 2], [0, 0, 0, 0], [1, 1], (4, 4)),
             (5, 6, [2, 2], [3, 3], [1, 0, 0, 0], [1, 1], (3, 2)),
+            // Three columns at stride 2 (the AVX-512 path): widths below, between and past
+            // whole vectors, left pads 0–2, windows past the right edge.
+            (13, 37, [3, 3], [2, 2], [1, 1, 1, 1], [1, 1], (7, 19)),
+            (8, 5, [2, 3], [1, 2], [0, 0, 0, 1], [1, 1], (7, 3)),
+            (6, 33, [3, 3], [2, 2], [2, 2, 2, 2], [1, 1], (4, 18)),
+            (9, 64, [1, 3], [3, 2], [0, 0, 0, 0], [1, 1], (3, 31)),
+            (4, 70, [3, 3], [2, 2], [0, 1, 1, 1], [1, 1], (2, 36)),
         ];
         for (i, &(h, w, k, s, p, d, (oh, ow))) in cases.iter().enumerate() {
             let pool = Pool::new(
@@ -347,8 +418,12 @@ mod tests {
                 true,
                 false,
             );
+            // With NaNs, which both skip.
             let x: Vec<f32> = (0..h * w)
-                .map(|j| ((j * 7919 + i) % 1013) as f32 - 500.0)
+                .map(|j| match (j * 7919 + i) % 1013 {
+                    7 => f32::NAN,
+                    v => v as f32 - 500.0,
+                })
                 .collect();
             let (mut a, mut b, mut tmp) = (vec![0f32; oh * ow], vec![1f32; oh * ow], Vec::new());
             pool.plane(&x, &mut a);
