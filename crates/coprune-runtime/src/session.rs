@@ -175,9 +175,9 @@ impl Session {
             inputs.push((v.name.clone(), s, f));
             known.insert(v.name.clone());
         }
-        // A Conv or Gemm whose only reader is a Relu or a Clip with known bounds takes the clamp
-        // into its own output; the activation's output then names that node's slot (no separate
-        // pass).
+        // A Conv, Gemm or Add whose only reader is a Relu or a Clip with known bounds takes the
+        // clamp into its own output; the activation's output then names that node's slot (no
+        // separate pass; a residual block's Add and Relu become one).
         let mut fused: HashMap<usize, crate::kernel::Post> = HashMap::new();
         let mut alias: HashMap<usize, String> = HashMap::new();
         if fuse {
@@ -192,7 +192,7 @@ impl Session {
                 let (Some(o), Some(x)) = (n.outputs.first(), n.input(0)) else {
                     continue;
                 };
-                if !matches!(n.op_type.as_str(), "Conv" | "Gemm")
+                if !matches!(n.op_type.as_str(), "Conv" | "Gemm" | "Add")
                     || n.outputs.len() != 1
                     || graph_out.contains(o.as_str())
                     || consts.contains_key(x)

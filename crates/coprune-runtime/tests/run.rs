@@ -461,3 +461,32 @@ fn activations_fused_into_convolutions_change_nothing() {
         );
     }
 }
+
+#[test]
+fn relus_fused_into_residual_adds_change_nothing() {
+    // Conv → Add(·, x) → Relu and a broadcasting Add → Relu, large enough (8×64×64) that the
+    // fused Add runs in parallel chunks on two threads: the same bits as the unfused session.
+    use coprune_testutil::{ConvSpec, GraphBuilder};
+    let mut b = GraphBuilder::new(5);
+    let x = b.input("input", coprune_ir::DType::F32, &["1", "8", "64", "64"]);
+    let c = b.conv(&x, ConvSpec::same(8, 8, 3));
+    let a = b.op("Add", &[&c, &x], vec![]);
+    let r = b.op("Relu", &[&a], vec![]);
+    let w = b.weight("shift", &[8, 1, 1]);
+    let a2 = b.op("Add", &[&r, &w], vec![]);
+    let r2 = b.op("Relu", &[&a2], vec![]);
+    b.output(&r2);
+    let m = b.into_model();
+    let shapes: HashMap<String, Vec<usize>> = [("input".to_string(), vec![1, 8, 64, 64])].into();
+    let plain = Session::observable(&m, &shapes, 1).unwrap();
+    let x = input_for(&plain, 3);
+    let want = plain.run(x.clone()).unwrap();
+    let Value::F32 { data, .. } = &want[0] else {
+        panic!("f32 output")
+    };
+    assert!(data.contains(&0.0) && data.iter().any(|&v| v > 0.0));
+    for threads in [1, 2] {
+        let fused = Session::new(&m, &shapes, threads).unwrap();
+        assert_eq!(fused.run(x.clone()).unwrap(), want, "{threads} threads");
+    }
+}

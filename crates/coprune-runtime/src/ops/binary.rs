@@ -1,6 +1,6 @@
 //! Broadcasting binary kernels share this (numpy rules).
 
-use crate::kernel::{f32_in, Kernel, LowerCtx};
+use crate::kernel::{f32_in, Kernel, LowerCtx, Post};
 use crate::{Result, Value};
 
 /// `f(a, b)` with broadcasting to the output shape (fixed at lowering).
@@ -9,7 +9,14 @@ pub struct Binary<F: Fn(f32, f32) -> f32 + Send + Sync> {
     out: Vec<usize>,
     a_strides: Vec<usize>,
     b_strides: Vec<usize>,
+    /// A Relu/Clip fused into the output (the session fuses one after a residual Add).
+    post: Option<Post>,
+    /// Same-shape operands run in chunks on the session's threads when > 1.
+    threads: usize,
 }
+
+/// Elements per parallel task of a same-shape binary op (64 KiB of output).
+const CHUNK: usize = 16 << 10;
 
 /// Strides of `shape` broadcast to `out` (0 along broadcast axes).
 pub(crate) fn bstrides(shape: &[usize], out: &[usize]) -> Vec<usize> {
@@ -33,6 +40,8 @@ impl<F: Fn(f32, f32) -> f32 + Send + Sync> Binary<F> {
             a_strides: bstrides(&a, &out),
             b_strides: bstrides(&b, &out),
             out,
+            post: c.post,
+            threads: c.threads,
         })
     }
 }
@@ -44,23 +53,38 @@ impl<F: Fn(f32, f32) -> f32 + Send + Sync> Kernel for Binary<F> {
         if a.len() == n && (b.len() == n || b.len() == 1) {
             // A recycled output (a residual Add's is as large as the convolutions' around it).
             let mut out = crate::buffers::take(n);
-            if b.len() == n {
-                for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-                    *o = (self.f)(x, y);
+            let (lo, hi) = self
+                .post
+                .map_or((f32::NEG_INFINITY, f32::INFINITY), |p| (p.lo, p.hi));
+            let part = |i: usize, o: &mut [f32]| {
+                let a = &a[i * CHUNK..][..o.len()];
+                if b.len() == n {
+                    let b = &b[i * CHUNK..][..o.len()];
+                    for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
+                        *o = (self.f)(x, y).max(lo).min(hi);
+                    }
+                } else {
+                    for (o, &x) in o.iter_mut().zip(a) {
+                        *o = (self.f)(x, b[0]).max(lo).min(hi);
+                    }
                 }
+            };
+            if self.threads > 1 && n >= 2 * CHUNK {
+                crate::pool::chunks_mut(&mut out, CHUNK, part);
             } else {
-                for (o, &x) in out.iter_mut().zip(a) {
-                    *o = (self.f)(x, b[0]);
-                }
+                out.chunks_mut(CHUNK)
+                    .enumerate()
+                    .for_each(|(i, o)| part(i, o));
             }
             return Ok(vec![Value::f32(self.out.clone(), out)]);
         }
         let mut out = Vec::with_capacity(n);
+        let post = |v: f32| self.post.map_or(v, |p| v.max(p.lo).min(p.hi));
         let r = self.out.len();
         let mut idx = vec![0usize; r];
         let (mut ia, mut ib) = (0usize, 0usize);
         for _ in 0..n {
-            out.push((self.f)(a[ia], b[ib]));
+            out.push(post((self.f)(a[ia], b[ib])));
             // Odometer increment over the output index.
             for d in (0..r).rev() {
                 idx[d] += 1;
