@@ -714,13 +714,22 @@ pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
 
 /// [`transpose`] with a chosen instruction set.
 pub fn transpose_isa(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], isa: Isa) {
-    assert!(src.len() >= rows * cols && dst.len() >= rows * cols);
+    transpose_ld(src, cols, rows, cols, dst, isa)
+}
+
+/// [`transpose_isa`] of the `rows × cols` block whose rows start `ld` floats apart in `src`
+/// (columns of a wider matrix): `dst[j·rows + i] = src[i·ld + j]`.
+pub fn transpose_ld(src: &[f32], ld: usize, rows: usize, cols: usize, dst: &mut [f32], isa: Isa) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(ld >= cols && src.len() >= (rows - 1) * ld + cols && dst.len() >= rows * cols);
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the x86 `Isa`s come from `Isa::detect`, which found AVX2 and FMA; the
         // function is otherwise safe Rust.
-        isa if isa.avx2() => unsafe { avx2::transpose(src, rows, cols, dst) },
-        _ => transpose_body::<false>(src, rows, cols, dst),
+        isa if isa.avx2() => unsafe { avx2::transpose(src, ld, rows, cols, dst) },
+        _ => transpose_body::<false>(src, ld, rows, cols, dst),
     }
 }
 
@@ -754,7 +763,13 @@ pub(crate) fn rows8(src: &[f32], at: usize, stride: usize) -> [&[f32; 8]; 8] {
 /// 8×8 register transposes inline: called one by one from plain code they were a third of a
 /// 90%-sparse MLP's time).
 #[inline(always)]
-fn transpose_body<const F: bool>(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+fn transpose_body<const F: bool>(
+    src: &[f32],
+    ld: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [f32],
+) {
     let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
     let mut i0 = 0;
     while i0 < r8 {
@@ -763,10 +778,10 @@ fn transpose_body<const F: bool>(src: &[f32], rows: usize, cols: usize, dst: &mu
         let h = if i0 + 16 <= r8 { 16 } else { 8 };
         for j0 in (0..c8).step_by(8) {
             let mut out = [[0f32; 8]; 8];
-            transpose8::<F>(&rows8(src, i0 * cols + j0, cols), &mut out);
+            transpose8::<F>(&rows8(src, i0 * ld + j0, ld), &mut out);
             if h == 16 {
                 let mut low = [[0f32; 8]; 8];
-                transpose8::<F>(&rows8(src, (i0 + 8) * cols + j0, cols), &mut low);
+                transpose8::<F>(&rows8(src, (i0 + 8) * ld + j0, ld), &mut low);
                 for j in 0..8 {
                     let d = &mut dst[(j0 + j) * rows + i0..][..16];
                     d[..8].copy_from_slice(&out[j]);
@@ -780,14 +795,14 @@ fn transpose_body<const F: bool>(src: &[f32], rows: usize, cols: usize, dst: &mu
         }
         for i in i0..i0 + h {
             for j in c8..cols {
-                dst[j * rows + i] = src[i * cols + j];
+                dst[j * rows + i] = src[i * ld + j];
             }
         }
         i0 += h;
     }
     for i in r8..rows {
         for j in 0..cols {
-            dst[j * rows + i] = src[i * cols + j];
+            dst[j * rows + i] = src[i * ld + j];
         }
     }
 }
@@ -1121,8 +1136,8 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-        super::transpose_body::<true>(src, rows, cols, dst)
+    pub(super) fn transpose(src: &[f32], ld: usize, rows: usize, cols: usize, dst: &mut [f32]) {
+        super::transpose_body::<true>(src, ld, rows, cols, dst)
     }
 
     /// `out[j][i] = s[i][j]` for an 8×8 block, in registers.
