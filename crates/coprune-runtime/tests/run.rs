@@ -490,3 +490,30 @@ fn relus_fused_into_residual_adds_change_nothing() {
         assert_eq!(fused.run(x.clone()).unwrap(), want, "{threads} threads");
     }
 }
+
+#[test]
+fn one_session_runs_from_two_threads_at_once() {
+    // A two-thread session's pool serves one caller at a time; a second caller's regions run
+    // serially on its own thread. Both get the outputs of a lone run.
+    let m = small_cnn(9);
+    let shapes: HashMap<String, Vec<usize>> = [("input".to_string(), vec![4, 3, 16, 16])].into();
+    let s = Session::new(&m, &shapes, 2).unwrap();
+    let x = input_for(&s, 4);
+    let want = s.run(x.clone()).unwrap();
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..50)
+                        .map(|_| s.run(x.clone()).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for r in runs {
+            for out in r.join().unwrap() {
+                assert_eq!(out, want);
+            }
+        }
+    });
+}
