@@ -36,11 +36,16 @@ pub struct Post {
 }
 
 impl Post {
+    /// `v` clamped to `[lo, hi]` (a NaN becomes `lo`, as `f32::max` does).
+    #[inline(always)]
+    pub fn clamp(&self, v: f32) -> f32 {
+        v.max(self.lo).min(self.hi)
+    }
+
     /// Clamps every element.
     pub fn apply(&self, y: &mut [f32]) {
-        let (lo, hi) = (self.lo, self.hi);
         for v in y {
-            *v = v.max(lo).min(hi);
+            *v = self.clamp(*v);
         }
     }
 }

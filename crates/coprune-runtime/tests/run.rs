@@ -517,3 +517,37 @@ fn one_session_runs_from_two_threads_at_once() {
         }
     });
 }
+
+#[test]
+fn an_add_without_a_fused_clamp_passes_nan_through() {
+    // Same-shape Add, large enough (8×64×64) for parallel chunks on two threads.
+    use coprune_testutil::GraphBuilder;
+    let mut b = GraphBuilder::new(6);
+    let x = b.input("input", coprune_ir::DType::F32, &["1", "8", "64", "64"]);
+    let y = b.input("other", coprune_ir::DType::F32, &["1", "8", "64", "64"]);
+    let a = b.op("Add", &[&x, &y], vec![]);
+    b.output(&a);
+    let m = b.into_model();
+    let dims = vec![1, 8, 64, 64];
+    let shapes: HashMap<String, Vec<usize>> = [
+        ("input".to_string(), dims.clone()),
+        ("other".to_string(), dims.clone()),
+    ]
+    .into();
+    let n: usize = dims.iter().product();
+    let mut xs = vec![1f32; n];
+    xs[n - 5] = f32::NAN;
+    let ins = vec![
+        Value::f32(dims.clone(), xs),
+        Value::f32(dims, vec![2f32; n]),
+    ];
+    for threads in [1, 2] {
+        let s = Session::new(&m, &shapes, threads).unwrap();
+        let out = s.run(ins.clone()).unwrap();
+        let Value::F32 { data, .. } = &out[0] else {
+            panic!("f32 output")
+        };
+        assert!(data[n - 5].is_nan(), "{threads} threads");
+        assert!(data.iter().filter(|v| !v.is_nan()).all(|&v| v == 3.0));
+    }
+}

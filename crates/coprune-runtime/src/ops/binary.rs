@@ -46,6 +46,23 @@ impl<F: Fn(f32, f32) -> f32 + Send + Sync> Binary<F> {
     }
 }
 
+impl<F: Fn(f32, f32) -> f32 + Send + Sync> Binary<F> {
+    /// `o[j] = g(f(a[j], b[j]))` over one chunk of same-shape operands, or with `b[0]` for
+    /// every `j` when `b` holds one value.
+    #[inline(always)]
+    fn chunk(&self, o: &mut [f32], a: &[f32], b: &[f32], g: impl Fn(f32) -> f32) {
+        if let [y] = b {
+            for (o, &x) in o.iter_mut().zip(a) {
+                *o = g((self.f)(x, *y));
+            }
+        } else {
+            for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
+                *o = g((self.f)(x, y));
+            }
+        }
+    }
+}
+
 impl<F: Fn(f32, f32) -> f32 + Send + Sync> Kernel for Binary<F> {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         let (a, b) = (f32_in(inputs, 0)?, f32_in(inputs, 1)?);
@@ -53,20 +70,17 @@ impl<F: Fn(f32, f32) -> f32 + Send + Sync> Kernel for Binary<F> {
         if a.len() == n && (b.len() == n || b.len() == 1) {
             // A recycled output (a residual Add's is as large as the convolutions' around it).
             let mut out = crate::buffers::take(n);
-            let (lo, hi) = self
-                .post
-                .map_or((f32::NEG_INFINITY, f32::INFINITY), |p| (p.lo, p.hi));
+            // Without a fused clamp the values pass unchanged (NaN stays NaN).
             let part = |i: usize, o: &mut [f32]| {
                 let a = &a[i * CHUNK..][..o.len()];
-                if b.len() == n {
-                    let b = &b[i * CHUNK..][..o.len()];
-                    for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
-                        *o = (self.f)(x, y).max(lo).min(hi);
-                    }
+                let b = if b.len() == n {
+                    &b[i * CHUNK..][..o.len()]
                 } else {
-                    for (o, &x) in o.iter_mut().zip(a) {
-                        *o = (self.f)(x, b[0]).max(lo).min(hi);
-                    }
+                    &b[..1]
+                };
+                match self.post {
+                    None => self.chunk(o, a, b, |v| v),
+                    Some(p) => self.chunk(o, a, b, |v| p.clamp(v)),
                 }
             };
             if self.threads > 1 && n >= 2 * CHUNK {
@@ -79,7 +93,7 @@ impl<F: Fn(f32, f32) -> f32 + Send + Sync> Kernel for Binary<F> {
             return Ok(vec![Value::f32(self.out.clone(), out)]);
         }
         let mut out = Vec::with_capacity(n);
-        let post = |v: f32| self.post.map_or(v, |p| v.max(p.lo).min(p.hi));
+        let post = |v: f32| self.post.map_or(v, |p| p.clamp(v));
         let r = self.out.len();
         let mut idx = vec![0usize; r];
         let (mut ia, mut ib) = (0usize, 0usize);
