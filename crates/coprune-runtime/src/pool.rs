@@ -133,7 +133,8 @@ impl Pool {
         self.workers.len() + 1
     }
 
-    /// Runs `f` with this pool as the one [`for_each`] uses on this thread.
+    /// Runs `f` with this pool as the one [`for_each`] uses on this thread (a pool without
+    /// workers leaves its regions serial, with no region to open).
     pub fn install<R>(&self, f: impl FnOnce() -> R) -> R {
         struct Restore(*const Shared);
         impl Drop for Restore {
@@ -141,7 +142,12 @@ impl Pool {
                 CURRENT.with(|c| c.set(self.0));
             }
         }
-        let _restore = Restore(CURRENT.with(|c| c.replace(Arc::as_ptr(&self.shared))));
+        let this = if self.workers.is_empty() {
+            std::ptr::null()
+        } else {
+            Arc::as_ptr(&self.shared)
+        };
+        let _restore = Restore(CURRENT.with(|c| c.replace(this)));
         f()
     }
 }
@@ -204,11 +210,6 @@ fn worker(s: &Shared) {
         drop(g);
         idle_since = Instant::now();
     }
-}
-
-/// Whether [`for_each`] on this thread would use more than one thread.
-pub fn parallel() -> bool {
-    CURRENT.with(|c| !c.get().is_null())
 }
 
 /// `f(i)` for every `i` in `0..n`, in any order, on the installed pool's threads (serially

@@ -196,16 +196,10 @@ impl Pool {
             for v in 0..w.div_ceil(16) {
                 let m = mask(w - 16 * v);
                 let mut acc = ninf;
-                for ky in 0..self.kernel[0] {
-                    let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize
-                        - self.pads[0] as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
+                for iy in self.rows_of(oy) {
                     // SAFETY: the masked lanes are columns 16·v.. < w of row iy < h.
-                    let x = unsafe {
-                        _mm512_mask_loadu_ps(ninf, m, xs.as_ptr().add(iy as usize * w + 16 * v))
-                    };
+                    let x =
+                        unsafe { _mm512_mask_loadu_ps(ninf, m, xs.as_ptr().add(iy * w + 16 * v)) };
                     acc = _mm512_max_ps(x, acc);
                 }
                 // SAFETY: lanes pl + 16·v.. < pl + w ≤ tmp.len().
@@ -231,7 +225,7 @@ impl Pool {
 
     #[inline(always)]
     fn max_plane_body(&self, xs: &[f32], ys: &mut [f32], tmp: &mut Vec<f32>) {
-        let (h, w) = (self.x[2], self.x[3]);
+        let w = self.x[3];
         let (oh, ow) = (self.y[2], self.y[3]);
         // max(d, v), which keeps d when v is NaN (d is never NaN). `if v > d { v } else { d }`
         // compiles to a store only where v is larger: a masked store once vectorized for AVX2,
@@ -245,13 +239,8 @@ impl Pool {
             // The first row inside the plane is copied, the others taken the max with; a window
             // with no row inside is all −∞.
             let mut first = true;
-            for ky in 0..self.kernel[0] {
-                let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize
-                    - self.pads[0] as isize;
-                if iy < 0 || iy >= h as isize {
-                    continue;
-                }
-                let row = &xs[iy as usize * w..][..w];
+            for iy in self.rows_of(oy) {
+                let row = &xs[iy * w..][..w];
                 if first {
                     // NaN inputs stay skipped: max(−∞, v) as above.
                     for (d, &v) in t.iter_mut().zip(row) {
@@ -304,6 +293,16 @@ impl Pool {
                 }
             }
         }
+    }
+
+    /// The input rows inside the plane that output row `oy`'s windows span.
+    #[inline(always)]
+    fn rows_of(&self, oy: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.kernel[0]).filter_map(move |ky| {
+            let iy =
+                (oy * self.strides[0] + ky * self.dilations[0]) as isize - self.pads[0] as isize;
+            (iy >= 0 && iy < self.x[2] as isize).then_some(iy as usize)
+        })
     }
 
     /// Visits every output position of one plane: `f(output index in the plane, input indices
