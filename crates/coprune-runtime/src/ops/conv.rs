@@ -329,10 +329,18 @@ impl Conv {
             // (resnet18's 3×3 layers at 14×14: 7% faster on Zen 3, at 28×28 no faster) and up
             // to 32×32 with AVX-512 (on Zen 4: 10% faster at 14×14, 17% at 7×7, 2.5% at 28×28;
             // a reduction of 576 at 28×28 ran 5% slower).
-            let in_place = geom.kernel[0] * geom.kernel[1] > 1;
+            // With AVX-512 (a 48 KiB L1 here), a 1×1 convolution reading at least 256 input
+            // channels on a plane of at most 32×32 reads Aᵀ in place too: its per-call packing
+            // of B (a 576→96 one at 14×14 packs 450 KB) cost more than the rows' lines. On this
+            // Intel VM, 1 thread: mobilenet_v2's 1×1 project convolutions 2.31–2.46 -> 2.09–2.22
+            // ms in all (features.17's 960→320 at 7×7: 0.30 -> 0.26; 128 channels and up was
+            // slower at 28×28); 2 threads: no change beyond noise.
+            let one_wide = isa == Isa::Avx512 && geom.direct() && kk >= 256 && geom.plane() <= 1024;
+            let in_place = geom.kernel[0] * geom.kernel[1] > 1 || one_wide;
             let max_plane = if isa == Isa::Avx512 { 1024 } else { 256 };
             let better = kk >= 512 && tile_use(cols, mg) > 1.15 * tile_use(mg, cols)
-                || in_place && kk >= 1024 && geom.plane() <= max_plane;
+                || in_place && kk >= 1024 && geom.plane() <= max_plane
+                || one_wide;
             if transpose.unwrap_or(better) {
                 if in_place {
                     if dense == Dense::Im2col {
@@ -907,7 +915,7 @@ mod tests {
 
     #[test]
     fn every_dense_layout_and_orientation_matches_the_definition() {
-        let cases: [Case; 15] = [
+        let cases: [Case; 16] = [
             (8, 14, 14, 12, 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]), // sparse wide, dense im2col
             (3, 16, 40, 4, 1, [3, 3], [2, 1], [1, 1, 1, 1], [1, 1]),  // phases in rows only
             (8, 9, 11, 13, 1, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1]),  // the input itself
@@ -923,6 +931,7 @@ mod tests {
             (2, 5, 40, 3, 1, [2, 2], [1, 2], [0, 1, 0, 0], [1, 1]),   // wide, short
             (4, 10, 13, 5, 1, [3, 3], [2, 2], [0, 0, 1, 1], [1, 1]),  // stride 2, even left pad
             (12, 6, 6, 45, 1, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]),  // channel blocks 32 + 13
+            (256, 5, 6, 20, 1, [1, 1], [1, 1], [0, 0, 0, 0], [1, 1]), // 1×1, Aᵀ in place (AVX-512)
         ];
         let relu = Post {
             lo: 0.0,
@@ -1019,7 +1028,9 @@ mod tests {
             "direct, transposed, Aᵀ packed",
             "wide, transposed, Aᵀ in place",
         ];
-        for w in want {
+        let avx512 = Isa::available().contains(&Isa::Avx512);
+        let in_place_1x1 = avx512.then_some("direct, transposed, Aᵀ in place");
+        for w in want.into_iter().chain(in_place_1x1) {
             assert!(seen.contains(w), "{w} not covered: {seen:?}");
         }
     }
