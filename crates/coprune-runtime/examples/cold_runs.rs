@@ -15,11 +15,8 @@ fn main() {
         eprintln!("usage: cold_runs MODEL [THREADS] [RUNS] [GAP_MB]");
         std::process::exit(2);
     };
-    let arg = |i: usize, default: usize| {
-        args.get(i)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
+    let arg =
+        |i: usize, default: usize| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default);
     let (threads, runs, gap_mb) = (arg(2, 1), arg(3, 100).max(1), arg(4, 64));
     let model = coprune_onnx::load(std::path::Path::new(path)).unwrap_or_else(|e| {
         eprintln!("{e}");

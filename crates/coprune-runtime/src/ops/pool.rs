@@ -193,6 +193,15 @@ impl Pool {
         let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
         for oy in 0..oh {
+            // The two input rows that output row oy + 2 starts at, asked for now (a hint:
+            // nothing is dereferenced; past the plane it is the next one's start). The input
+            // (resnet18's 3.2 MB stem output) comes from beyond L2, and the hardware
+            // prefetchers restart at every 4 KiB page: resnet18's max pool 0.34–0.39 -> 0.25–
+            // 0.34 ms at 1 thread, alternating runs (4 rows ahead: no better).
+            let p = xs.as_ptr().wrapping_add(2 * (oy + 2) * w);
+            for l in (0..2 * w).step_by(16) {
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(l) as *const i8);
+            }
             for v in 0..w.div_ceil(16) {
                 let m = mask(w - 16 * v);
                 let mut acc = ninf;
