@@ -5,8 +5,8 @@
 //! (inputs: every symbolic dim set to 1, values from a fixed seed; a one-node model cut out of
 //! a real one, e.g. with `onnx.utils.extract_model`, shows what that node loses to cold caches).
 
-use coprune_runtime::{Session, Value};
-use std::collections::HashMap;
+mod common;
+
 use std::time::Instant;
 
 fn main() {
@@ -18,48 +18,9 @@ fn main() {
     let arg =
         |i: usize, default: usize| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default);
     let (threads, runs, gap_mb) = (arg(2, 1), arg(3, 100).max(1), arg(4, 64));
-    let model = coprune_onnx::load(std::path::Path::new(path)).unwrap_or_else(|e| {
-        eprintln!("{e}");
-        std::process::exit(2);
-    });
-    let inits: std::collections::HashSet<&str> = model
-        .graph
-        .initializers
-        .iter()
-        .map(|t| t.name.as_str())
-        .collect();
-    let shapes: HashMap<String, Vec<usize>> = model
-        .graph
-        .inputs
-        .iter()
-        .filter(|i| !inits.contains(i.name.as_str()))
-        .filter_map(|i| {
-            let (_, dims) = coprune_ir::infer::declared_shape(&i.name, &i.ty)?;
-            let dims = dims.iter().map(|d| d.as_known().map_or(1, |v| v as usize));
-            Some((i.name.clone(), dims.collect()))
-        })
-        .collect();
-    let session = Session::new(&model, &shapes, threads).unwrap_or_else(|e| {
-        eprintln!("{e}");
-        std::process::exit(2);
-    });
-    let mut seed = 7u64;
-    let inputs: Vec<Value> = session
-        .input_shapes()
-        .into_iter()
-        .map(|(_, s)| {
-            let n = s.iter().product();
-            let data = (0..n)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                })
-                .collect();
-            Value::f32(s, data)
-        })
-        .collect();
+    let model = common::load(path);
+    let session = common::session(&model, threads);
+    let inputs = common::inputs(&session);
     let mut junk = vec![0u8; gap_mb << 20];
     let mut median = |gap: bool| {
         let mut times = Vec::with_capacity(runs);

@@ -4,7 +4,8 @@
 //! `cargo run --release -p coprune-runtime --example node_times -- MODEL [THREADS] [RUNS]`
 //! (inputs: every symbolic dim set to 1, random values from a fixed seed).
 
-use coprune_runtime::{Session, Value};
+mod common;
+
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -16,53 +17,9 @@ fn main() {
     };
     let threads: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(1);
     let runs: usize = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(50);
-    let model = match coprune_onnx::load(std::path::Path::new(path)) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
-    let inits: std::collections::HashSet<&str> = model
-        .graph
-        .initializers
-        .iter()
-        .map(|t| t.name.as_str())
-        .collect();
-    let mut shapes = HashMap::new();
-    for i in model
-        .graph
-        .inputs
-        .iter()
-        .filter(|i| !inits.contains(i.name.as_str()))
-    {
-        let Some((_, dims)) = coprune_ir::infer::declared_shape(&i.name, &i.ty) else {
-            continue;
-        };
-        let dims = dims.iter().map(|d| d.as_known().map_or(1, |v| v as usize));
-        shapes.insert(i.name.clone(), dims.collect::<Vec<_>>());
-    }
-    let session = Session::new(&model, &shapes, threads).unwrap_or_else(|e| {
-        eprintln!("{e}");
-        std::process::exit(2);
-    });
-    let mut seed = 7u64;
-    let inputs: Vec<Value> = session
-        .input_shapes()
-        .into_iter()
-        .map(|(_, s)| {
-            let n = s.iter().product();
-            let data = (0..n)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                })
-                .collect();
-            Value::f32(s, data)
-        })
-        .collect();
+    let model = common::load(path);
+    let session = common::session(&model, threads);
+    let inputs = common::inputs(&session);
     let producer: HashMap<&str, (&str, &str)> = model
         .graph
         .nodes

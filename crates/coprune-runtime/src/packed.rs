@@ -649,7 +649,7 @@ fn run(
     let mut done = cols.start;
     #[cfg(target_arch = "x86_64")]
     if let (Isa::Avx512, AMat::Packed(pa), Some(b)) = (isa, a, b.rows()) {
-        if passes.direct.len() > 1 && passes.direct.iter().all(|&d| d) {
+        if passes.direct.iter().all(|&d| d) {
             done = direct_tiles(pa, b, passes, out, epi, cols.clone(), rows.clone());
         }
     }
@@ -657,8 +657,9 @@ fn run(
         let kc = kc_max.min(k - k0);
         let (first, last) = (k0 == 0, k0 + kc == k);
         // B's full panels are read where they lie (a convolution's input or phase planes), one
-        // at a time (two with AVX-512), each swept by every row panel while it stays in L1:
-        // packing them cost an eighth of a 3×3 convolution. The last, partial panel is packed.
+        // at a time with AVX2 (AVX-512: `direct_tiles`), each swept by every row panel while it
+        // stays in L1: packing them cost an eighth of a 3×3 convolution. The last, partial
+        // panel is packed.
         let mut c0 = done;
         // Built once per pass and row panel: rebuilt per tile, its copy stalled on store
         // forwarding (half of this function's time on 16-deep 1×1 convolutions).
@@ -667,70 +668,49 @@ fn run(
             .map(|ip| tile_end(epi, ip * MR, MR.min(m - ip * MR), first, last))
             .collect();
         #[cfg(target_arch = "x86_64")]
-        // (Beside a packed A only: an A read in place takes the loop further down.)
-        if let (Some(b), true, AMat::Packed(pa)) = (b.rows(), direct, a) {
+        // (AVX2 beside a packed A only: an A read in place takes the loop further down, and
+        // AVX-512 reads B in place in `direct_tiles`, when every pass does.)
+        if let (Some(b), true, AMat::Packed(pa), Isa::Avx2Fma) = (b.rows(), direct, a, isa) {
             let full = cols.end.min(n / NR);
             let offs = &b.offs[k0..k0 + kc];
-            // With AVX2, row panels sweep the tile in chunks, so that their panels of A stay in
-            // L2 (256 rows of A, 258 KiB a pass, streamed past every tile, left a 14×14
-            // convolution 2% slower than packing B); the chunk's tiles of B are re-read from
-            // L2 or L3.
-            let step = if isa == Isa::Avx512 {
-                rows.len().max(1)
-            } else {
-                MC_DIRECT
-            };
-            for chunk in (rows.start..rows.end).step_by(step) {
-                let chunk = chunk..rows.end.min(chunk + step);
-                let mut c = c0;
-                while c < full {
-                    let vecs = match isa {
-                        Isa::Avx512 => avx512_vecs(c, full),
-                        _ => 1,
-                    };
+            // Row panels sweep the tile in chunks, so that their panels of A stay in L2 (256
+            // rows of A, 258 KiB a pass, streamed past every tile, left a 14×14 convolution 2%
+            // slower than packing B); the chunk's tiles of B are re-read from L2 or L3.
+            for chunk in (rows.start..rows.end).step_by(MC_DIRECT) {
+                let chunk = chunk..rows.end.min(chunk + MC_DIRECT);
+                for c in c0..full {
                     let j0 = c * NR;
                     for ip in chunk.clone() {
                         let end = &ends[ip - rows.start];
                         let i0 = ip * MR;
                         let ap = pa.panel(ip, k0, kc);
                         assert!(ap.len() >= kc * MR);
-                        let h = MR.min(m - i0);
-                        // SAFETY: `direct` holds only for x86 `Isa`s, which come from `Isa::detect`
-                        // (AVX2 and FMA present; AVX-512F for `Isa::Avx512`); `gemm` checked every
-                        // offs[k] + n ≤ src.len(), and j0 + vecs·NR ≤ n (AVX2: j0 + NR); the
-                        // tile's rows and columns of C lie inside the slice `gemm` checked, and
-                        // only this task writes them (wide rows: only with AVX-512).
+                        let k = match MR.min(m - i0) {
+                            6 => avx2::kernel_rows::<6, 2>,
+                            5 => avx2::kernel_rows::<5, 2>,
+                            4 => avx2::kernel_rows::<4, 2>,
+                            3 => avx2::kernel_rows::<3, 2>,
+                            2 => avx2::kernel_rows::<2, 2>,
+                            _ => avx2::kernel_rows::<1, 2>,
+                        };
+                        // SAFETY: `Isa::Avx2Fma` comes from `Isa::detect` (AVX2 and FMA
+                        // present); `gemm` checked every offs[k] + n ≤ src.len(), and j0 + NR ≤
+                        // n; the tile's rows and columns of C lie inside the slice `gemm`
+                        // checked (no wide rows: those are AVX-512's), and only this task writes
+                        // them.
                         unsafe {
                             let b = b.src.as_ptr().add(j0);
-                            match isa {
-                                Isa::Avx512 => with_vecs!(
-                                    vecs,
-                                    avx512_tile!(kernel_rows, h, V)(
-                                        kc,
-                                        ap,
-                                        b,
-                                        offs,
-                                        out.dst(i0, j0),
-                                        end,
-                                        ip == chunk.start
-                                    )
-                                ),
-                                _ => {
-                                    let c = out.ptr.add(i0 * out.ldc + j0);
-                                    let k = match h {
-                                        6 => avx2::kernel_rows::<6, 2>,
-                                        5 => avx2::kernel_rows::<5, 2>,
-                                        4 => avx2::kernel_rows::<4, 2>,
-                                        3 => avx2::kernel_rows::<3, 2>,
-                                        2 => avx2::kernel_rows::<2, 2>,
-                                        _ => avx2::kernel_rows::<1, 2>,
-                                    };
-                                    k(kc, ap, b, offs, c, out.ldc, end)
-                                }
-                            }
+                            k(
+                                kc,
+                                ap,
+                                b,
+                                offs,
+                                out.ptr.add(i0 * out.ldc + j0),
+                                out.ldc,
+                                end,
+                            )
                         };
                     }
-                    c += vecs;
                 }
             }
             c0 = c0.max(full);
@@ -822,11 +802,12 @@ fn run(
     }
 }
 
-/// The AVX-512 tiles of a product whose every K pass reads B where it lies, beside a packed A
-/// (several passes): column tile by column tile, each tile's passes one after another over
-/// every row panel, so that the tile's partial sums stay in cache from one pass to the next;
-/// the first row panel of each pass prefetches the rows of B the next tile reads. Returns the
-/// first column panel not taken (the partial one, if any).
+/// The AVX-512 tiles of a product whose every K pass reads B where it lies, beside a packed A:
+/// column tile by column tile (one, two or four panels), each tile's passes one after another
+/// over every row panel, so that the tile's partial sums stay in cache from one pass to the
+/// next; the first row panel of each pass prefetches the rows of B the next tile reads.
+/// Returns the first column panel not taken (the partial one, if any). (A product with only
+/// some passes in place, rare, packs B for all of them.)
 ///
 /// Measured on resnet18's 64-channel 3×3 convolutions (three passes; 1 thread): their product
 /// took 1.57 ms alone but 1.81 ms inside the model, where the layers in between leave its
