@@ -653,6 +653,9 @@ fn run(
             done = direct_tiles(pa, b, passes, out, epi, cols.clone(), rows.clone());
         }
     }
+    if done == cols.end {
+        return;
+    }
     for (k0, &direct) in (0..k).step_by(kc_max).zip(&passes.direct) {
         let kc = kc_max.min(k - k0);
         let (first, last) = (k0 == 0, k0 + kc == k);
@@ -663,10 +666,7 @@ fn run(
         let mut c0 = done;
         // Built once per pass and row panel: rebuilt per tile, its copy stalled on store
         // forwarding (half of this function's time on 16-deep 1×1 convolutions).
-        let ends: Vec<TileEnd> = rows
-            .clone()
-            .map(|ip| tile_end(epi, ip * MR, MR.min(m - ip * MR), first, last))
-            .collect();
+        let ends = tile_ends(epi, rows.clone(), m, first, last);
         #[cfg(target_arch = "x86_64")]
         // (AVX2 beside a packed A only: an A read in place takes the loop further down, and
         // AVX-512 reads B in place in `direct_tiles`, when every pass does.)
@@ -830,12 +830,7 @@ fn direct_tiles(
     // Each pass's tile ends per row panel, built once.
     let ends: Vec<Vec<TileEnd>> = starts
         .iter()
-        .map(|&k0| {
-            let last = k0 + kc_max >= k;
-            rows.clone()
-                .map(|ip| tile_end(epi, ip * MR, MR.min(m - ip * MR), k0 == 0, last))
-                .collect()
-        })
+        .map(|&k0| tile_ends(epi, rows.clone(), m, k0 == 0, k0 + kc_max >= k))
         .collect();
     let full = cols.end.min(n / NR);
     let mut c = cols.start;
@@ -1090,6 +1085,18 @@ fn column<const F: bool>(kc: usize, ap: &[f32], bp: &[f32]) -> [f32; MR] {
 #[target_feature(enable = "avx2,fma")]
 fn column_avx2(kc: usize, ap: &[f32], bp: &[f32]) -> [f32; MR] {
     column::<true>(kc, ap, bp)
+}
+
+/// How the tiles of row panels `rows` (of an m-row C) end in one K pass.
+fn tile_ends(
+    epi: &Epilogue,
+    rows: std::ops::Range<usize>,
+    m: usize,
+    first: bool,
+    last: bool,
+) -> Vec<TileEnd> {
+    rows.map(|ip| tile_end(epi, ip * MR, MR.min(m - ip * MR), first, last))
+        .collect()
 }
 
 /// How the tile of rows i0..i0 + h ends (see [`TileEnd`]).
