@@ -3,8 +3,9 @@
 //! Place in the pipeline: the evaluate stage (accuracy on data; latency measurement comes with
 //! `coprune bench`). A [`Session`] lowers every node to a kernel (`ops/`, one file per op) for
 //! concrete input shapes, folds constants and shape arithmetic, and runs on the caller's thread
-//! with its own [`pool`] of workers. Convolutions run on `packed` (weights packed at load), and so do Gemm/MatMul with a constant
-//! weight (`dense`); products of two run-time operands use the `gemm` crate.
+//! with its own [`pool`] of workers. Convolutions run on `packed` (weights packed at load), and
+//! so do Gemm/MatMul with a constant weight (`dense`); products of two run-time operands use the
+//! `gemm` crate.
 
 mod buffers;
 pub mod dense;
