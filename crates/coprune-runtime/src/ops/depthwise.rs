@@ -52,9 +52,9 @@ impl DwGeom {
 /// (`wk[block·taps + tap]`), and their biases.
 #[derive(Debug, Clone)]
 pub struct DwWeights {
-    taps: usize,
-    wk: Vec<[f32; LANES]>,
-    bias: Vec<[f32; LANES]>,
+    pub(super) taps: usize,
+    pub(super) wk: Vec<[f32; LANES]>,
+    pub(super) bias: Vec<[f32; LANES]>,
 }
 
 impl DwWeights {

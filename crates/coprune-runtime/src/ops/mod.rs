@@ -12,6 +12,7 @@ pub mod concat;
 pub mod constant_of_shape;
 pub mod conv;
 pub mod depthwise;
+pub mod depthwise_planar;
 pub mod div;
 pub mod erf;
 pub mod exp;
