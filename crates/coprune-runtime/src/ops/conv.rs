@@ -546,8 +546,8 @@ impl Conv {
         if gm.depthwise() {
             // Depthwise: each output channel reads one input channel. With AVX-512, the planar
             // kernel (ops/depthwise_planar.rs) where it applies: on this Intel VM mobilenet_v2
-            // went 8.2–8.6 -> 7.85–8.0 ms at 1 thread, 4.9–5.05 -> 4.67–4.76 at 2. Else the
-            // interleaving one (ops/depthwise.rs).
+            // went 7.8–8.0 -> 7.2–7.5 ms at 1 thread, 4.7–4.9 -> 4.5–4.6 at 2 (alone, its
+            // stride-1 layers 1.45× faster). Else the interleaving one (ops/depthwise.rs).
             let mult = m / c;
             let dg = gm.dw_geom();
             let dwk = self.dw.as_ref().expect("depthwise weights packed at load");

@@ -87,15 +87,20 @@ impl Planar {
             );
             let ic = oc / mult;
             let xs = &x[ic * self.plane_in..(ic + 1) * self.plane_in];
-            let wk: Vec<f32> = (0..self.taps).map(|t| k.wk[b * k.taps + t][l]).collect();
+            // On the stack: a Vec per channel cost 25% of a 7×7 plane's time.
+            let mut taps = [0f32; 25];
+            for (t, v) in taps.iter_mut().enumerate().take(self.taps) {
+                *v = k.wk[b * k.taps + t][l];
+            }
+            let wk = &taps[..self.taps];
             let bias = k.bias[b][l];
             // SAFETY: `Isa::Avx512` (the caller's check) comes from `Isa::detect`, which found
             // AVX-512F; xs and ys are one input and one output plane of this geometry.
             #[cfg(target_arch = "x86_64")]
             unsafe {
                 match self.taps {
-                    9 => avx512::channel::<9>(self, xs, &wk, bias, clamp, ys),
-                    _ => avx512::channel::<25>(self, xs, &wk, bias, clamp, ys),
+                    9 => avx512::channel::<9>(self, xs, wk, bias, clamp, ys),
+                    _ => avx512::channel::<25>(self, xs, wk, bias, clamp, ys),
                 }
             }
             #[cfg(not(target_arch = "x86_64"))]
