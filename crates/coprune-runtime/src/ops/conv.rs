@@ -642,8 +642,21 @@ impl Conv {
                     // One input channel's phase planes: zeroed (their padding, and phases
                     // no tap reads, which the dropped columns of wide rows may), then their
                     // inside written.
+                    // Without dropped columns (wq = ow) a product reads only the phases its
+                    // taps read, and only those are zeroed: a 1×1 stride-2 convolution read one
+                    // phase of four and zeroed all four (resnet18's downsample convolutions).
+                    let plane_q = hq * wq;
+                    let only_read = ow == wq;
                     let fill = |ci: usize, planes: &mut [f32]| {
-                        planes.fill(0.0);
+                        if only_read {
+                            for (q, p) in planes.chunks_exact_mut(plane_q).enumerate() {
+                                if rows_read[q / sw] && cols_read[q % sw] {
+                                    p.fill(0.0);
+                                }
+                            }
+                        } else {
+                            planes.fill(0.0);
+                        }
                         for iy in 0..h {
                             let (py, r) = ((iy + top) % sh, (iy + top) / sh);
                             if !rows_read[py] {
@@ -676,9 +689,22 @@ impl Conv {
                                     planes[at..at + w].copy_from_slice(src);
                                     continue;
                                 }
-                                let row = src.iter().skip(ix0).step_by(sw);
-                                for (d, &v) in planes[at..].iter_mut().zip(row) {
-                                    *d = v;
+                                // Pairs rather than a strided walk: the compiler vectorizes
+                                // them.
+                                if sw == 2 {
+                                    let full = (w - ix0) / 2;
+                                    let pairs = src[ix0..ix0 + 2 * full].chunks_exact(2);
+                                    for (d, pair) in planes[at..at + full].iter_mut().zip(pairs) {
+                                        *d = pair[0];
+                                    }
+                                    if (w - ix0) % 2 == 1 {
+                                        planes[at + full] = src[w - 1];
+                                    }
+                                } else {
+                                    let row = src.iter().skip(ix0).step_by(sw);
+                                    for (d, &v) in planes[at..].iter_mut().zip(row) {
+                                        *d = v;
+                                    }
                                 }
                             }
                         }
