@@ -355,7 +355,14 @@ impl Conv {
             // Intel VM, 1 thread: mobilenet_v2's 1×1 project convolutions 2.31–2.46 -> 2.09–2.22
             // ms in all (features.17's 960→320 at 7×7: 0.30 -> 0.26; 128 channels and up was
             // slower at 28×28); 2 threads: no change beyond noise.
-            let one_wide = isa == Isa::Avx512 && geom.direct() && kk >= 256 && geom.plane() <= 1024;
+            // On two threads or more, one that widens (more output channels than input) packs: each
+            // row task then reads half the weights (mobilenet_v2's features.18, 320→1280 at 7×7:
+            // 0.23–0.24 -> 0.20 ms at 2 threads; at 1 thread 0.42 -> 0.44–0.46, so not there).
+            let one_wide = isa == Isa::Avx512
+                && geom.direct()
+                && kk >= 256
+                && geom.plane() <= 1024
+                && (mg <= kk || threads <= 1);
             let in_place = geom.kernel[0] * geom.kernel[1] > 1 || one_wide;
             let max_plane = if isa == Isa::Avx512 { 1024 } else { 256 };
             let better = kk >= 512 && tile_use(cols, mg) > 1.15 * tile_use(mg, cols)
