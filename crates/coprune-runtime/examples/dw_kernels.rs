@@ -7,20 +7,11 @@
 use coprune_runtime::ops::depthwise::{block, with_scratch, DwGeom, DwWeights, LANES};
 use coprune_runtime::ops::depthwise_planar::Planar;
 use coprune_runtime::sparse::Isa;
-use std::time::Instant;
 
-fn time(mut f: impl FnMut()) -> f64 {
-    f();
-    let mut best = f64::MAX;
-    let start = Instant::now();
-    let mut runs = 0;
-    while runs < 5 || start.elapsed().as_secs_f64() < 0.5 {
-        let t = Instant::now();
-        f();
-        best = best.min(t.elapsed().as_secs_f64());
-        runs += 1;
-    }
-    best * 1e6
+mod timing;
+
+fn time(f: impl FnMut()) -> f64 {
+    timing::best_secs(f) * 1e6
 }
 
 fn main() {

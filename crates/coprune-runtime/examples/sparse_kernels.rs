@@ -9,20 +9,11 @@
 use coprune_runtime::gemm::{matmul, MatRef};
 use coprune_runtime::packed::{self, AMat, BMat, BRows, Epilogue, PackedA};
 use coprune_runtime::sparse::{Isa, SparseWeights};
-use std::time::Instant;
 
-fn time(mut f: impl FnMut()) -> f64 {
-    f();
-    let mut best = f64::MAX;
-    let start = Instant::now();
-    let mut runs = 0;
-    while runs < 5 || start.elapsed().as_secs_f64() < 0.5 {
-        let t = Instant::now();
-        f();
-        best = best.min(t.elapsed().as_secs_f64());
-        runs += 1;
-    }
-    best * 1e3
+mod timing;
+
+fn time(f: impl FnMut()) -> f64 {
+    timing::best_secs(f) * 1e3
 }
 
 fn main() {
