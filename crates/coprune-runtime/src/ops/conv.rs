@@ -556,23 +556,18 @@ impl Conv {
             // went 7.8–8.0 -> 7.2–7.5 ms at 1 thread, 4.7–4.9 -> 4.5–4.6 at 2 (alone, its
             // stride-1 layers 1.45× faster). Else the interleaving one (ops/depthwise.rs).
             let mult = m / c;
-            let dg = gm.dw_geom();
             let dwk = self.dw.as_ref().expect("depthwise weights packed at load");
             let clamp = self
                 .post
                 .map_or((f32::NEG_INFINITY, f32::INFINITY), |p| (p.lo, p.hi));
             if let Some(pl) = &self.dw_planar {
-                let run = |b: usize, ys: &mut [f32]| pl.block(x, dwk, clamp, mult, b, ys);
                 let size = super::depthwise::LANES * plane;
-                if threads > 1 {
-                    crate::pool::chunks_mut(y, size, run);
-                } else {
-                    y.chunks_mut(size)
-                        .enumerate()
-                        .for_each(|(b, ys)| run(b, ys));
-                }
+                chunks_in_parallel(y, size, threads, |b, ys| {
+                    pl.block(x, dwk, clamp, mult, b, ys)
+                });
                 return;
             }
+            let dg = gm.dw_geom();
             let isa = crate::sparse::Isa::detect();
             let lanes = super::depthwise::LANES;
             let run = |b: usize, ys: &mut [f32], scratch: &mut [f32]| {
@@ -648,10 +643,10 @@ impl Conv {
                         (0..sw).map(|p| (0..kw).any(|k| k * dw % sw == p)).collect();
                     // One input channel's phase planes: zeroed (their padding, and phases
                     // no tap reads, which the dropped columns of wide rows may), then their
-                    // inside written.
-                    // Without dropped columns (wq = ow) a product reads only the phases its
-                    // taps read, and only those are zeroed: a 1×1 stride-2 convolution read one
-                    // phase of four and zeroed all four (resnet18's downsample convolutions).
+                    // inside written. Without dropped columns (wq = ow) a product reads only
+                    // the phases its taps read, and only those are zeroed: a 1×1 stride-2
+                    // convolution read one phase of four and zeroed all four (resnet18's
+                    // downsample convolutions).
                     let plane_q = hq * wq;
                     let only_read = ow == wq;
                     let fill = |ci: usize, planes: &mut [f32]| {
@@ -692,25 +687,26 @@ impl Conv {
                                 let ix0 = (px + sw - left % sw) % sw;
                                 let c0 = (ix0 + left) / sw;
                                 let at = ((py * sw + px) * hq + r) * wq + c0;
-                                if sw == 1 {
-                                    planes[at..at + w].copy_from_slice(src);
-                                    continue;
-                                }
-                                // Pairs rather than a strided walk: the compiler vectorizes
-                                // them.
-                                if sw == 2 {
-                                    let full = (w - ix0) / 2;
-                                    let pairs = src[ix0..ix0 + 2 * full].chunks_exact(2);
-                                    for (d, pair) in planes[at..at + full].iter_mut().zip(pairs) {
-                                        *d = pair[0];
+                                match sw {
+                                    1 => planes[at..at + w].copy_from_slice(src),
+                                    2 => {
+                                        // Pairs rather than a strided walk: the compiler
+                                        // vectorizes them.
+                                        let full = (w - ix0) / 2;
+                                        let pairs = src[ix0..ix0 + 2 * full].chunks_exact(2);
+                                        let dst = planes[at..at + full].iter_mut();
+                                        for (d, pair) in dst.zip(pairs) {
+                                            *d = pair[0];
+                                        }
+                                        if (w - ix0) % 2 == 1 {
+                                            planes[at + full] = src[w - 1];
+                                        }
                                     }
-                                    if (w - ix0) % 2 == 1 {
-                                        planes[at + full] = src[w - 1];
-                                    }
-                                } else {
-                                    let row = src.iter().skip(ix0).step_by(sw);
-                                    for (d, &v) in planes[at..].iter_mut().zip(row) {
-                                        *d = v;
+                                    _ => {
+                                        let row = src.iter().skip(ix0).step_by(sw);
+                                        for (d, &v) in planes[at..].iter_mut().zip(row) {
+                                            *d = v;
+                                        }
                                     }
                                 }
                             }

@@ -41,8 +41,8 @@ impl Planar {
         let off = (0..taps)
             .map(|t| {
                 let (ky, kx) = (t / g.kw, t % g.kw);
-                (ky * g.dh) as isize * g.w as isize - (g.ph * g.w) as isize + (kx * g.dw) as isize
-                    - g.pw as isize
+                let (dy, dx) = ((ky * g.dh) as isize - g.ph as isize, (kx * g.dw) as isize);
+                dy * g.w as isize + dx - g.pw as isize
             })
             .collect();
         let nvec = plane_out.div_ceil(V);
@@ -68,7 +68,6 @@ impl Planar {
 
     /// Output channels `8·b .. 8·b + n` into `y` (their n planes), as [`super::depthwise::block`]
     /// computes them; the caller checked AVX-512F (`Isa::Avx512`).
-    #[allow(clippy::too_many_arguments)]
     pub fn block(
         &self,
         x: &[f32],
@@ -104,7 +103,10 @@ impl Planar {
                 }
             }
             #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("Isa::Avx512 exists only on x86-64 ({xs:?}, {wk:?}, {bias}, {ys:?})");
+            {
+                let _ = (xs, wk, bias, clamp, ys);
+                unreachable!("Isa::Avx512 exists only on x86-64");
+            }
         }
     }
 }
@@ -135,22 +137,23 @@ mod avx512 {
         let off: [isize; T] = std::array::from_fn(|t| p.off[t]);
         let mut v = 0;
         while v < nvec {
-            let u = (nvec - v).min(U);
-            // SAFETY: as `vectors` requires: v + u ≤ nvec and the planes are this plan's.
-            unsafe {
-                match u {
-                    U => vectors::<T, U>(p, xs, &w, &off, bias, clamp, ys, v),
-                    4..U => vectors::<T, 4>(p, xs, &w, &off, bias, clamp, ys, v),
-                    2..4 => vectors::<T, 2>(p, xs, &w, &off, bias, clamp, ys, v),
-                    _ => vectors::<T, 1>(p, xs, &w, &off, bias, clamp, ys, v),
-                }
-            }
-            v += match u {
-                U => U,
+            // Groups of 8, then 4, 2 and 1 for the rest.
+            let n = match nvec - v {
+                U.. => U,
                 4..U => 4,
                 2..4 => 2,
                 _ => 1,
             };
+            // SAFETY: as `vectors` requires: v + n ≤ nvec and the planes are this plan's.
+            unsafe {
+                match n {
+                    U => vectors::<T, U>(p, xs, &w, &off, bias, clamp, ys, v),
+                    4 => vectors::<T, 4>(p, xs, &w, &off, bias, clamp, ys, v),
+                    2 => vectors::<T, 2>(p, xs, &w, &off, bias, clamp, ys, v),
+                    _ => vectors::<T, 1>(p, xs, &w, &off, bias, clamp, ys, v),
+                }
+            }
+            v += n;
         }
     }
 
