@@ -118,26 +118,40 @@ fn random_graphs_match_dense() {
 #[test]
 fn gemm_and_matmul_match_dense() {
     for (k, n, batch) in [(20, 12, 1), (33, 9, 5), (64, 16, 70)] {
-        for trans_b in [0, 1] {
+        // alpha ≠ 1 adds the product to C; alpha 1 starts from a C that is not a bias ([batch,
+        // n]) or adds a bias ([n]) as the output is stored, with a Relu fused or not.
+        for (trans_b, alpha, c_rows, relu) in [
+            (0, 0.5, 0, false),
+            (1, 0.5, 0, false),
+            (0, 1.0, 0, true),
+            (1, 1.0, 0, false),
+            (1, 1.0, batch, true),
+        ] {
             let mut b = GraphBuilder::new(k);
             let x = b.input("x", DType::F32, &["N", &k.to_string()]);
             let w = b.weight("w", &if trans_b == 1 { [n, k] } else { [k, n] });
-            let c = b.weight("c", &[n]);
-            let y = b.op(
+            let c = match c_rows {
+                0 => b.weight("c", &[n]),
+                r => b.weight("c", &[r as u64, n]),
+            };
+            let mut y = b.op(
                 "Gemm",
                 &[&x, &w, &c],
                 vec![
                     ("transB", AttrValue::Int(trans_b)),
-                    ("alpha", AttrValue::Float(0.5)),
+                    ("alpha", AttrValue::Float(alpha)),
                 ],
             );
+            if relu {
+                y = b.op("Relu", &[&y], vec![]);
+            }
             b.output(&y);
             let mut m = b.into_model();
             sparsify(&mut m, 0.9, k);
             check(
                 &m,
                 &[batch, k as usize],
-                &format!("gemm {k}x{n} transB {trans_b}"),
+                &format!("gemm {k}x{n} transB {trans_b} alpha {alpha} C rows {c_rows} relu {relu}"),
             );
         }
         let mut b = GraphBuilder::new(n);

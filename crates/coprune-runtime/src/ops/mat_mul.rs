@@ -82,7 +82,7 @@ impl MatMul {
         // Every path overwrites the whole output.
         let mut y = crate::buffers::take(self.batch * m * n);
         if let Some(sw) = self.sparse.as_ref().filter(|_| use_sparse) {
-            sw.matmul_t(a, self.batch * m, None, &mut y, self.threads);
+            sw.matmul_t(a, self.batch * m, None, None, &mut y, self.threads);
         } else if let Some(cb) = &self.dense {
             cb.product(self.isa, a, self.batch * m, &mut y, self.threads);
         } else if !self.b_batched {
