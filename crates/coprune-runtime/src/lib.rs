@@ -7,6 +7,7 @@
 //! so do Gemm/MatMul with a constant weight (`dense`); products of two run-time operands use the
 //! `gemm` crate.
 
+pub mod alloc;
 mod buffers;
 pub mod dense;
 mod error;

@@ -57,3 +57,7 @@ pub fn inputs(session: &Session) -> Vec<Value> {
         })
         .collect()
 }
+
+/// Large blocks on cache lines, as in the `coprune` binary (see `coprune_runtime::alloc`).
+#[global_allocator]
+static ALLOC: coprune_runtime::alloc::LineAligned = coprune_runtime::alloc::LineAligned;

@@ -17,3 +17,7 @@ pub fn best_secs(mut f: impl FnMut()) -> f64 {
     }
     best
 }
+
+/// Large blocks on cache lines, as in the `coprune` binary (see `coprune_runtime::alloc`).
+#[global_allocator]
+static ALLOC: coprune_runtime::alloc::LineAligned = coprune_runtime::alloc::LineAligned;
