@@ -11,10 +11,9 @@
 //! The product is `Y (M×N) = W (M×K, sparse) × X (K×N, dense, row-major)`. The N axis is cut into
 //! tiles of 64 columns (then 8, then single columns); for each tile every output row keeps its
 //! accumulators in registers while it walks its non-zeros, each a broadcast-multiply-add of one
-//! activation row. The loops are written once, generically, and compiled twice: for AVX2+FMA
-//! (selected at run time when the CPU has it) and portable. AVX-512 is not compiled: on the Zen 4
-//! machines this was built on it gives no more FLOPs than AVX2 (double-pumped), and the build
-//! machine's VM hides it, so a path for it could not be tested.
+//! activation row. The loops are written once, generically, and compiled for AVX2+FMA
+//! (selected at run time when the CPU has it) and portable; the CSR and blocked tiles also have
+//! AVX-512 versions (`avx512`), selected when the CPU has AVX-512F.
 #![allow(unsafe_code)] // only the calls into the `#[target_feature]` functions, see `Isa::run`
 
 use crate::packed::Epilogue;
