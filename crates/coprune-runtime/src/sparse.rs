@@ -756,6 +756,26 @@ pub fn transpose_epi(
     }
 }
 
+/// Element by element, the transpose (and epilogue) of source rows `is` × columns `js`: the
+/// edges that the 8×8 blocks leave.
+#[inline(always)]
+fn edge(
+    src: &[f32],
+    ld: usize,
+    rows: usize,
+    dst: &mut [f32],
+    epi: Option<&Epilogue>,
+    is: std::ops::Range<usize>,
+    js: std::ops::Range<usize>,
+) {
+    for i in is {
+        for j in js.clone() {
+            dst[j * rows + i] = src[i * ld + j];
+            finish(&mut dst[j * rows + i..][..1], epi, i);
+        }
+    }
+}
+
 /// `clamp(v + bias[i])` over `d`, value q taking bias `i0 + q` (none without `epi`).
 #[inline(always)]
 fn finish(d: &mut [f32], epi: Option<&Epilogue>, i0: usize) {
@@ -839,20 +859,10 @@ fn transpose_body<const F: bool>(
                 }
             }
         }
-        for i in i0..i0 + h {
-            for j in c8..cols {
-                dst[j * rows + i] = src[i * ld + j];
-                finish(&mut dst[j * rows + i..][..1], epi, i);
-            }
-        }
+        edge(src, ld, rows, dst, epi, i0..i0 + h, c8..cols);
         i0 += h;
     }
-    for i in r8..rows {
-        for j in 0..cols {
-            dst[j * rows + i] = src[i * ld + j];
-            finish(&mut dst[j * rows + i..][..1], epi, i);
-        }
-    }
+    edge(src, ld, rows, dst, epi, r8..rows, 0..cols);
 }
 
 impl Isa {
@@ -1229,20 +1239,10 @@ mod avx2 {
                     }
                 }
             }
-            for i in i0..i0 + h {
-                for j in c8..cols {
-                    dst[j * rows + i] = src[i * ld + j];
-                    finish(&mut dst[j * rows + i..][..1], epi, i);
-                }
-            }
+            edge(src, ld, rows, dst, epi, i0..i0 + h, c8..cols);
             i0 += h;
         }
-        for i in r8..rows {
-            for j in 0..cols {
-                dst[j * rows + i] = src[i * ld + j];
-                finish(&mut dst[j * rows + i..][..1], epi, i);
-            }
-        }
+        edge(src, ld, rows, dst, epi, r8..rows, 0..cols);
     }
 
     /// `dst[at + j·stride + i] = s[i][j]` for an 8×8 block, in registers.
