@@ -26,6 +26,9 @@ pub struct LowerCtx<'a> {
     pub sparse: crate::sparse::SparseMode,
     /// An activation fused into this node's output (Conv followed by Relu or Clip).
     pub post: Option<Post>,
+    /// A residual Add fused into this node (a Conv): the node's last input is added to its
+    /// output, before `post`.
+    pub residual: bool,
 }
 
 /// A clamp applied to a kernel's output in place of a separate Relu/Clip pass.
@@ -74,6 +77,7 @@ impl<'a> LowerCtx<'a> {
             threads,
             sparse: Default::default(),
             post: None,
+            residual: false,
         }
     }
 

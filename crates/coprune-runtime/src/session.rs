@@ -180,6 +180,11 @@ impl Session {
         // separate pass; a residual block's Add and Relu become one).
         let mut fused: HashMap<usize, crate::kernel::Post> = HashMap::new();
         let mut alias: HashMap<usize, String> = HashMap::new();
+        // A Conv whose only reader is an Add of a same-shaped value computed before it takes
+        // that value as a residual input, added in its own output pass (a residual block's
+        // last convolution); the Add's activation then fuses into the Conv as below.
+        // Conv node → (Add node, the residual's name).
+        let mut residual: HashMap<usize, (usize, String)> = HashMap::new();
         if fuse {
             let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
             for (i, n) in g.nodes.iter().enumerate() {
@@ -188,6 +193,67 @@ impl Session {
                 }
             }
             let graph_out: BTreeSet<&str> = g.outputs.iter().map(|o| o.name.as_str()).collect();
+            let position: HashMap<usize, usize> = inferred
+                .order
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| (i, k))
+                .collect();
+            let producer: HashMap<&str, usize> = g
+                .nodes
+                .iter()
+                .enumerate()
+                .flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i)))
+                .collect();
+            let default = |n: &coprune_ir::Node| coprune_ir::ops::is_default_domain(&n.domain);
+            for (i, n) in g.nodes.iter().enumerate() {
+                let Some(o) = n.outputs.first() else {
+                    continue;
+                };
+                if n.op_type != "Conv"
+                    || !default(n)
+                    || n.outputs.len() != 1
+                    || graph_out.contains(o.as_str())
+                {
+                    continue;
+                }
+                let Some(&[j]) = readers.get(o.as_str()).map(Vec::as_slice) else {
+                    continue;
+                };
+                let add = &g.nodes[j];
+                if add.op_type != "Add"
+                    || !default(add)
+                    || add.inputs.len() != 2
+                    || add.outputs.len() != 1
+                {
+                    continue;
+                }
+                let Some(other) = add.inputs.iter().find(|v| *v != o) else {
+                    continue;
+                };
+                let shape = |v: &str| -> Option<Vec<i64>> {
+                    let f = inferred.facts.get(v)?;
+                    f.shape.iter().map(coprune_ir::Dim::as_known).collect()
+                };
+                let f32_valued = inferred
+                    .facts
+                    .get(other.as_str())
+                    .is_some_and(|f| f.dtype == coprune_ir::DType::F32);
+                // Computed before the Conv runs (or a graph input), never a constant.
+                let before = match producer.get(other.as_str()) {
+                    Some(p) => position.get(p) < position.get(&i),
+                    None => !consts.contains_key(other.as_str()),
+                };
+                if f32_valued
+                    && before
+                    && shape(o).is_some()
+                    && shape(o) == shape(other)
+                    && shape(o) == shape(&add.outputs[0])
+                {
+                    residual.insert(i, (j, other.clone()));
+                    alias.insert(j, o.clone());
+                }
+            }
             for (i, n) in g.nodes.iter().enumerate() {
                 let (Some(o), Some(x)) = (n.outputs.first(), n.input(0)) else {
                     continue;
@@ -219,7 +285,12 @@ impl Session {
                     _ => None,
                 };
                 if let Some(p) = post {
-                    fused.insert(i, p);
+                    // An Add fused into its Conv hands its activation on to that Conv.
+                    let into = residual
+                        .iter()
+                        .find(|(_, (a, _))| *a == i)
+                        .map_or(i, |(c, _)| *c);
+                    fused.insert(into, p);
                     alias.insert(j, o.clone());
                 }
             }
@@ -282,6 +353,7 @@ impl Session {
             let mut ctx = LowerCtx::new(node, &inferred, &consts, threads);
             ctx.sparse = sparse;
             ctx.post = fused.get(&i).copied();
+            ctx.residual = residual.contains_key(&i);
             let kernel = lower(&ctx)?;
             // A node that reads only constants (e.g. a weight stored as codebook + indices) runs
             // once here; its outputs become constants that later lowerings see as weights.
@@ -322,11 +394,16 @@ impl Session {
                 }
                 continue;
             }
-            let inputs_s = node
+            let mut inputs_s: Vec<Option<usize>> = node
                 .inputs
                 .iter()
                 .map(|v| (!v.is_empty()).then(|| slot_of(v, &mut slot)))
                 .collect();
+            if let Some((_, r)) = residual.get(&i) {
+                // Past the Conv's optional bias: the residual is always its fourth input.
+                inputs_s.resize(3, None);
+                inputs_s.push(Some(slot_of(r, &mut slot)));
+            }
             let outputs_s = node
                 .outputs
                 .iter()

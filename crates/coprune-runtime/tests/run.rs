@@ -492,6 +492,54 @@ fn relus_fused_into_residual_adds_change_nothing() {
 }
 
 #[test]
+fn residual_adds_fused_into_convolutions_change_nothing() {
+    // A Conv whose only reader is an Add of a value computed before it takes that value as a
+    // residual: in the transposed store of a 3×3 convolution read in place (128 channels at
+    // 14×14), in the split sums of reducing 1×1 convolutions on two threads (384→64 at 14×14,
+    // 192→32 at 28×28), and in a pass after any other product (8 channels at 20×20, and a
+    // grouped one). Of two convolutions added together, the later one takes the earlier as its
+    // residual. Bit for bit the unfused session's outputs, on one thread and two.
+    use coprune_testutil::{ConvSpec, GraphBuilder};
+    let cases: [(u64, u64, u64, u64, u64, bool); 5] = [
+        (128, 128, 14, 3, 1, false),
+        (384, 64, 14, 1, 1, true),
+        (192, 32, 28, 1, 1, true),
+        (8, 8, 20, 3, 1, false),
+        (8, 8, 20, 3, 2, false),
+    ];
+    for (seed, &(cin, cout, hw, k, group, two)) in cases.iter().enumerate() {
+        let mut b = GraphBuilder::new(seed as u64 + 20);
+        let dims = ["1".to_string(), cin.to_string(), hw.to_string(), hw.to_string()];
+        let dims: Vec<&str> = dims.iter().map(String::as_str).collect();
+        let x = b.input("input", coprune_ir::DType::F32, &dims);
+        let spec = ConvSpec::same(cin, cout, k).groups(group);
+        let (c, other) = if two {
+            let first = b.conv(&x, spec);
+            (b.conv(&x, spec), first)
+        } else {
+            (b.conv(&x, spec), x.clone())
+        };
+        let a = b.op("Add", &[&other, &c], vec![]);
+        let r = b.op("Relu", &[&a], vec![]);
+        b.output(&r);
+        let m = b.into_model();
+        let shape = vec![1, cin as usize, hw as usize, hw as usize];
+        let shapes: HashMap<String, Vec<usize>> = [("input".to_string(), shape)].into();
+        for threads in [1, 2] {
+            let plain = Session::observable(&m, &shapes, threads).unwrap();
+            let x = input_for(&plain, seed as u64);
+            let want = plain.run(x.clone()).unwrap();
+            let Value::F32 { data, .. } = &want[0] else {
+                panic!("f32 output")
+            };
+            assert!(data.contains(&0.0) && data.iter().any(|&v| v > 0.0));
+            let fused = Session::new(&m, &shapes, threads).unwrap();
+            assert_eq!(fused.run(x).unwrap(), want, "case {seed}, {threads} threads");
+        }
+    }
+}
+
+#[test]
 fn one_session_runs_from_two_threads_at_once() {
     // A two-thread session's pool serves one caller at a time; a second caller's regions run
     // serially on its own thread. Both get the outputs of a lone run.

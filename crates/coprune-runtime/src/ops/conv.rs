@@ -279,6 +279,9 @@ struct Conv {
     /// On several threads, a reducing 1×1 convolution's weights split by input channels, one
     /// range per thread (see [`SplitK`]).
     split: Option<SplitK>,
+    /// A residual Add fused into this convolution (see `Session`'s fusion), with the
+    /// activation after the Add: `post` is then None, and the residual is added before this.
+    residual: Option<Option<crate::kernel::Post>>,
     /// A depthwise convolution's kernel packed in blocks of eight channels.
     dw: Option<super::depthwise::DwWeights>,
     /// With AVX-512, a stride-1 same-width depthwise geometry's plan for the planar kernel.
@@ -475,6 +478,7 @@ impl Conv {
             transposed,
             pixels,
             split,
+            residual: None,
             dw,
             dw_planar,
             isa,
@@ -510,7 +514,12 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
                 .ok_or_else(|| c.unsupported(" (bias computed at run time)"))?,
         ),
     };
-    let mut conv = Conv::dense(geom, w, bias, c.threads, c.post, None, Isa::detect());
+    // With a residual, the activation follows the addition: the product and bias first.
+    let post = if c.residual { None } else { c.post };
+    let mut conv = Conv::dense(geom, w, bias, c.threads, post, None, Isa::detect());
+    if c.residual {
+        conv.residual = Some(c.post);
+    }
     let density = sparse::density(&conv.w);
     if density < 1.0 && !conv.geom.depthwise() {
         conv.choice = Some(SparseChoice {
@@ -607,6 +616,46 @@ pub fn valid_columns(off: isize, stride: usize, w: usize, ow: usize) -> (usize, 
 impl Conv {
     /// One sample: x [C, H, W] → y [M, OH, OW].
     fn sample(&self, x: &[f32], y: &mut [f32], threads: usize, use_sparse: bool) {
+        self.sample_res(x, y, None, threads, use_sparse);
+    }
+
+    /// [`Conv::sample`], with the fused residual `r` (this sample's, shaped as y) added and
+    /// its activation applied, by the path's own output pass where it has one; else by a pass
+    /// after it.
+    fn sample_res(
+        &self,
+        x: &[f32],
+        y: &mut [f32],
+        r: Option<&[f32]>,
+        threads: usize,
+        use_sparse: bool,
+    ) {
+        let added = self.sample_in(x, y, r, threads, use_sparse);
+        if let (Some(r), false) = (r, added) {
+            let post = self.residual.flatten();
+            let plane = self.geom.plane().max(1);
+            chunks_in_parallel(y, plane, threads, |o, yo| {
+                let ro = &r[o * plane..][..yo.len()];
+                match post {
+                    Some(p) => yo
+                        .iter_mut()
+                        .zip(ro)
+                        .for_each(|(v, &a)| *v = p.clamp(*v + a)),
+                    None => yo.iter_mut().zip(ro).for_each(|(v, &a)| *v += a),
+                }
+            });
+        }
+    }
+
+    /// The sample's output; adds the residual `r` (returns true) where its output pass can.
+    fn sample_in(
+        &self,
+        x: &[f32],
+        y: &mut [f32],
+        r: Option<&[f32]>,
+        threads: usize,
+        use_sparse: bool,
+    ) -> bool {
         let gm = &self.geom;
         let (c, h, w) = (gm.x[1], gm.x[2], gm.x[3]);
         let (m, oh, ow) = (gm.y[1], gm.y[2], gm.y[3]);
@@ -632,7 +681,7 @@ impl Conv {
                 chunks_in_parallel(y, size, threads, |b, ys| {
                     pl.block(x, dwk, clamp, mult, b, ys)
                 });
-                return;
+                return false;
             }
             let dg = gm.dw_geom();
             let isa = crate::sparse::Isa::detect();
@@ -652,7 +701,7 @@ impl Conv {
                         .for_each(|(b, ys)| run(b, ys, s))
                 });
             }
-            return;
+            return false;
         }
         let sparse = self.sparse.as_ref().filter(|_| use_sparse);
         let epi = |gi: usize| Epilogue {
@@ -668,6 +717,7 @@ impl Conv {
         // just used it, so it is in cache. Taken for this sample and put back after it (a
         // sample nested on this thread would start from empty buffers).
         let (mut buf, mut wide_out) = SCRATCH.take();
+        let mut added = false;
         let need = match layout {
             Dense::Direct => 0,
             Dense::Im2col => kk * plane,
@@ -862,18 +912,36 @@ impl Conv {
                     // took 10 µs of a 960→160 convolution's 80 at 7×7, on any thread count),
                     // in blocks of channels on the session's threads (serial, they were 2% of
                     // resnet18 at one thread and more at two).
+                    // A fused residual is added here too, before the activation (one group:
+                    // the residual is then this group's output, shaped as it).
                     let (isa, cb) = (self.isa, TRANSPOSE_CHANNELS);
+                    let res = r.filter(|_| g == 1);
+                    let (lo, hi) = match (res, self.residual.flatten()) {
+                        (Some(_), Some(p)) => (p.lo, p.hi),
+                        _ => (e.lo, e.hi),
+                    };
                     chunks_in_parallel(yg, cb * plane, threads, |blk, ys| {
                         let c0 = blk * cb;
                         let cols = ys.len() / plane;
                         crate::sparse::transpose_ld(&ct[c0..], mg, plane, cols, ys, isa);
                         for (o, yo) in ys.chunks_mut(plane).enumerate() {
                             let add = e.bias.map_or(0.0, |b| b[c0 + o]);
-                            for v in yo {
-                                *v = (*v + add).max(e.lo).min(e.hi);
+                            match res {
+                                Some(r) => {
+                                    let ro = &r[(c0 + o) * plane..][..plane];
+                                    for (v, &a) in yo.iter_mut().zip(ro) {
+                                        *v = (*v + add + a).max(lo).min(hi);
+                                    }
+                                }
+                                None => {
+                                    for v in yo {
+                                        *v = (*v + add).max(lo).min(hi);
+                                    }
+                                }
                             }
                         }
                     });
+                    added |= res.is_some();
                     continue;
                 }
                 let store = |o: usize, yo: &mut [f32]| {
@@ -933,7 +1001,13 @@ impl Conv {
                     let a = AMat::Packed(&parts[t]);
                     packed::gemm(isa, a, BMat::Rows(b), c, n, Epilogue::none(), 1);
                 });
+                // A fused residual is added in this pass too (one group: shaped as yg).
                 let e = epi(gi);
+                let res = r.filter(|_| g == 1);
+                let (lo, hi) = match (res, self.residual.flatten()) {
+                    (Some(_), Some(p)) => (p.lo, p.hi),
+                    _ => (e.lo, e.hi),
+                };
                 let partial = &wide_out[..];
                 chunks_in_parallel(yg, plane, threads, |o, yo| {
                     let add = e.bias.map_or(0.0, |b| b[o]);
@@ -941,9 +1015,15 @@ impl Conv {
                     for p in partial.chunks(size).skip(1) {
                         yo.iter_mut().zip(&p[o * n..]).for_each(|(x, y)| *x += *y);
                     }
-                    yo.iter_mut()
-                        .for_each(|v| *v = (*v + add).max(e.lo).min(e.hi));
+                    match res {
+                        Some(r) => yo
+                            .iter_mut()
+                            .zip(&r[o * n..][..n])
+                            .for_each(|(v, &a)| *v = (*v + add + a).max(lo).min(hi)),
+                        None => yo.iter_mut().for_each(|v| *v = (*v + add).max(lo).min(hi)),
+                    }
                 });
+                added |= res.is_some();
                 continue;
             }
             match sparse {
@@ -987,6 +1067,7 @@ impl Conv {
             }
         }
         SCRATCH.set((buf, wide_out));
+        added
     }
 }
 
@@ -999,15 +1080,29 @@ impl Kernel for Conv {
             gm.x[1..].iter().product::<usize>(),
             gm.y[1..].iter().product::<usize>(),
         );
+        let r = match self.residual {
+            None => None,
+            Some(_) => {
+                let r = f32_in(inputs, 3)?;
+                if r.len() != n * ys {
+                    return Err(crate::RuntimeError::Input {
+                        name: "#3".into(),
+                        msg: format!("residual of {} values for an output of {}", r.len(), n * ys),
+                    });
+                }
+                Some(r)
+            }
+        };
+        let r_of = |i: usize| r.map(|r| &r[i * ys..][..ys]);
         // Every path below writes each output element.
         let mut y = crate::buffers::take(n * ys);
         if n > 1 && self.threads > 1 {
             crate::pool::chunks_mut(&mut y, ys, |i, yo| {
-                self.sample(&x[i * xs..][..xs], yo, 1, true)
+                self.sample_res(&x[i * xs..][..xs], yo, r_of(i), 1, true)
             });
         } else {
-            for (yo, xi) in y.chunks_mut(ys).zip(x.chunks(xs)) {
-                self.sample(xi, yo, self.threads, true);
+            for (i, (yo, xi)) in y.chunks_mut(ys).zip(x.chunks(xs)).enumerate() {
+                self.sample_res(xi, yo, r_of(i), self.threads, true);
             }
         }
         Ok(vec![Value::f32(gm.y.clone(), y)])
