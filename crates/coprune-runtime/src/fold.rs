@@ -20,12 +20,7 @@ pub fn fold_batch_norms(model: &Model) -> Option<Model> {
     for o in &g.outputs {
         *readers.entry(o.name.as_str()).or_default() += 1;
     }
-    let producer: HashMap<&str, usize> = g
-        .nodes
-        .iter()
-        .enumerate()
-        .flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i)))
-        .collect();
+    let producer = g.producers();
     let f32s = |name: Option<&str>| -> Option<Vec<f32>> {
         let t = consts.get(name?)?;
         (t.dtype == coprune_ir::DType::F32).then(|| t.to_f32_vec().ok())?

@@ -199,12 +199,7 @@ impl Session {
                 .enumerate()
                 .map(|(k, &i)| (i, k))
                 .collect();
-            let producer: HashMap<&str, usize> = g
-                .nodes
-                .iter()
-                .enumerate()
-                .flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i)))
-                .collect();
+            let producer = g.producers();
             let default = |n: &coprune_ir::Node| coprune_ir::ops::is_default_domain(&n.domain);
             for (i, n) in g.nodes.iter().enumerate() {
                 let Some(o) = n.outputs.first() else {

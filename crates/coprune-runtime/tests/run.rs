@@ -509,7 +509,12 @@ fn residual_adds_fused_into_convolutions_change_nothing() {
     ];
     for (seed, &(cin, cout, hw, k, group, two)) in cases.iter().enumerate() {
         let mut b = GraphBuilder::new(seed as u64 + 20);
-        let dims = ["1".to_string(), cin.to_string(), hw.to_string(), hw.to_string()];
+        let dims = [
+            "1".to_string(),
+            cin.to_string(),
+            hw.to_string(),
+            hw.to_string(),
+        ];
         let dims: Vec<&str> = dims.iter().map(String::as_str).collect();
         let x = b.input("input", coprune_ir::DType::F32, &dims);
         let spec = ConvSpec::same(cin, cout, k).groups(group);
@@ -534,7 +539,11 @@ fn residual_adds_fused_into_convolutions_change_nothing() {
             };
             assert!(data.contains(&0.0) && data.iter().any(|&v| v > 0.0));
             let fused = Session::new(&m, &shapes, threads).unwrap();
-            assert_eq!(fused.run(x).unwrap(), want, "case {seed}, {threads} threads");
+            assert_eq!(
+                fused.run(x).unwrap(),
+                want,
+                "case {seed}, {threads} threads"
+            );
         }
     }
 }

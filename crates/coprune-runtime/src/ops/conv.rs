@@ -616,38 +616,28 @@ pub fn valid_columns(off: isize, stride: usize, w: usize, ow: usize) -> (usize, 
 impl Conv {
     /// One sample: x [C, H, W] → y [M, OH, OW].
     fn sample(&self, x: &[f32], y: &mut [f32], threads: usize, use_sparse: bool) {
-        self.sample_res(x, y, None, threads, use_sparse);
+        self.sample_in(x, y, None, threads, use_sparse);
     }
 
-    /// [`Conv::sample`], with the fused residual `r` (this sample's, shaped as y) added and
-    /// its activation applied, by the path's own output pass where it has one; else by a pass
-    /// after it.
-    fn sample_res(
-        &self,
-        x: &[f32],
-        y: &mut [f32],
-        r: Option<&[f32]>,
-        threads: usize,
-        use_sparse: bool,
-    ) {
-        let added = self.sample_in(x, y, r, threads, use_sparse);
-        if let (Some(r), false) = (r, added) {
-            let post = self.residual.flatten();
-            let plane = self.geom.plane().max(1);
-            chunks_in_parallel(y, plane, threads, |o, yo| {
-                let ro = &r[o * plane..][..yo.len()];
-                match post {
-                    Some(p) => yo
-                        .iter_mut()
-                        .zip(ro)
-                        .for_each(|(v, &a)| *v = p.clamp(*v + a)),
-                    None => yo.iter_mut().zip(ro).for_each(|(v, &a)| *v += a),
-                }
-            });
-        }
+    /// The fused residual `r` (this sample's, shaped as y) added to the sample's output `y`,
+    /// and its activation applied: the pass after a product whose output pass did not.
+    fn add_residual(&self, y: &mut [f32], r: &[f32], threads: usize) {
+        let post = self.residual.flatten();
+        let plane = self.geom.plane().max(1);
+        chunks_in_parallel(y, plane, threads, |o, yo| {
+            let ro = &r[o * plane..][..yo.len()];
+            match post {
+                Some(p) => yo
+                    .iter_mut()
+                    .zip(ro)
+                    .for_each(|(v, &a)| *v = p.clamp(*v + a)),
+                None => yo.iter_mut().zip(ro).for_each(|(v, &a)| *v += a),
+            }
+        });
     }
 
-    /// The sample's output; adds the residual `r` (returns true) where its output pass can.
+    /// One sample's output; with the fused residual `r`, adds it (and returns true) where the
+    /// path's own output pass can, else leaves it to [`Conv::add_residual`].
     fn sample_in(
         &self,
         x: &[f32],
@@ -1093,16 +1083,19 @@ impl Kernel for Conv {
                 Some(r)
             }
         };
-        let r_of = |i: usize| r.map(|r| &r[i * ys..][..ys]);
+        let one = |i: usize, xi: &[f32], yo: &mut [f32], threads: usize| {
+            let ri = r.map(|r| &r[i * ys..][..ys]);
+            if let (Some(ri), false) = (ri, self.sample_in(xi, yo, ri, threads, true)) {
+                self.add_residual(yo, ri, threads);
+            }
+        };
         // Every path below writes each output element.
         let mut y = crate::buffers::take(n * ys);
         if n > 1 && self.threads > 1 {
-            crate::pool::chunks_mut(&mut y, ys, |i, yo| {
-                self.sample_res(&x[i * xs..][..xs], yo, r_of(i), 1, true)
-            });
+            crate::pool::chunks_mut(&mut y, ys, |i, yo| one(i, &x[i * xs..][..xs], yo, 1));
         } else {
             for (i, (yo, xi)) in y.chunks_mut(ys).zip(x.chunks(xs)).enumerate() {
-                self.sample_res(xi, yo, r_of(i), self.threads, true);
+                one(i, xi, yo, self.threads);
             }
         }
         Ok(vec![Value::f32(gm.y.clone(), y)])
