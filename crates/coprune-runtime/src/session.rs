@@ -205,10 +205,12 @@ impl Session {
                 let Some(o) = n.outputs.first() else {
                     continue;
                 };
+                // (A Conv of a constant input runs once at load, on its own inputs only.)
                 if n.op_type != "Conv"
                     || !default(n)
                     || n.outputs.len() != 1
                     || graph_out.contains(o.as_str())
+                    || n.input(0).is_none_or(|x| consts.contains_key(x))
                 {
                     continue;
                 }

@@ -546,6 +546,19 @@ fn residual_adds_fused_into_convolutions_change_nothing() {
             );
         }
     }
+    // A Conv of a constant runs once at load and is not fused: the Add reads its value.
+    let mut b = GraphBuilder::new(40);
+    let x = b.input("input", coprune_ir::DType::F32, &["1", "8", "10", "10"]);
+    let k = b.weight("k", &[1, 8, 10, 10]);
+    let c = b.conv(&k, ConvSpec::same(8, 8, 3));
+    let a = b.op("Add", &[&c, &x], vec![]);
+    b.output(&a);
+    let m = b.into_model();
+    let shapes: HashMap<String, Vec<usize>> = [("input".to_string(), vec![1, 8, 10, 10])].into();
+    let plain = Session::observable(&m, &shapes, 1).unwrap();
+    let x = input_for(&plain, 1);
+    let fused = Session::new(&m, &shapes, 1).unwrap();
+    assert_eq!(fused.run(x.clone()).unwrap(), plain.run(x).unwrap());
 }
 
 #[test]
