@@ -523,10 +523,12 @@ fn gemm_into(
     // mobilenet_v2's 32→192 expansions at 28×28 on two threads, 1.18–1.25× faster and the
     // depthwise convolutions after them 1.15–1.24× (the model 4.43 -> 4.26 ms); at 56×56 and
     // 112×112 they were 13–17% slower split by rows.
-    let by_rows = matches!(a, AMat::Packed(_)) && n <= ROW_SPLIT_MAX_COLUMNS && mp >= 4 * threads;
+    let small_plane =
+        matches!(a, AMat::Packed(_)) && n <= ROW_SPLIT_MAX_COLUMNS && mp >= 4 * threads;
+    let deep_in_place = matches!(a, AMat::Rows(_)) && k >= n && mp >= 8 * threads;
     let (col_chunks, row_chunks) = if threads <= 1 {
         (1, 1)
-    } else if n >= m && !by_rows && !(matches!(a, AMat::Rows(_)) && k >= n && mp >= 8 * threads) {
+    } else if n >= m && !small_plane && !deep_in_place {
         (units.min(4 * threads), 1)
     } else {
         (1, mp.min(threads))

@@ -577,6 +577,24 @@ fn dense_layout(gm: &ConvGeom, (num, den): (usize, usize)) -> (Dense, Vec<usize>
     (Dense::Im2col, (0..gm.kk()).map(|k| k * plane).collect())
 }
 
+/// One output channel's row finished in place: its bias `add`, the fused residual's row `r`
+/// when there is one, then clamped to `[lo, hi]`.
+#[inline(always)]
+fn finish_row(yo: &mut [f32], add: f32, r: Option<&[f32]>, (lo, hi): (f32, f32)) {
+    match r {
+        Some(r) => {
+            for (v, &a) in yo.iter_mut().zip(r) {
+                *v = (*v + add + a).max(lo).min(hi);
+            }
+        }
+        None => {
+            for v in yo {
+                *v = (*v + add).max(lo).min(hi);
+            }
+        }
+    }
+}
+
 /// Rows of pixels per task when the transposed products of [`SplitK`] are summed.
 const SUM_ROWS: usize = 8;
 
@@ -634,6 +652,22 @@ impl Conv {
                 None => yo.iter_mut().zip(ro).for_each(|(v, &a)| *v += a),
             }
         });
+    }
+
+    /// The residual an output pass over group `g`'s channels adds (one group only: it is then
+    /// shaped as the group's output), and the bounds that pass clamps to: the activation after
+    /// the residual when it adds it, else the epilogue's.
+    fn residual_pass<'r>(
+        &self,
+        r: Option<&'r [f32]>,
+        e: &Epilogue,
+    ) -> (Option<&'r [f32]>, (f32, f32)) {
+        let res = r.filter(|_| self.geom.group == 1);
+        let bounds = match (res, self.residual.flatten()) {
+            (Some(_), Some(p)) => (p.lo, p.hi),
+            _ => (e.lo, e.hi),
+        };
+        (res, bounds)
     }
 
     /// One sample's output; with the fused residual `r`, adds it (and returns true) where the
@@ -905,30 +939,15 @@ impl Conv {
                     // A fused residual is added here too, before the activation (one group:
                     // the residual is then this group's output, shaped as it).
                     let (isa, cb) = (self.isa, TRANSPOSE_CHANNELS);
-                    let res = r.filter(|_| g == 1);
-                    let (lo, hi) = match (res, self.residual.flatten()) {
-                        (Some(_), Some(p)) => (p.lo, p.hi),
-                        _ => (e.lo, e.hi),
-                    };
+                    let (res, bounds) = self.residual_pass(r, &e);
                     chunks_in_parallel(yg, cb * plane, threads, |blk, ys| {
                         let c0 = blk * cb;
                         let cols = ys.len() / plane;
                         crate::sparse::transpose_ld(&ct[c0..], mg, plane, cols, ys, isa);
                         for (o, yo) in ys.chunks_mut(plane).enumerate() {
                             let add = e.bias.map_or(0.0, |b| b[c0 + o]);
-                            match res {
-                                Some(r) => {
-                                    let ro = &r[(c0 + o) * plane..][..plane];
-                                    for (v, &a) in yo.iter_mut().zip(ro) {
-                                        *v = (*v + add + a).max(lo).min(hi);
-                                    }
-                                }
-                                None => {
-                                    for v in yo {
-                                        *v = (*v + add).max(lo).min(hi);
-                                    }
-                                }
-                            }
+                            let ro = res.map(|r| &r[(c0 + o) * plane..][..plane]);
+                            finish_row(yo, add, ro, bounds);
                         }
                     });
                     added |= res.is_some();
@@ -993,11 +1012,7 @@ impl Conv {
                 });
                 // A fused residual is added in this pass too (one group: shaped as yg).
                 let e = epi(gi);
-                let res = r.filter(|_| g == 1);
-                let (lo, hi) = match (res, self.residual.flatten()) {
-                    (Some(_), Some(p)) => (p.lo, p.hi),
-                    _ => (e.lo, e.hi),
-                };
+                let (res, bounds) = self.residual_pass(r, &e);
                 let partial = &wide_out[..];
                 chunks_in_parallel(yg, plane, threads, |o, yo| {
                     let add = e.bias.map_or(0.0, |b| b[o]);
@@ -1005,13 +1020,7 @@ impl Conv {
                     for p in partial.chunks(size).skip(1) {
                         yo.iter_mut().zip(&p[o * n..]).for_each(|(x, y)| *x += *y);
                     }
-                    match res {
-                        Some(r) => yo
-                            .iter_mut()
-                            .zip(&r[o * n..][..n])
-                            .for_each(|(v, &a)| *v = (*v + add + a).max(lo).min(hi)),
-                        None => yo.iter_mut().for_each(|v| *v = (*v + add).max(lo).min(hi)),
-                    }
+                    finish_row(yo, add, res.map(|r| &r[o * n..][..n]), bounds);
                 });
                 added |= res.is_some();
                 continue;
