@@ -29,6 +29,11 @@ pub struct LowerCtx<'a> {
     /// A residual Add fused into this node (a Conv): the node's last input is added to its
     /// output, before `post`.
     pub residual: bool,
+    /// Input 0 (and a fused residual, when `nhwc_out`) holds its [N, C, H, W] value
+    /// channels-last, as `[N][H][W][C]` (see `layout`): only for the ops that read it so.
+    pub nhwc_in: bool,
+    /// Output 0 is written channels-last.
+    pub nhwc_out: bool,
 }
 
 /// A clamp applied to a kernel's output in place of a separate Relu/Clip pass.
@@ -78,6 +83,8 @@ impl<'a> LowerCtx<'a> {
             sparse: Default::default(),
             post: None,
             residual: false,
+            nhwc_in: false,
+            nhwc_out: false,
         }
     }
 

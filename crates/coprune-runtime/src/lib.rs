@@ -14,6 +14,7 @@ mod error;
 pub mod fold;
 pub mod gemm;
 mod kernel;
+mod layout;
 pub mod measure;
 pub mod onnxruntime;
 pub mod ops;

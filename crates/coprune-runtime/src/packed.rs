@@ -325,12 +325,24 @@ impl APanel<'_> {
     }
 }
 
-/// What is done to each output before it is stored: `clamp(acc + bias[row], lo, hi)`.
+/// What is done to each output before it is stored: `clamp(acc + bias[row], lo, hi)`, or with
+/// `cols`, `clamp(acc + bias[column] + residual[row][column], lo, hi)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Epilogue<'a> {
     pub bias: Option<&'a [f32]>,
     pub lo: f32,
     pub hi: f32,
+    pub cols: Option<Cols<'a>>,
+}
+
+/// A channels-last convolution's epilogue (its Cᵀ is the output): a bias per column of C and a
+/// residual laid out as C (same row stride), added after the product. Only for the AVX-512
+/// tiles of a transposed product whose A is read in place and whose columns fill whole panels
+/// (`gemm` checks); `Epilogue::bias` is then None.
+#[derive(Debug, Clone, Copy)]
+pub struct Cols<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub residual: Option<&'a [f32]>,
 }
 
 impl Epilogue<'_> {
@@ -339,6 +351,7 @@ impl Epilogue<'_> {
             bias: None,
             lo: f32::NEG_INFINITY,
             hi: f32::INFINITY,
+            cols: None,
         }
     }
 }
@@ -378,6 +391,8 @@ struct Dst {
     c: *mut f32,
     ldc: usize,
     wide: Option<(usize, Wide)>,
+    /// The tile's first element, C[i0][j0].
+    at: (usize, usize),
 }
 
 impl Out {
@@ -388,11 +403,13 @@ impl Out {
                 c: self.ptr.wrapping_add(i0 * self.ldc + j0),
                 ldc: self.ldc,
                 wide: None,
+                at: (i0, j0),
             },
             Some(w) => Dst {
                 c: self.ptr.wrapping_add(i0 * self.ldc),
                 ldc: self.ldc,
                 wide: Some((j0, w)),
+                at: (i0, j0),
             },
         }
     }
@@ -483,6 +500,24 @@ fn gemm_into(
     }
     if let Some(bias) = epi.bias {
         assert!(bias.len() >= m, "bias shorter than M");
+    }
+    if let Some(cols) = epi.cols {
+        assert!(
+            isa == Isa::Avx512
+                && matches!((a, b), (AMat::Rows(_), BMat::Packed(_)))
+                && n % NR == 0
+                && wide.is_none()
+                && epi.bias.is_none(),
+            "a column epilogue is the AVX-512 transposed product's, over whole panels"
+        );
+        assert!(
+            cols.bias.is_none_or(|b| b.len() >= n),
+            "bias shorter than N"
+        );
+        assert!(
+            cols.residual.is_none_or(|r| r.len() >= (m - 1) * ldc + n),
+            "residual smaller than C"
+        );
     }
     let out = Out {
         ptr: c.as_mut_ptr(),
@@ -1119,11 +1154,20 @@ fn tile_ends(
 
 /// How the tile of rows i0..i0 + h ends (see [`TileEnd`]).
 fn tile_end(epi: &Epilogue, i0: usize, h: usize, first: bool, last: bool) -> TileEnd {
+    let ptr = |v: Option<&[f32]>| v.map_or(std::ptr::null(), <[f32]>::as_ptr);
     let mut end = TileEnd {
         bias: [0f32; MR],
         first,
         lo: f32::NEG_INFINITY,
         hi: f32::INFINITY,
+        cols: epi.cols.map(|c| ColEnd {
+            bias: ptr(c.bias),
+            residual: if last {
+                ptr(c.residual)
+            } else {
+                std::ptr::null()
+            },
+        }),
     };
     if let Some(b) = epi.bias {
         end.bias[..h].copy_from_slice(&b[i0..i0 + h]);
@@ -1141,6 +1185,16 @@ struct TileEnd {
     first: bool,
     lo: f32,
     hi: f32,
+    /// A column epilogue ([`Cols`]), read only by the AVX-512 tile.
+    cols: Option<ColEnd>,
+}
+
+/// [`Cols`] as a tile reads it: the bias (column j at `bias + j`) started from on the first
+/// pass, and the residual (C[i][j]'s at `residual + i·ldc + j`) added on the last, each null
+/// when there is none (or, for the residual, before the last pass).
+struct ColEnd {
+    bias: *const f32,
+    residual: *const f32,
 }
 
 /// # Safety
@@ -1482,18 +1536,27 @@ mod avx512 {
         }
         let (vlo, vhi) = (_mm512_set1_ps(end.lo), _mm512_set1_ps(end.hi));
         let Some((j0, Wide { wq, ow })) = c.wide else {
+            let (i0, j0) = c.at;
             for (r, acc) in acc.iter().enumerate() {
                 for (v, &acc) in acc.iter().enumerate() {
                     // SAFETY: row r of the tile: V·NR floats at c + r·ldc (the caller's
-                    // contract).
+                    // contract); a column epilogue's bias holds every column of C and its
+                    // residual every element, at C's stride (`gemm` checked both).
                     unsafe {
                         let p = c.c.add(r * c.ldc + NR * v);
-                        let s = if end.first {
-                            _mm512_set1_ps(end.bias[r])
-                        } else {
-                            _mm512_loadu_ps(p)
+                        let j = j0 + NR * v;
+                        let s = match (end.first, &end.cols) {
+                            (false, _) => _mm512_loadu_ps(p),
+                            (true, None) => _mm512_set1_ps(end.bias[r]),
+                            (true, Some(e)) if e.bias.is_null() => _mm512_setzero_ps(),
+                            (true, Some(e)) => _mm512_loadu_ps(e.bias.add(j)),
                         };
-                        let y = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(s, acc), vlo), vhi);
+                        let mut y = _mm512_add_ps(s, acc);
+                        if let Some(e) = end.cols.as_ref().filter(|e| !e.residual.is_null()) {
+                            let q = e.residual.add((i0 + r) * c.ldc + j);
+                            y = _mm512_add_ps(y, _mm512_loadu_ps(q));
+                        }
+                        let y = _mm512_min_ps(_mm512_max_ps(y, vlo), vhi);
                         _mm512_storeu_ps(p, y);
                     }
                 }
@@ -1590,6 +1653,7 @@ mod tests {
                 bias: Some(&bias),
                 lo: 0.0,
                 hi: 6.0,
+                cols: None,
             };
             let pa = PackedA::new(&a, m, k);
             let mut plain = vec![0f32; m * n];
@@ -1683,6 +1747,7 @@ mod tests {
                             bias: Some(&bias),
                             lo: 0.0,
                             hi: 6.0,
+                            cols: None,
                         },
                         2,
                     ),
@@ -1691,6 +1756,7 @@ mod tests {
                             bias: Some(&bias),
                             lo: f32::NEG_INFINITY,
                             hi: f32::INFINITY,
+                            cols: None,
                         },
                         3,
                     ),

@@ -32,6 +32,8 @@ pub struct Session {
     pool: Option<crate::pool::Pool>,
     /// Unique per session: owner of the recycled buffers of the thread running it.
     id: u64,
+    /// The values kept channels-last (see `layout`).
+    channels_last: Vec<String>,
 }
 
 /// The next [`Session`] id.
@@ -292,6 +294,13 @@ impl Session {
                 }
             }
         }
+        // Values kept channels-last between the convolutions that read and write them so (only
+        // with fusion: an observer sees every value in its declared order).
+        let nhwc = if fuse {
+            crate::layout::channels_last(g, &inferred, &consts, &alias, &residual, sparse)
+        } else {
+            BTreeSet::new()
+        };
         let mut steps = Vec::new();
         let mut unsupported: BTreeSet<String> = BTreeSet::new();
         let mut first_error = None;
@@ -351,6 +360,8 @@ impl Session {
             ctx.sparse = sparse;
             ctx.post = fused.get(&i).copied();
             ctx.residual = residual.contains_key(&i);
+            ctx.nhwc_in = node.input(0).is_some_and(|x| nhwc.contains(x));
+            ctx.nhwc_out = node.outputs.first().is_some_and(|o| nhwc.contains(o));
             let kernel = lower(&ctx)?;
             // A node that reads only constants (e.g. a weight stored as codebook + indices) runs
             // once here; its outputs become constants that later lowerings see as weights.
@@ -463,6 +474,7 @@ impl Session {
             last_use,
             pool: None,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            channels_last: nhwc.into_iter().collect(),
         })
     }
 
@@ -472,6 +484,13 @@ impl Session {
             .iter()
             .filter_map(|s| s.kernel.sparse().map(|c| (s.node.as_str(), c)))
             .collect()
+    }
+
+    /// The values this session stores channels-last (`[N][H][W][C]`) between the
+    /// convolutions and poolings that read and write them so, by name, in order; an observer of
+    /// [`Session::run_observed`] sees them in that order too (an observable session keeps none).
+    pub fn channels_last(&self) -> &[String] {
+        &self.channels_last
     }
 
     /// Names and shapes of the inputs the session expects.

@@ -1842,6 +1842,7 @@ mod tests {
                 bias: Some(&bias),
                 lo,
                 hi,
+                cols: None,
             };
             let mut y = vec![f32::NAN; m * nn];
             sw.matmul_t(&a, m, None, Some(&epi), &mut y, 1);
@@ -1878,6 +1879,7 @@ mod tests {
                 bias: Some(&bias),
                 lo: -0.2,
                 hi: 0.5,
+                cols: None,
             };
             let clamp = Epilogue { bias: None, ..epi };
             for isa in Isa::available() {

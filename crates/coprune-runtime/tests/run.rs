@@ -562,6 +562,83 @@ fn residual_adds_fused_into_convolutions_change_nothing() {
 }
 
 #[test]
+fn channels_last_values_change_outputs_only_by_rounding() {
+    // With AVX-512, the values between convolutions (and a max pooling) are kept
+    // channels-last: a planar input into a channels-last output (the first convolution), padded
+    // stride-1 and stride-2 3×3 convolutions, an unpadded 1×1 stride-2 one read in place, fused
+    // residuals, a max pooling, a global pooling, and a convolution of 24 channels (not whole
+    // panels) back to planar. Batch 2, on one thread and two: the unfused, planar session's
+    // outputs but for the rounding of sums taken in other orders.
+    use coprune_testutil::{ConvSpec, GraphBuilder};
+    let mut b = GraphBuilder::new(77);
+    let x = b.input("input", coprune_ir::DType::F32, &["2", "3", "20", "20"]);
+    let relu = |b: &mut GraphBuilder, v: &str| b.op("Relu", &[v], vec![]);
+    let c1 = b.conv(&x, ConvSpec::same(3, 16, 3));
+    let c1 = relu(&mut b, &c1);
+    let ints = |v: &[i64]| coprune_ir::AttrValue::Ints(v.to_vec());
+    let p = b.op(
+        "MaxPool",
+        &[&c1],
+        vec![
+            ("kernel_shape", ints(&[3, 3])),
+            ("strides", ints(&[2, 2])),
+            ("pads", ints(&[1, 1, 1, 1])),
+        ],
+    );
+    let c2 = b.conv(&p, ConvSpec::same(16, 16, 3));
+    let c2 = relu(&mut b, &c2);
+    let c3 = b.conv(&c2, ConvSpec::same(16, 16, 3));
+    let a = b.op("Add", &[&c3, &p], vec![]);
+    let r = relu(&mut b, &a);
+    let c4 = b.conv(&r, ConvSpec::same(16, 32, 3).stride(2));
+    let c4 = relu(&mut b, &c4);
+    let d = b.conv(&r, ConvSpec::same(16, 32, 1).stride(2));
+    let c5 = b.conv(&c4, ConvSpec::same(32, 32, 3));
+    let a2 = b.op("Add", &[&c5, &d], vec![]);
+    let r2 = relu(&mut b, &a2);
+    let c6 = b.conv(&r2, ConvSpec::same(32, 24, 3));
+    let c6 = relu(&mut b, &c6);
+    let g = b.op("GlobalAveragePool", &[&r2], vec![]);
+    let f = b.op("Flatten", &[&g], vec![]);
+    b.output(&c6);
+    b.output(&f);
+    let m = b.into_model();
+    let shapes: HashMap<String, Vec<usize>> = [("input".to_string(), vec![2, 3, 20, 20])].into();
+    let avx512 = coprune_runtime::sparse::Isa::detect() == coprune_runtime::sparse::Isa::Avx512;
+    for threads in [1, 2] {
+        let plain = Session::observable(&m, &shapes, threads).unwrap();
+        assert!(plain.channels_last().is_empty());
+        let x = input_for(&plain, 5);
+        let want = plain.run(x.clone()).unwrap();
+        let s = Session::new(&m, &shapes, threads).unwrap();
+        // Every value from the first convolution's to the last one's input, but the outputs.
+        let kept = s.channels_last().len();
+        assert_eq!(kept > 0, avx512, "{:?}", s.channels_last());
+        if avx512 {
+            assert!(!s.channels_last().iter().any(|v| *v == c6 || *v == g));
+            for v in [&c1, &p, &r, &c4, &d, &r2] {
+                assert!(
+                    s.channels_last().contains(v),
+                    "{v}: {:?}",
+                    s.channels_last()
+                );
+            }
+        }
+        let got = s.run(x).unwrap();
+        for (o, (g, w)) in got.iter().zip(&want).enumerate() {
+            let (g, w) = (g.as_f32().unwrap(), w.as_f32().unwrap());
+            assert_eq!(g.len(), w.len());
+            let scale = w.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let err = g.iter().zip(w).fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+            assert!(
+                scale > 0.0 && err <= 1e-5 * scale,
+                "output {o}, {threads} threads: error {err} of {scale}"
+            );
+        }
+    }
+}
+
+#[test]
 fn one_session_runs_from_two_threads_at_once() {
     // A two-thread session's pool serves one caller at a time; a second caller's regions run
     // serially on its own thread. Both get the outputs of a lone run.

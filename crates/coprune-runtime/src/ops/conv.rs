@@ -279,6 +279,9 @@ struct Conv {
     /// On several threads, a reducing 1×1 convolution's weights split by input channels, one
     /// range per thread (see [`SplitK`]).
     split: Option<SplitK>,
+    /// Whether the output is written channels-last (`[OH][OW][M]`, the transposed product's
+    /// Cᵀ as it is; see `layout`).
+    nhwc_out: bool,
     /// A residual Add fused into this convolution (see `Session`'s fusion), with the
     /// activation after the Add: `post` is then None, and the residual is added before this.
     residual: Option<Option<crate::kernel::Post>>,
@@ -318,6 +321,33 @@ enum Dense {
     Wide { hq: usize, wq: usize },
     /// An im2col matrix.
     Im2col,
+    /// A channels-last input (`[H][W][C]`, see `layout`), read by the transposed product where
+    /// it lies when unpadded, else from a padded copy `[H + pads][wp][C]`: each output pixel's
+    /// row of A starts at its window's corner, strides and all, so no stride phases are split.
+    Nhwc { wp: usize, padded: bool },
+}
+
+/// The channels-last input's layout: each tap's offset (channel ci, row dy, column dx of the
+/// window at (dy·wp + dx)·C + ci) and each output pixel's (its window's corner).
+fn nhwc_layout(gm: &ConvGeom) -> (Dense, Vec<usize>, Vec<usize>) {
+    let (c, w) = (gm.x[1], gm.x[3]);
+    let (kh, kw) = (gm.kernel[0], gm.kernel[1]);
+    let (dh, dw) = (gm.dilations[0], gm.dilations[1]);
+    let (sh, sw) = (gm.strides[0], gm.strides[1]);
+    let padded = gm.pads.iter().any(|&p| p > 0);
+    let wp = w + gm.pads[1] + gm.pads[3];
+    let offs = (0..gm.kk())
+        .map(|k| {
+            let (ci, t) = (k / (kh * kw), k % (kh * kw));
+            let (dy, dx) = ((t / kw) * dh, (t % kw) * dw);
+            (dy * wp + dx) * c + ci
+        })
+        .collect();
+    let ow = gm.y[3];
+    let pixels = (0..gm.y[2])
+        .flat_map(|oy| (0..ow).map(move |ox| (oy * sh * wp + ox * sw) * c))
+        .collect();
+    (Dense::Nhwc { wp, padded }, offs, pixels)
 }
 
 /// A reducing 1×1 convolution (at least twice as many input channels as output) run on
@@ -354,6 +384,7 @@ impl SplitK {
 impl Conv {
     /// The dense kernel: weights packed for the GEMM in the orientation that fills the register
     /// tiles best (or as `transpose` says), for `isa`.
+    #[allow(clippy::too_many_arguments)]
     fn dense(
         geom: ConvGeom,
         w: Vec<f32>,
@@ -362,6 +393,7 @@ impl Conv {
         post: Option<crate::kernel::Post>,
         transpose: Option<bool>,
         isa: Isa,
+        (nhwc_in, nhwc_out): (bool, bool),
     ) -> Conv {
         // With AVX-512 the GEMM reads wide rows where they lie (no packing), so they may waste
         // more columns before im2col pays (14×14 planes: 16 of 14, 1–2% faster).
@@ -375,11 +407,14 @@ impl Conv {
             _ => geom.plane(),
         };
         let (mut packed, mut transposed, mut pixels) = (Vec::new(), Vec::new(), Vec::new());
-        let mut split = SplitK::bounds(&geom, threads).map(|bounds| SplitK {
-            bounds,
-            transposed: Vec::new(),
-            packed: Vec::new(),
-        });
+        let nhwc = nhwc_in || nhwc_out;
+        let mut split = SplitK::bounds(&geom, threads)
+            .filter(|_| !nhwc)
+            .map(|bounds| SplitK {
+                bounds,
+                transposed: Vec::new(),
+                packed: Vec::new(),
+            });
         if !geom.depthwise() {
             // Transposing costs a pass over Bᵀ and one over the output, which only a deep
             // reduction repays (measured on resnet18's and mobilenet_v2's 7×7 layers).
@@ -405,13 +440,17 @@ impl Conv {
                 && kk >= 256
                 && geom.plane() <= 1024
                 && (mg <= kk || threads <= 1);
-            let in_place = geom.kernel[0] * geom.kernel[1] > 1 || one_wide;
+            // A channels-last input or output takes the transposed product, A read in place.
+            let in_place = geom.kernel[0] * geom.kernel[1] > 1 || one_wide || nhwc;
             let max_plane = if isa == Isa::Avx512 { 1024 } else { 256 };
             let better = kk >= 512 && tile_use(cols, mg) > 1.15 * tile_use(mg, cols)
                 || in_place && kk >= 1024 && geom.plane() <= max_plane
-                || one_wide;
+                || one_wide
+                || nhwc;
             if transpose.unwrap_or(better) {
-                if in_place {
+                if nhwc_in {
+                    (dense, offs, pixels) = nhwc_layout(&geom);
+                } else if in_place {
                     if dense == Dense::Im2col {
                         (dense, offs) = dense_layout(&geom, (1 << 20, 1));
                     }
@@ -478,6 +517,7 @@ impl Conv {
             transposed,
             pixels,
             split,
+            nhwc_out,
             residual: None,
             dw,
             dw_planar,
@@ -516,7 +556,8 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
     };
     // With a residual, the activation follows the addition: the product and bias first.
     let post = if c.residual { None } else { c.post };
-    let mut conv = Conv::dense(geom, w, bias, c.threads, post, None, Isa::detect());
+    let nhwc = (c.nhwc_in, c.nhwc_out);
+    let mut conv = Conv::dense(geom, w, bias, c.threads, post, None, Isa::detect(), nhwc);
     if c.residual {
         conv.residual = Some(c.post);
     }
@@ -527,7 +568,7 @@ pub fn lower(c: &LowerCtx) -> Result<Box<dyn Kernel>> {
             format: None,
             timed_ms: None,
         });
-        if sparse::candidate(c.sparse, density) {
+        if sparse::candidate(c.sparse, density) && nhwc == (false, false) {
             let gm = &conv.geom;
             let groups = conv.compressed();
             let format = groups[0].format();
@@ -732,6 +773,7 @@ impl Conv {
             bias: self.bias.as_deref().map(|b| &b[gi * mg..(gi + 1) * mg]),
             lo: self.post.map_or(f32::NEG_INFINITY, |p| p.lo),
             hi: self.post.map_or(f32::INFINITY, |p| p.hi),
+            cols: None,
         };
         let (layout, offs) = match sparse {
             Some(_) => (self.sparse_layout.0, &self.sparse_layout.1),
@@ -746,6 +788,7 @@ impl Conv {
             Dense::Direct => 0,
             Dense::Im2col => kk * plane,
             Dense::Wide { hq, wq } => sh * sw * cg * hq * wq + (kw - 1) * dw / sw + 1,
+            Dense::Nhwc { wp, padded } => padded as usize * (h + gm.pads[0] + gm.pads[2]) * wp * c,
         };
         // The sparse kernels walk a row's non-zeros once per column tile of 8 to 64: an im2col
         // whose columns are not a multiple of 8 (7×7 = 49: 32 + 16 + 1) is multiplied with its
@@ -771,6 +814,24 @@ impl Conv {
                 Dense::Direct => (xg, plane, ow),
                 Dense::Im2col => {
                     gm.im2col(xg, &mut buf[..need], threads);
+                    (&buf[..], plane, ow)
+                }
+                Dense::Nhwc { padded: false, .. } => (xg, plane, ow),
+                Dense::Nhwc { wp, padded: true } => {
+                    // Padded rows: the left padding, the input row (w·C floats), the right
+                    // padding; rows of padding above and below.
+                    let (top, left) = (gm.pads[0], gm.pads[1]);
+                    chunks_in_parallel(&mut buf[..need], wp * c, threads, |r, row| {
+                        match r.checked_sub(top).filter(|&iy| iy < h) {
+                            Some(iy) => {
+                                let (a, b) = (left * c, (left + w) * c);
+                                row[..a].fill(0.0);
+                                row[a..b].copy_from_slice(&xg[iy * w * c..][..w * c]);
+                                row[b..].fill(0.0);
+                            }
+                            None => row.fill(0.0),
+                        }
+                    });
                     (&buf[..], plane, ow)
                 }
                 Dense::Wide { hq, wq } => {
@@ -911,12 +972,31 @@ impl Conv {
                     });
                     ow
                 } else {
-                    wide_out.resize(plane * mg, 0.0);
                     let a = AMat::Rows(ARows {
                         src,
                         offs,
                         rows: &self.pixels,
                     });
+                    if self.nhwc_out {
+                        // Channels-last, Cᵀ is the output itself: the tiles add the bias per
+                        // output channel and the residual (channels-last too), then clamp.
+                        let e = epi(gi);
+                        let (res, (lo, hi)) = self.residual_pass(r, &e);
+                        let cols = packed::Cols {
+                            bias: e.bias,
+                            residual: res,
+                        };
+                        let fused = Epilogue {
+                            bias: None,
+                            lo,
+                            hi,
+                            cols: Some(cols),
+                        };
+                        packed::gemm(self.isa, a, BMat::Packed(wt), yg, mg, fused, threads);
+                        added |= res.is_some();
+                        continue;
+                    }
+                    wide_out.resize(plane * mg, 0.0);
                     packed::gemm(
                         self.isa,
                         a,
@@ -1238,11 +1318,13 @@ mod tests {
                             Some(post),
                             transpose,
                             isa,
+                            (false, false),
                         );
                         let layout = match conv.dense {
                             Dense::Direct => "direct",
                             Dense::Wide { .. } => "wide",
                             Dense::Im2col => "im2col",
+                            Dense::Nhwc { .. } => "channels-last",
                         };
                         let orientation = match (conv.transposed.is_empty(), conv.pixels.is_empty())
                         {
@@ -1265,6 +1347,7 @@ mod tests {
                             Some(post),
                             transpose,
                             isa,
+                            (false, false),
                         );
                         sparse.sparse = Some(sparse.compressed());
                         let mut y = vec![f32::NAN; want.len()];

@@ -147,7 +147,12 @@ impl Gemm {
             let (lo, hi) = self
                 .post
                 .map_or((f32::NEG_INFINITY, f32::INFINITY), |p| (p.lo, p.hi));
-            let epi = Epilogue { bias, lo, hi };
+            let epi = Epilogue {
+                bias,
+                lo,
+                hi,
+                cols: None,
+            };
             let epi = (bias.is_some() || self.post.is_some()).then_some(&epi);
             sw.matmul_t(a, self.m, init, epi, &mut y, self.threads);
             return y;

@@ -22,6 +22,8 @@ pub struct Pool {
     count: Vec<u32>,
     /// Planes run in parallel when > 1.
     threads: usize,
+    /// Max pooling of a channels-last input into a channels-last output (see `layout`).
+    nhwc: bool,
 }
 
 impl Pool {
@@ -68,6 +70,10 @@ impl Pool {
             c.node.attr_int("count_include_pad", 0)? != 0,
         );
         pool.threads = c.threads;
+        if c.nhwc_in != c.nhwc_out || (c.nhwc_in && !max) {
+            return Err(c.unsupported(" (channels-last pooling is max pooling, in and out)"));
+        }
+        pool.nhwc = c.nhwc_in;
         Ok(pool)
     }
 
@@ -96,6 +102,7 @@ impl Pool {
             idx: Vec::new(),
             count: Vec::new(),
             threads: 1,
+            nhwc: false,
         };
         let (mut ptr, mut idx, mut count) = (vec![0u32], Vec::new(), Vec::new());
         pool.windows(|_, win, n| {
@@ -356,9 +363,65 @@ impl Pool {
     }
 }
 
+/// Channels-last max pooling of output pixels `o0..` (`ys`: their `c` channels each) of one
+/// sample `xs` (`[H·W][c]`), through the windows `ptr`/`idx` of [`Pool`].
+#[inline(always)]
+fn max_nhwc_body(xs: &[f32], ys: &mut [f32], c: usize, o0: usize, ptr: &[u32], idx: &[u32]) {
+    for (p, yo) in ys.chunks_exact_mut(c).enumerate() {
+        let o = o0 + p;
+        yo.fill(f32::NEG_INFINITY);
+        for &i in &idx[ptr[o] as usize..ptr[o + 1] as usize] {
+            let xi = &xs[i as usize * c..][..c];
+            // NaN is skipped, as `f32::max` does in the planar kernels.
+            for (a, &b) in yo.iter_mut().zip(xi) {
+                *a = if b > *a { b } else { *a };
+            }
+        }
+    }
+}
+
+/// [`max_nhwc_body`] compiled for AVX-512 (16 channels per instruction).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn max_nhwc_avx512(xs: &[f32], ys: &mut [f32], c: usize, o0: usize, ptr: &[u32], idx: &[u32]) {
+    max_nhwc_body(xs, ys, c, o0, ptr, idx)
+}
+
+impl Pool {
+    /// Max pooling channels-last: one output row of one sample per task.
+    fn run_nhwc(&self, x: &[f32]) -> Vec<f32> {
+        let (c, hw) = (self.x[1], self.x[2] * self.x[3]);
+        let (oh, ow) = (self.y[2], self.y[3]);
+        let mut y = crate::buffers::take(self.x[0] * c * oh * ow);
+        let row = |i: usize, ys: &mut [f32]| {
+            let (s, o0) = (i / oh.max(1), (i % oh.max(1)) * ow);
+            let xs = &x[s * hw * c..][..hw * c];
+            #[cfg(target_arch = "x86_64")]
+            if crate::sparse::Isa::detect() == crate::sparse::Isa::Avx512 {
+                // SAFETY: AVX-512F is present (`Isa::detect`).
+                unsafe { max_nhwc_avx512(xs, ys, c, o0, &self.ptr, &self.idx) };
+                return;
+            }
+            max_nhwc_body(xs, ys, c, o0, &self.ptr, &self.idx);
+        };
+        let size = (ow * c).max(1);
+        if self.threads > 1 {
+            crate::pool::chunks_mut(&mut y, size, row);
+        } else {
+            y.chunks_mut(size)
+                .enumerate()
+                .for_each(|(i, ys)| row(i, ys));
+        }
+        y
+    }
+}
+
 impl Kernel for Pool {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>> {
         let x = f32_in(inputs, 0)?;
+        if self.nhwc {
+            return Ok(vec![Value::f32(self.y.clone(), self.run_nhwc(x))]);
+        }
         let hw = self.x[2] * self.x[3];
         let out = self.y[2] * self.y[3];
         let planes = self.x[0] * self.x[1];
