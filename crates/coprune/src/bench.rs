@@ -61,6 +61,10 @@ pub struct BenchReport {
     /// coprune's runtime: layers whose weights have zeros, and the kernel each runs.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sparse_layers: Vec<SparseLayer>,
+    /// coprune's runtime, when sparse layers had won their races: the whole model timed at
+    /// load all dense and with them (milliseconds); the faster runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_race_ms: Option<(f64, f64)>,
 }
 
 /// One layer with zeros in its constant weight, as the runtime settled it.
@@ -110,6 +114,7 @@ fn report(
         mean_ms: ms.iter().sum::<f64>() / ms.len().max(1) as f64,
         throughput: batch as f64 * 1000.0 / median,
         sparse_layers: Vec::new(),
+        model_race_ms: None,
     }
 }
 
@@ -219,6 +224,7 @@ pub fn bench_coprune(model: &Model, label: &str, cfg: &BenchConfig) -> Result<Be
             timed_ms: c.timed_ms,
         })
         .collect();
+    r.model_race_ms = session.model_race_ms();
     Ok(r)
 }
 

@@ -118,6 +118,13 @@ pub fn run(args: Args) -> Result<String> {
             r.sparse_layers.len(),
             r.sparse_layers.len() - on.len()
         );
+        if let Some((d, s)) = r.model_race_ms {
+            let kept = if d < s { "all dense" } else { "sparse" };
+            outln!(
+                out,
+                "whole model timed at load: all dense {d:.3} ms, with the sparse layers {s:.3} ms: {kept} kept"
+            );
+        }
         for l in &r.sparse_layers {
             let timed = l
                 .timed_ms

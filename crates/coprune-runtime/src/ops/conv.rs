@@ -331,14 +331,14 @@ enum Dense {
 /// window at (dy·wp + dx)·C + ci) and each output pixel's (its window's corner).
 fn nhwc_layout(gm: &ConvGeom) -> (Dense, Vec<usize>, Vec<usize>) {
     let (c, w) = (gm.x[1], gm.x[3]);
-    let (kh, kw) = (gm.kernel[0], gm.kernel[1]);
+    let kw = gm.kernel[1];
     let (dh, dw) = (gm.dilations[0], gm.dilations[1]);
     let (sh, sw) = (gm.strides[0], gm.strides[1]);
     let padded = gm.pads.iter().any(|&p| p > 0);
     let wp = w + gm.pads[1] + gm.pads[3];
     let offs = (0..gm.kk())
         .map(|k| {
-            let (ci, t) = (k / (kh * kw), k % (kh * kw));
+            let (t, ci) = (k / c, k % c);
             let (dy, dx) = ((t / kw) * dh, (t % kw) * dw);
             (dy * wp + dx) * c + ci
         })
@@ -463,7 +463,12 @@ impl Conv {
                         .collect();
                 }
                 for wg in w.chunks(mg * kk) {
-                    let wt: Vec<f32> = (0..kk * mg).map(|i| wg[(i % mg) * kk + i / mg]).collect();
+                    let taps = geom.kernel[0] * geom.kernel[1];
+                    let cg = geom.cg();
+                    let src_k = |k: usize| if nhwc_in { (k % cg) * taps + k / cg } else { k };
+                    let wt: Vec<f32> = (0..kk * mg)
+                        .map(|i| wg[(i % mg) * kk + src_k(i / mg)])
+                        .collect();
                     if let Some(sp) = split.as_mut().filter(|_| in_place) {
                         // Rows k0..k1 of Wᵀ: input channels k0..k1 (a 1×1 kernel).
                         let part =
