@@ -34,6 +34,8 @@ pub struct Session {
     id: u64,
     /// The values kept channels-last (see `layout`).
     channels_last: Vec<String>,
+    /// How many values an all-dense session of the same model keeps channels-last.
+    channels_last_dense: usize,
     /// With sparse layers chosen (auto): the whole model's milliseconds at load, all dense
     /// (channels-last where it can) and with the sparse layers.
     model_race_ms: Option<(f64, f64)>,
@@ -162,15 +164,17 @@ impl Session {
         // `layout`): resnet18 at 2:4 ran 5% slower with its sparse layers than all dense. So
         // the whole model is timed both ways, and the faster kept.
         let chosen = s.sparse_layers().iter().any(|(_, c)| c.format.is_some());
-        if sparse == SparseMode::Auto && fuse && chosen {
+        if sparse == SparseMode::Auto
+            && fuse
+            && chosen
+            && s.channels_last_dense > s.channels_last.len()
+        {
             let mut dense = Session::build(model, input_shapes, threads, SparseMode::Off, fuse)?;
-            if dense.channels_last.len() > s.channels_last.len() {
-                if let Some((d, sp)) = whole_model_race(&dense, &s) {
-                    s.model_race_ms = Some((d, sp));
-                    if d < sp {
-                        dense.model_race_ms = Some((d, sp));
-                        return Ok(dense);
-                    }
+            if let Some((d, sp)) = whole_model_race(&dense, &s) {
+                s.model_race_ms = Some((d, sp));
+                if d < sp {
+                    dense.model_race_ms = Some((d, sp));
+                    return Ok(dense);
                 }
             }
         }
@@ -346,10 +350,18 @@ impl Session {
         }
         // Values kept channels-last between the convolutions that read and write them so (only
         // with fusion: an observer sees every value in its declared order).
-        let nhwc = if fuse {
-            crate::layout::channels_last(g, &inferred, &consts, &alias, &residual, sparse)
-        } else {
-            BTreeSet::new()
+        let plan = |mode| {
+            if fuse {
+                crate::layout::channels_last(g, &inferred, &consts, &alias, &residual, mode)
+            } else {
+                BTreeSet::new()
+            }
+        };
+        let nhwc = plan(sparse);
+        // What an all-dense session would keep (see `build`).
+        let channels_last_dense = match sparse {
+            SparseMode::Off => nhwc.len(),
+            _ => plan(SparseMode::Off).len(),
         };
         let mut steps = Vec::new();
         let mut unsupported: BTreeSet<String> = BTreeSet::new();
@@ -525,6 +537,7 @@ impl Session {
             pool: None,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             channels_last: nhwc.into_iter().collect(),
+            channels_last_dense,
             model_race_ms: None,
         })
     }
