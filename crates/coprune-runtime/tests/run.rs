@@ -206,6 +206,8 @@ fn real_models_run() {
         "mobilenet_v2",
         "lenet5_mnist",
         "mlp_784_128_10_mnist",
+        // Torch-Pruning's: channel counts that are not whole panels (mixed layouts).
+        "resnet18_pruned_l1_local",
     ] {
         let path = models.join(format!("{name}.onnx"));
         let m = coprune_onnx::load(&path).unwrap();
