@@ -48,8 +48,12 @@ fn eligible_conv(n: &Node, consts: &HashMap<String, Cow<'_, Tensor>>, sparse: Sp
     if w.dims[2] * w.dims[3] == 1 && !strided {
         return false;
     }
-    let density = w.to_f32_vec().map_or(1.0, |v| crate::sparse::density(&v));
-    !crate::sparse::candidate(sparse, density)
+    // (Without sparse kernels no weight is scanned for zeros.)
+    sparse == SparseMode::Off
+        || !crate::sparse::candidate(
+            sparse,
+            w.to_f32_vec().map_or(1.0, |v| crate::sparse::density(&v)),
+        )
 }
 
 /// A max pooling the channels-last kernel runs: 2-D, no indices output.
@@ -68,9 +72,8 @@ pub(crate) fn channels_last(
     residual: &HashMap<usize, (usize, String)>,
     sparse: SparseMode,
 ) -> BTreeSet<String> {
-    let mut kept = BTreeSet::new();
     if Isa::detect() != Isa::Avx512 {
-        return kept;
+        return BTreeSet::new();
     }
     let default = |n: &Node| coprune_ir::ops::is_default_domain(&n.domain);
     // Each value's holder: a fused node's output is the value of the node it is fused into.
@@ -95,18 +98,24 @@ pub(crate) fn channels_last(
         MaxPool,
         Other,
     }
-    let kind = |i: usize| {
-        let n = &g.nodes[i];
-        if !default(n) {
-            Kind::Other
-        } else if eligible_conv(n, consts, sparse) {
-            Kind::Conv
-        } else if eligible_max_pool(n) {
-            Kind::MaxPool
-        } else {
-            Kind::Other
-        }
-    };
+    // Each node classified once (a convolution's weight is scanned for zeros here, not in every
+    // round below).
+    let kinds: Vec<Kind> = g
+        .nodes
+        .iter()
+        .map(|n| {
+            if !default(n) {
+                Kind::Other
+            } else if eligible_conv(n, consts, sparse) {
+                Kind::Conv
+            } else if eligible_max_pool(n) {
+                Kind::MaxPool
+            } else {
+                Kind::Other
+            }
+        })
+        .collect();
+    let kind = |i: usize| kinds[i];
     // Readers of each value: (node, input index); usize::MAX for a graph output.
     let mut readers: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
     let mut produced: HashMap<String, usize> = HashMap::new();
@@ -194,14 +203,12 @@ pub(crate) fn channels_last(
             cand.remove(&v);
         }
     }
-    for v in &cand {
-        kept.insert(v.clone());
-    }
     // Names that alias a kept value are kept too.
-    for (name, c) in &canon {
-        if cand.contains(*c) {
-            kept.insert(name.to_string());
-        }
-    }
-    kept
+    let aliases: Vec<String> = canon
+        .iter()
+        .filter(|(_, c)| cand.contains(**c))
+        .map(|(name, _)| name.to_string())
+        .collect();
+    cand.extend(aliases);
+    cand
 }

@@ -462,10 +462,11 @@ impl Conv {
                         .flat_map(|oy| (0..geom.y[3]).map(move |ox| oy * wq + ox))
                         .collect();
                 }
+                // Row k of Wᵀ: the weight's column k, or, read channels-last (taps outermost,
+                // see `nhwc_layout`), the column of tap k / C, channel k % C.
+                let (taps, cg) = (geom.kernel[0] * geom.kernel[1], geom.cg());
+                let src_k = |k: usize| if nhwc_in { (k % cg) * taps + k / cg } else { k };
                 for wg in w.chunks(mg * kk) {
-                    let taps = geom.kernel[0] * geom.kernel[1];
-                    let cg = geom.cg();
-                    let src_k = |k: usize| if nhwc_in { (k % cg) * taps + k / cg } else { k };
                     let wt: Vec<f32> = (0..kk * mg)
                         .map(|i| wg[(i % mg) * kk + src_k(i / mg)])
                         .collect();

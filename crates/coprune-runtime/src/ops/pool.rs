@@ -393,11 +393,12 @@ impl Pool {
         let (c, hw) = (self.x[1], self.x[2] * self.x[3]);
         let (oh, ow) = (self.y[2], self.y[3]);
         let mut y = crate::buffers::take(self.x[0] * c * oh * ow);
+        let avx512 = crate::sparse::Isa::detect() == crate::sparse::Isa::Avx512;
         let row = |i: usize, ys: &mut [f32]| {
             let (s, o0) = (i / oh.max(1), (i % oh.max(1)) * ow);
             let xs = &x[s * hw * c..][..hw * c];
             #[cfg(target_arch = "x86_64")]
-            if crate::sparse::Isa::detect() == crate::sparse::Isa::Avx512 {
+            if avx512 {
                 // SAFETY: AVX-512F is present (`Isa::detect`).
                 unsafe { max_nhwc_avx512(xs, ys, c, o0, &self.ptr, &self.idx) };
                 return;
